@@ -101,7 +101,9 @@ class ValidateSettings:
     def __post_init__(self) -> None:
         _check(self.min_rows >= 1, "validate.min_rows", self.min_rows, "an integer >= 1")
         for key, rate in {"max_null_rate": self.max_null_rate, **self.null_rate}.items():
-            name = "validate.max_null_rate" if key == "max_null_rate" else f"validate.null_rate.{key}"
+            name = f"validate.null_rate.{key}"
+            if key == "max_null_rate":
+                name = "validate.max_null_rate"
             _check(0 <= rate <= 1, name, rate, "a rate between 0 and 1")
         _check(
             0 <= self.max_duplicate_rate <= 1,
@@ -382,9 +384,7 @@ def load_settings(path: str | os.PathLike[str] = PARAMS_FILE) -> Settings:
     """Load and validate ``params.yaml``; raise ConfigError with one clear line."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(
-            f"{path} not found", "run from the project root or pass --params PATH"
-        )
+        raise ConfigError(f"{path} not found", "run from the project root or pass --params PATH")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -423,7 +423,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def _coerce(tp: Any, value: Any, key: str) -> Any:  # noqa: C901 - one small type switch
+def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
@@ -467,9 +467,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:  # noqa: C901 - one small typ
             return float(value)
         if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "-inf", ".inf"):
             return math.inf if not value.strip().startswith("-") else -math.inf
-    elif tp is str:
-        if isinstance(value, str):
-            return value
+    elif tp is str and isinstance(value, str):
+        return value
     raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
 
 

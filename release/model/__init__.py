@@ -1,0 +1,1 @@
+"""The model: pipeline construction, training, secure persistence, prediction, evaluation."""

@@ -1,0 +1,95 @@
+"""Save and load models with skops, never pickle.
+
+Loading trusts skops' defaults plus an explicit, short list of types our pipelines
+need (:data:`TRUSTED_TYPES`); a file that asks for anything else, or that is not a skops
+archive at all (a pickle payload, say), is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from release import paths
+from release.errors import ModelError
+from release.fsio import atomic_path, read_json, sha256_file
+
+# Types beyond skops' built-in trusted set that our estimators legitimately contain.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+
+
+def save_model(pipeline: Any, path: str | os.PathLike[str] = paths.MODEL) -> str:
+    """Write ``pipeline`` as a skops file atomically; return its sha256."""
+    import skops.io as sio
+
+    with atomic_path(path) as tmp:
+        sio.dump(pipeline, tmp)
+        untrusted = sorted(set(sio.get_untrusted_types(file=tmp)) - set(TRUSTED_TYPES))
+        if untrusted:
+            raise ModelError(
+                f"the model contains types outside the trusted list: {', '.join(untrusted)}",
+                "use a supported estimator or add the types to release.model.persist."
+                "TRUSTED_TYPES after review",
+            )
+    return sha256_file(path)
+
+
+def load_model(
+    path: str | os.PathLike[str] = paths.MODEL, expected_sha256: str | None = None
+) -> Any:
+    """Load a skops model, refusing untrusted types, non-skops files and hash mismatches."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} not found", "run `release train` or `dvc repro`")
+    if expected_sha256 is not None:
+        actual = sha256_file(path)
+        if actual != expected_sha256:
+            raise ModelError(
+                f"model file {path} has sha256 {actual[:12]}..., expected "
+                f"{expected_sha256[:12]}...",
+                "the file was changed or corrupted; restore it with `dvc checkout` or `dvc pull`",
+            )
+    return load_model_bytes(path.read_bytes(), str(path))
+
+
+def load_model_bytes(data: bytes, label: str = "model") -> Any:
+    """Load a skops model from bytes (for models read from git objects or a DVC cache)."""
+    import io
+
+    import skops.io as sio
+
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise ModelError(
+            f"{label} is not a skops file (it may be a pickle, which is never loaded)",
+            "re-save the model with `release train`",
+        )
+    try:
+        untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+    except Exception as exc:  # skops raises several types for corrupt archives
+        raise ModelError(f"{label} is not a valid skops file: {exc}", "re-save it") from None
+    if untrusted:
+        raise ModelError(
+            f"{label} asks to load untrusted types: {', '.join(untrusted)}",
+            "only load models you trust; review them with skops.io.get_untrusted_types",
+        )
+    try:
+        return sio.loads(data, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:
+        raise ModelError(f"{label} could not be loaded: {exc}", "re-save it") from None
+
+
+def read_metadata(path: str | os.PathLike[str] = paths.MODEL_META) -> dict[str, Any]:
+    """Read ``models/model.json`` (input schema, classes, hashes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path} not found", "run `release train` or `dvc repro`")
+    meta = read_json(path)
+    if not isinstance(meta, dict) or "features" not in meta:
+        raise ModelError(f"{path} is not a model metadata file", "re-run `release train`")
+    return meta
