@@ -246,6 +246,9 @@ class JudgeSettings:
     max_prediction_psi: float = 0.25
     max_accuracy_drop: float = 0.05
     min_labelled: int = 50
+    min_shadow_agreement: float = 0.95
+    max_shadow_proba_diff: float = 1.0
+    max_golden_mismatch: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,11 @@ class DeploySettings:
     server: ServerSettings = field(default_factory=ServerSettings)
     sticky_header: str | None = None
     state_dir: str = ".release/deployments"
+    shadow: CanaryStep = field(default_factory=lambda: CanaryStep(100))
+    router_port: int = 8700
+    golden_rows: int = 200
+    start_timeout: float = 60.0
+    poll_interval: float = 0.5
 
 
 @dataclass(frozen=True)
