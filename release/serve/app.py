@@ -1,0 +1,235 @@
+"""The model server's ASGI app: Open Inference Protocol (KServe V2) REST over Starlette.
+
+Endpoints: ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``,
+``GET /v2/models/{name}[/versions/{v}]`` (metadata), ``GET .../ready``,
+``POST /v2/models/{name}[/versions/{v}]/infer`` and ``GET /metrics``. Every error is
+``{"error": "..."}``: 4xx for anything the client sent wrong, 5xx only for the server's
+own failures (and for injected faults, which exist for the delivery tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from release import __version__
+from release.serve.batching import MicroBatcher
+from release.serve.metrics import CONTENT_TYPE, ServingMetrics
+from release.serve.protocol import (
+    PROTOCOL_VERSION,
+    InferRequest,
+    ProtocolError,
+    decode_infer,
+    encode_infer,
+    parse_json,
+)
+from release.serve.runner import ModelRunner, Prediction
+
+log = logging.getLogger("release.serve")
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Injected failures for delivery tests: a share of 500s and extra latency."""
+
+    error_rate: float = 0.0
+    delay_ms: float = 0.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Micro-batching knobs (from ``release.deploy.server`` in params.yaml)."""
+
+    max_batch_size: int = 64
+    max_wait_ms: float = 2.0
+    threads: int = 1
+
+
+def error(status: int, message: str) -> JSONResponse:
+    """The protocol's error body: ``{"error": message}``."""
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class ModelServer:
+    """Request handlers for one served model; holds its batcher, metrics and faults."""
+
+    def __init__(
+        self,
+        runner: ModelRunner,
+        *,
+        batch: BatchOptions | None = None,
+        metrics: ServingMetrics | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        self.runner = runner
+        self.schema = runner.schema
+        batch = batch or BatchOptions()
+        self.metrics = metrics or ServingMetrics(self.schema.name, self.schema.version)
+        self.faults = faults or Faults()
+        self._random = random.Random(self.faults.seed)
+        self.batcher: MicroBatcher[InferRequest, Prediction] = MicroBatcher(
+            runner.predict_batch,
+            max_batch_size=batch.max_batch_size,
+            max_wait_ms=batch.max_wait_ms,
+            threads=batch.threads,
+            on_batch=self.metrics.observe_batch,
+        )
+        self.ready = False
+
+    # ------------------------------------------------------------------ lifespan
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Start the batcher with the event loop; stop it (draining) on shutdown."""
+        await self.batcher.start()
+        self.ready = True
+        try:
+            yield
+        finally:
+            self.ready = False
+            await self.batcher.stop()
+
+    # ------------------------------------------------------------------ handlers
+    async def live(self, request: Request) -> Response:
+        """Liveness: the process answers."""
+        return JSONResponse({"live": True})
+
+    async def server_ready(self, request: Request) -> Response:
+        """Readiness: the model is loaded and the batcher runs."""
+        ready = self.ready and self.batcher.running
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    async def server_metadata(self, request: Request) -> Response:
+        """Server metadata (name, version, extensions)."""
+        return JSONResponse(
+            {
+                "name": "release",
+                "version": __version__,
+                "protocol_version": PROTOCOL_VERSION,
+                "extensions": [],
+                "models": [{"name": self.schema.name, "versions": [self.schema.version]}],
+            }
+        )
+
+    async def model_metadata(self, request: Request) -> Response:
+        """Model metadata from the model's input schema."""
+        problem = self._check_target(request)
+        if problem is not None:
+            return problem
+        return JSONResponse(self.schema.metadata())
+
+    async def model_ready(self, request: Request) -> Response:
+        """Model readiness."""
+        problem = self._check_target(request)
+        if problem is not None:
+            return problem
+        ready = self.ready and self.batcher.running
+        return JSONResponse(
+            {"name": self.schema.name, "ready": ready}, status_code=200 if ready else 503
+        )
+
+    async def infer(self, request: Request) -> Response:
+        """Inference: decode, queue for a batched prediction, answer this request's rows."""
+        start = time.perf_counter()
+        status = 500
+        self.metrics.in_flight.inc()
+        try:
+            response = await self._infer(request)
+            status = response.status_code
+            return response
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.observe_request(status, time.perf_counter() - start)
+
+    async def _infer(self, request: Request) -> Response:
+        problem = self._check_target(request)
+        if problem is not None:
+            return problem
+        faults = self.faults
+        if faults.delay_ms > 0:
+            await asyncio.sleep(faults.delay_ms / 1000.0)
+        if faults.error_rate > 0 and self._random.random() < faults.error_rate:
+            return error(500, "injected fault (--fault-error-rate)")
+        if not self.ready or not self.batcher.running:
+            return error(503, "the model is not ready; retry shortly")
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return error(413, f"the request body exceeds {MAX_BODY_BYTES} bytes; send fewer rows")
+        try:
+            body = await request.body()
+            decoded = decode_infer(parse_json(body), self.schema)
+            prediction = await self.batcher.submit(decoded, decoded.rows)
+        except ProtocolError as exc:
+            return error(exc.status, exc.message)
+        except RuntimeError as exc:
+            if not self.batcher.running:
+                return error(503, "the server is shutting down; retry on another replica")
+            log.exception("inference failed")
+            return error(500, f"inference failed: {exc}")
+        except Exception as exc:
+            log.exception("inference failed")
+            return error(500, f"inference failed: {type(exc).__name__}: {exc}")
+        return JSONResponse(encode_infer(self.schema, decoded, prediction.labels, prediction.proba))
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        """Prometheus text exposition of this server's registry."""
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+    # ------------------------------------------------------------------ helpers
+    def _check_target(self, request: Request) -> Response | None:
+        name = request.path_params.get("name")
+        if name != self.schema.name:
+            return error(404, f"unknown model {name!r}; this server serves {self.schema.name!r}")
+        version = request.path_params.get("version")
+        if version is not None and version != self.schema.version:
+            return error(
+                404,
+                f"unknown version {version!r} of model {name!r}; this server serves "
+                f"{self.schema.version!r}",
+            )
+        return None
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "no such endpoint", 405: "method not allowed"}.get(exc.status_code)
+    return error(exc.status_code, f"{message or exc.detail}: {request.method} {request.url.path}")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error(500, f"internal server error: {type(exc).__name__}")
+
+
+def create_app(server: ModelServer) -> Starlette:
+    """The Starlette app serving ``server``'s model."""
+    model = "/v2/models/{name}"
+    versioned = model + "/versions/{version}"
+    routes = [
+        Route("/v2/health/live", server.live, methods=["GET"]),
+        Route("/v2/health/ready", server.server_ready, methods=["GET"]),
+        Route("/v2", server.server_metadata, methods=["GET"]),
+        Route(model + "/infer", server.infer, methods=["POST"]),
+        Route(versioned + "/infer", server.infer, methods=["POST"]),
+        Route(model, server.model_metadata, methods=["GET"]),
+        Route(versioned, server.model_metadata, methods=["GET"]),
+        Route(model + "/ready", server.model_ready, methods=["GET"]),
+        Route(versioned + "/ready", server.model_ready, methods=["GET"]),
+        Route("/metrics", server.metrics_endpoint, methods=["GET"]),
+    ]
+    handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=server.lifespan)

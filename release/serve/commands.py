@@ -1,0 +1,215 @@
+"""``release serve``: one model over the Open Inference Protocol, in one process.
+
+Throughput comes from micro-batching on one worker thread, not from more processes
+(several uvicorn workers leave TCP_NODELAY off and pile keep-alive connections onto one
+worker). BLAS/OpenMP are pinned to ``release.deploy.server.threads`` threads before numpy
+is imported. Once the socket accepts requests the command prints ``ready on
+http://HOST:PORT`` (the deploy target waits for that line); SIGTERM or Ctrl-C shut it
+down gracefully and it exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from release import paths
+from release.errors import UsageError
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def pin_threads(threads: int) -> None:
+    """Limit BLAS/OpenMP pools to ``threads`` (env before import; threadpoolctl after)."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    if "numpy" in sys.modules:  # already imported (tests): limit the live pools too
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+
+
+def http_implementation(choice: str) -> str:
+    """``auto`` means httptools when it is installed (faster here), else h11."""
+    if choice != "auto":
+        return choice
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen on host:port (port 0 picks a free one); UsageError when taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host!r} cannot be resolved: {exc}", "pass an IP") from None
+    family, socktype, proto, _, address = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", "pick a free port with --port"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def build_server(
+    model: str,
+    *,
+    repo: str = ".",
+    name: str | None = None,
+    version_label: str | None = None,
+    batch: Any = None,
+    faults: Any = None,
+) -> Any:
+    """Load, verify and warm up the model; return a ModelServer (no socket yet)."""
+    from release.serve.app import ModelServer
+    from release.serve.loader import NAME_RE, load
+    from release.serve.protocol import Schema
+    from release.serve.runner import ModelRunner
+
+    loaded = load(model, repo=repo)
+    served_name = name or loaded.name
+    if not NAME_RE.match(served_name):
+        raise UsageError(
+            f"--name {served_name!r} is invalid",
+            "use letters, digits, '-', '_' or '/', starting and ending with a letter or digit",
+        )
+    version = version_label or loaded.version
+    if not version or "/" in version or not version.isprintable() or " " in version:
+        raise UsageError(f"--version-label {version!r} is invalid", "use e.g. v1.2.0")
+    schema = Schema.from_meta(loaded.meta, served_name, version)
+    runner = ModelRunner(loaded.pipeline, loaded.meta, schema)
+    runner.warm_up()
+    return ModelServer(runner, batch=batch, faults=faults)
+
+
+def run_server(server: Any, host: str, port: int, http: str = "auto") -> None:
+    """Serve until SIGTERM/SIGINT; print the ready line once the socket accepts requests."""
+    import uvicorn
+
+    from release.serve.app import create_app
+
+    sock = bind_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    ready_line = f"ready on http://{shown_host}:{bound_port}"
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                click.echo(ready_line)
+                sys.stdout.flush()
+
+    config = uvicorn.Config(
+        create_app(server),
+        http=http_implementation(http),
+        loop="asyncio",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+    # uvicorn re-raises the signal it caught after its graceful shutdown; an ignoring
+    # handler turns that into a normal exit (status 0) instead of death by SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        _Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    click.echo("stopped")
+
+
+@click.command("serve")
+@click.option(
+    "--model",
+    "model",
+    default=paths.MODELS,
+    show_default=True,
+    help="A models/ directory, a .skops file (model.json beside it), NAME@vX.Y.Z or NAME#STAGE.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 = any."
+)
+@click.option("--name", default=None, help="Model name in URLs and metrics [model.json name].")
+@click.option("--version-label", default=None, help="Version in URLs and metrics.")
+@click.option("--repo", default=".", show_default=True, help="Git repository for NAME@vX.Y.Z.")
+@click.option("--params", "params_path", default=paths.PARAMS, show_default=True)
+@click.option("--max-batch-size", type=click.IntRange(1), default=None, help="Override params.")
+@click.option("--max-wait-ms", type=click.FloatRange(0), default=None, help="Override params.")
+@click.option(
+    "--http",
+    type=click.Choice(["auto", "h11", "httptools"]),
+    default="auto",
+    show_default=True,
+    help="HTTP parser (auto: httptools when installed).",
+)
+@click.option("--fault-error-rate", type=click.FloatRange(0, 1), default=0.0, hidden=True)
+@click.option("--fault-delay-ms", type=click.FloatRange(0), default=0.0, hidden=True)
+@click.option("--fault-seed", type=int, default=None, hidden=True)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    model: str,
+    host: str,
+    port: int,
+    name: str | None,
+    version_label: str | None,
+    repo: str,
+    params_path: str,
+    max_batch_size: int | None,
+    max_wait_ms: float | None,
+    http: str,
+    fault_error_rate: float,
+    fault_delay_ms: float,
+    fault_seed: int | None,
+) -> None:
+    """Serve a model over the Open Inference Protocol (KServe V2 REST) with /metrics."""
+    from release.config import Settings, load_settings
+
+    explicit = ctx.get_parameter_source("params_path") != click.core.ParameterSource.DEFAULT
+    settings = load_settings(params_path) if explicit or Path(params_path).is_file() else Settings()
+    tuning = settings.release.deploy.server
+    pin_threads(tuning.threads)
+
+    from release.serve.app import BatchOptions, Faults
+
+    batch = BatchOptions(
+        max_batch_size=max_batch_size or tuning.max_batch_size,
+        max_wait_ms=tuning.max_wait_ms if max_wait_ms is None else max_wait_ms,
+        threads=tuning.threads,
+    )
+    faults = Faults(error_rate=fault_error_rate, delay_ms=fault_delay_ms, seed=fault_seed)
+    server = build_server(
+        model, repo=repo, name=name, version_label=version_label, batch=batch, faults=faults
+    )
+    click.echo(
+        f"serving {server.schema.name} {server.schema.version} "
+        f"(batch <= {batch.max_batch_size} rows, wait <= {batch.max_wait_ms} ms)"
+    )
+    run_server(server, host, port, http)

@@ -1,0 +1,356 @@
+"""Find the model to serve: a path on disk, or a registered version ``NAME@vX.Y.Z``.
+
+A version is resolved through the registry (the commit its GTO tag points at). At that
+commit ``models/model.json`` is read from git and the model bytes from the DVC cache by
+the md5 that ``dvc.lock`` (or a ``.dvc`` file) recorded, falling back to ``dvc get`` when
+the cache lacks them (a remote may have them). The bytes must have the sha256 that
+``model.json`` recorded at that commit: a mismatch refuses to serve.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from release import paths
+from release.errors import ModelError, RegistryError, UsageError
+
+# GTO's artifact name and semver grammar (gto/constants.py), without the dirname prefix.
+_NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
+_SEMVER = (
+    r"v(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+    r"(?:-[0-9a-zA-Z\-]+(?:\.[0-9a-zA-Z\-]+)*)?(?:\+[0-9a-zA-Z\-]+(?:\.[0-9a-zA-Z\-]+)*)?"
+)
+NAME_RE = re.compile(f"^{_NAME}$")
+VERSION_REF_RE = re.compile(f"^(?P<name>{_NAME})@(?P<version>{_SEMVER})$")
+STAGE_REF_RE = re.compile(f"^(?P<name>{_NAME})#(?P<stage>{_NAME})$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}(?:\.dir)?$")
+
+
+@dataclass
+class LoadedModel:
+    """A verified pipeline ready to serve, and where it came from."""
+
+    pipeline: Any
+    meta: dict[str, Any]
+    name: str
+    version: str
+    sha256: str
+    source: str
+    commit: str | None = None
+
+
+def parse_version_ref(spec: str) -> tuple[str, str] | None:
+    """``NAME@vX.Y.Z`` -> (name, version); None when ``spec`` is not a version ref."""
+    match = VERSION_REF_RE.match(spec)
+    return (match["name"], match["version"]) if match else None
+
+
+def load(spec: str, *, repo: str | os.PathLike[str] = ".") -> LoadedModel:
+    """Load ``spec``: a models/ directory, a ``.skops`` file, ``NAME@vX.Y.Z`` or ``NAME#stage``."""
+    if Path(spec).exists():
+        return load_path(spec)
+    ref = parse_version_ref(spec)
+    if ref is not None:
+        return load_version(repo, *ref)
+    stage = STAGE_REF_RE.match(spec)
+    if stage is not None:
+        version = _active_version(repo, stage["name"], stage["stage"])
+        return load_version(repo, stage["name"], version)
+    raise UsageError(
+        f"--model {spec!r} is neither an existing path nor a version",
+        "pass a models/ directory, a .skops file, NAME@vX.Y.Z or NAME#STAGE",
+    )
+
+
+def load_path(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load a model from a directory holding model.skops + model.json, or a .skops file."""
+    from release.model.persist import load_model, read_metadata
+
+    target = Path(path)
+    if target.is_dir():
+        model_file = target / Path(paths.MODEL).name
+    elif target.suffix == ".skops":
+        model_file = target
+    else:
+        raise UsageError(
+            f"{target} is not a models directory or a .skops file",
+            "pass the folder with model.skops and model.json, or the .skops file",
+        )
+    meta_file = model_file.with_name(Path(paths.MODEL_META).name)
+    meta = read_metadata(meta_file)
+    expected = _expected_sha(meta, str(meta_file))
+    pipeline = load_model(model_file, expected_sha256=expected)
+    name = str(meta.get("name") or "model")
+    return LoadedModel(
+        pipeline=pipeline,
+        meta=meta,
+        name=name,
+        version=f"sha-{expected[:12]}",
+        sha256=expected,
+        source=str(model_file),
+    )
+
+
+def load_version(repo: str | os.PathLike[str], name: str, version: str) -> LoadedModel:
+    """Load the model registered as ``name@version`` from git and the DVC cache."""
+    from release.model.persist import load_model_bytes
+
+    if not NAME_RE.match(name) or parse_version_ref(f"{name}@{version}") is None:
+        raise UsageError(f"{name}@{version} is not a valid version", "use NAME@vX.Y.Z")
+    repo = Path(repo)
+    commit = version_commit(repo, name, version)
+    model_path, meta_path = _artifact_paths(repo, commit, name)
+    raw_meta = git_show(repo, commit, meta_path)
+    if raw_meta is None:
+        raise ModelError(
+            f"{name}@{version} (commit {commit[:8]}) has no {meta_path}",
+            "register a commit where `release train` wrote the model metadata",
+        )
+    try:
+        meta = json.loads(raw_meta)
+    except ValueError:
+        raise ModelError(f"{meta_path} at {commit[:8]} is not JSON", "re-train") from None
+    if not isinstance(meta, dict) or "features" not in meta:
+        raise ModelError(f"{meta_path} at {commit[:8]} is not model metadata", "re-train")
+    expected = _expected_sha(meta, f"{meta_path} at {commit[:8]}")
+    data = model_bytes(repo, commit, model_path)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelError(
+            f"{name}@{version}: {model_path} has sha256 {actual[:12]}..., but {meta_path} "
+            f"at {commit[:8]} records {expected[:12]}...; refusing to serve",
+            "the cached file was changed or corrupted; restore it with `dvc fetch` "
+            "or re-run the pipeline at that commit",
+        )
+    pipeline = load_model_bytes(data, f"{name}@{version}")
+    return LoadedModel(
+        pipeline=pipeline,
+        meta=meta,
+        name=name,
+        version=version,
+        sha256=actual,
+        source=f"{name}@{version} ({commit[:8]})",
+        commit=commit,
+    )
+
+
+def version_commit(repo: Path, name: str, version: str) -> str:
+    """The commit a version's tag points at, via the registry API when it is there."""
+    state = _registry_state(repo)
+    if state is not None:
+        commit = str(state.version_commit(name, version))
+    else:
+        ref = f"refs/tags/{name}@{version}^{{commit}}"
+        out = _git(repo, "rev-parse", "--verify", "--quiet", ref)
+        if out is None:
+            raise RegistryError(
+                f"version {name}@{version} is not registered in {repo}",
+                "list versions with `release show NAME`",
+            )
+        commit = out.decode().strip()
+    if not _HEX40.match(commit):
+        raise RegistryError(f"{name}@{version} resolved to {commit!r}, not a commit", "check tags")
+    return commit
+
+
+def _registry_state(repo: str | os.PathLike[str]) -> Any | None:
+    """The registry's state (release.registry.api), or None before that part exists."""
+    import importlib
+
+    try:
+        api = importlib.import_module("release.registry.api")
+    except ImportError:
+        return None
+    return api.read_state(str(repo))
+
+
+def _active_version(repo: str | os.PathLike[str], name: str, stage: str) -> str:
+    state = _registry_state(repo)
+    if state is None:
+        raise UsageError(f"cannot resolve {name}#{stage} without the registry", "pass NAME@vX.Y.Z")
+    version = state.active_version(name, stage)
+    if version is None:
+        raise RegistryError(
+            f"no version of {name} is in stage {stage}", "promote one with `release promote`"
+        )
+    return str(version)
+
+
+def git_show(repo: Path, commit: str, path: str) -> bytes | None:
+    """The bytes of ``path`` at ``commit``, or None when it is not in that commit."""
+    return _git(repo, "show", f"{commit}:{path}")
+
+
+def model_bytes(repo: Path, commit: str, model_path: str) -> bytes:
+    """The model file's bytes at ``commit``: DVC cache, then ``dvc get``, then git itself."""
+    md5 = _dvc_md5(repo, commit, model_path)
+    if md5 is None:
+        data = git_show(repo, commit, model_path)
+        if data is None:
+            raise ModelError(
+                f"{model_path} is tracked neither by DVC (dvc.lock, .dvc file) nor by git at "
+                f"commit {commit[:8]}",
+                "register a commit whose dvc.lock records the model",
+            )
+        return data
+    cached = _cache_file(repo, md5)
+    if cached.is_file():
+        return cached.read_bytes()
+    workspace = repo / model_path
+    if workspace.is_file() and _md5_file(workspace) == md5:
+        return workspace.read_bytes()
+    return _dvc_get(repo, commit, model_path)
+
+
+# ----------------------------------------------------------------------- internals
+def _expected_sha(meta: dict[str, Any], where: str) -> str:
+    expected = meta.get("sha256")
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-f]{64}", expected):
+        raise ModelError(
+            f"{where} records no valid sha256 of the model file; refusing to serve",
+            "re-run `release train`, which records it",
+        )
+    return expected
+
+
+def _safe_relpath(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ModelError(f"{what} is not a path", "fix artifacts.yaml")
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or value.startswith("-"):
+        raise ModelError(f"{what} = {value!r} leaves the repository", "use a relative path")
+    return str(path)
+
+
+def _artifact_paths(repo: Path, commit: str, name: str) -> tuple[str, str]:
+    """Model and metadata paths: from artifacts.yaml when it names a path, else models/."""
+    model_path, meta_path = paths.MODEL, paths.MODEL_META
+    raw = git_show(repo, commit, "artifacts.yaml")
+    if raw is None:
+        return model_path, meta_path
+    import yaml
+
+    try:
+        doc = yaml.safe_load(raw) or {}
+    except yaml.YAMLError:
+        return model_path, meta_path
+    entry = doc.get(name) if isinstance(doc, dict) else None
+    declared = entry.get("path") if isinstance(entry, dict) else None
+    if not declared:
+        return model_path, meta_path
+    declared = _safe_relpath(declared, f"artifacts.yaml {name}.path")
+    if declared.endswith(".skops"):
+        model_path = declared
+    else:
+        model_path = f"{declared.rstrip('/')}/{Path(paths.MODEL).name}"
+    meta_path = str(PurePosixPath(model_path).with_name(Path(paths.MODEL_META).name))
+    return model_path, meta_path
+
+
+def _dvc_md5(repo: Path, commit: str, model_path: str) -> str | None:
+    """The md5 DVC recorded for ``model_path`` at ``commit`` (dvc.lock or a .dvc file)."""
+    import yaml
+
+    outs: list[dict[str, Any]] = []
+    lock = git_show(repo, commit, "dvc.lock")
+    if lock is not None:
+        doc = yaml.safe_load(lock) or {}
+        for stage in (doc.get("stages") or {}).values():
+            outs.extend(o for o in (stage or {}).get("outs") or [] if isinstance(o, dict))
+    dvc_file = git_show(repo, commit, model_path + ".dvc")
+    if dvc_file is not None:
+        doc = yaml.safe_load(dvc_file) or {}
+        outs.extend({**o, "path": model_path} for o in doc.get("outs") or [] if isinstance(o, dict))
+    target = PurePosixPath(model_path)
+    for out in outs:
+        out_path = PurePosixPath(str(out.get("path", "")).rstrip("/"))
+        md5 = str(out.get("md5", ""))
+        if not _MD5.match(md5):
+            continue
+        if out_path == target and not md5.endswith(".dir"):
+            return md5
+        if md5.endswith(".dir") and out_path in target.parents:
+            return _md5_in_dir(repo, commit, md5, str(target.relative_to(out_path)))
+    return None
+
+
+def _md5_in_dir(repo: Path, commit: str, dir_md5: str, relpath: str) -> str | None:
+    listing_file = _cache_file(repo, dir_md5)
+    if not listing_file.is_file():
+        raise ModelError(
+            f"the DVC cache lacks the directory listing {dir_md5} of commit {commit[:8]}",
+            "run `dvc fetch` (or `dvc pull`) for that commit",
+        )
+    for entry in json.loads(listing_file.read_text(encoding="utf-8")):
+        if entry.get("relpath") == relpath and _MD5.match(str(entry.get("md5", ""))):
+            return str(entry["md5"])
+    return None
+
+
+def _cache_dir(repo: Path) -> Path:
+    """The DVC cache directory: ``cache.dir`` from .dvc/config(.local), else .dvc/cache."""
+    cache = repo / ".dvc" / "cache"
+    for name in ("config", "config.local"):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(repo / ".dvc" / name, encoding="utf-8")
+        except configparser.Error:
+            continue
+        if parser.has_option("cache", "dir"):
+            value = parser.get("cache", "dir").strip().strip("'\"")
+            cache = (repo / ".dvc" / value).resolve()
+    return cache
+
+
+def _cache_file(repo: Path, md5: str) -> Path:
+    return _cache_dir(repo) / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5()  # noqa: S324 - DVC's content address, not a security hash
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _dvc_get(repo: Path, commit: str, model_path: str) -> bytes:
+    """Ask DVC for the file at ``commit`` (its remote may have what the cache lacks)."""
+    import shutil
+    import sys
+
+    dvc = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
+    with tempfile.TemporaryDirectory(prefix="release-serve-") as tmp:
+        out = Path(tmp) / "model.skops"
+        proc = subprocess.run(
+            [dvc, "get", str(repo.resolve()), model_path, "--rev", commit, "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0 or not out.is_file():
+            detail = (proc.stderr or proc.stdout).strip().splitlines()
+            raise ModelError(
+                f"{model_path} at commit {commit[:8]} is neither in the DVC cache nor "
+                f"reachable through a remote" + (f": {detail[-1]}" if detail else ""),
+                "run `dvc push` where the model was trained, or `dvc pull` here",
+            )
+        return out.read_bytes()
+
+
+def _git(repo: Path, *args: str) -> bytes | None:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, timeout=60, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else None

@@ -1,0 +1,104 @@
+"""Prometheus metrics of one model server: the four golden signals, per model and version.
+
+The names are a contract read by monitoring and by Kubernetes analysis templates:
+``model_requests_total{model,version,status}``, ``model_request_duration_seconds``
+(histogram), ``model_in_flight_requests`` (gauge) and ``model_batch_size`` (histogram),
+plus prometheus-client's ``process_*`` collector. Each server owns its own registry so
+that two servers in one process (tests) never share counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+REQUESTS = "model_requests_total"
+DURATION = "model_request_duration_seconds"
+IN_FLIGHT = "model_in_flight_requests"
+BATCH_SIZE = "model_batch_size"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Latency buckets from 1 ms to 10 s: a healthy server answers in a few ms, a faulty one
+# (injected delay, overload) in hundreds.
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServingMetrics:
+    """The metrics of one served model, with label children cached for speed."""
+
+    def __init__(self, model: str, version: str, *, process: bool = True) -> None:
+        self.model = model
+        self.version = version
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("model", "version")
+        self._requests = Counter(
+            REQUESTS,
+            "Inference requests answered, by HTTP status code.",
+            (*labels, "status"),
+            registry=self.registry,
+        )
+        self._duration = Histogram(
+            DURATION,
+            "Inference request latency in seconds, from arrival to answer.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._in_flight = Gauge(
+            IN_FLIGHT, "Inference requests being served now.", labels, registry=self.registry
+        )
+        self._batch = Histogram(
+            BATCH_SIZE,
+            "Rows per prediction call (micro-batch size).",
+            labels,
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        if process:
+            ProcessCollector(registry=self.registry)
+        self._duration_child = self._duration.labels(model, version)
+        self.in_flight = self._in_flight.labels(model, version)
+        self._batch_child = self._batch.labels(model, version)
+        self._status_children: dict[int, Counter] = {}
+
+    def observe_request(self, status: int, seconds: float) -> None:
+        """Count one answered inference request and its latency."""
+        child = self._status_children.get(status)
+        if child is None:
+            child = self._requests.labels(self.model, self.version, str(status))
+            self._status_children[status] = child
+        child.inc()
+        self._duration_child.observe(seconds)
+
+    def observe_batch(self, rows: int) -> None:
+        """Record the number of rows in one prediction call."""
+        self._batch_child.observe(rows)
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text exposition format."""
+        return generate_latest(self.registry)

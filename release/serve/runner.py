@@ -1,0 +1,79 @@
+"""Predict a micro-batch of decoded requests with one call, and split the answers back.
+
+The requests' columns are concatenated, turned into one typed frame and predicted once.
+If the merged frame is refused (one request sent a value of the wrong type), each
+request is predicted on its own so only the bad one gets its error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from release.errors import UsageError
+from release.serve.protocol import InferRequest, ProtocolError, Schema
+
+
+@dataclass
+class Prediction:
+    """One request's share of a batch: labels (or values) and class probabilities."""
+
+    labels: Any
+    proba: Any | None
+
+
+class ModelRunner:
+    """A loaded pipeline with its metadata, predicting batches on a worker thread."""
+
+    def __init__(self, pipeline: Any, meta: dict[str, Any], schema: Schema) -> None:
+        self.pipeline = pipeline
+        self.meta = meta
+        self.schema = schema
+
+    def predict_columns(self, columns: dict[str, list[Any]]) -> tuple[Any, Any | None]:
+        """Predict one table given as column lists (raises UsageError on bad values)."""
+        from release.model.predict import frame_from_records, predict
+
+        frame = frame_from_records(self.meta, columns)
+        return predict(self.pipeline, self.meta, frame)
+
+    def warm_up(self) -> None:
+        """Run one prediction so the first client does not pay for lazy initialisation."""
+        row: dict[str, list[Any]] = {}
+        for feature in self.schema.features:
+            if feature.kind == "numeric":
+                row[feature.name] = [0.0]
+            else:
+                row[feature.name] = [feature.categories[0] if feature.categories else "x"]
+        self.predict_columns(row)
+
+    def predict_batch(self, requests: list[InferRequest]) -> list[Prediction | BaseException]:
+        """Predict all requests with one call; each gets its own rows or its own error."""
+        if len(requests) == 1:
+            return [self._predict_one(requests[0])]
+        merged: dict[str, list[Any]] = {name: [] for name in self.schema.feature_names}
+        for request in requests:
+            for name, values in request.columns.items():
+                merged[name].extend(values)
+        try:
+            labels, proba = self.predict_columns(merged)
+        except UsageError:
+            return [self._predict_one(r) for r in requests]
+        results: list[Prediction | BaseException] = []
+        start = 0
+        for request in requests:
+            stop = start + request.rows
+            results.append(
+                Prediction(labels[start:stop], None if proba is None else proba[start:stop])
+            )
+            start = stop
+        return results
+
+    def _predict_one(self, request: InferRequest) -> Prediction | BaseException:
+        try:
+            labels, proba = self.predict_columns(request.columns)
+        except UsageError as exc:
+            return ProtocolError(400, exc.one_line())
+        except Exception as exc:  # a model failure is the server's fault: 500, logged
+            return exc
+        return Prediction(labels, proba)
