@@ -1,0 +1,1 @@
+"""Monitoring: reference profiles, drift tests, data quality on batches, golden signals."""

@@ -1,0 +1,236 @@
+"""``release monitor``: drift, quality and golden signals of production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from release import paths
+from release.errors import CheckFailed, DataError, UsageError
+
+_PARAMS = click.option(
+    "--params",
+    "params_path",
+    default=paths.PARAMS,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Settings file.",
+)
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def _emit_json(obj: object) -> None:
+    from release.fsio import dumps_json
+
+    click.echo(dumps_json(obj), nl=False)
+
+
+@click.group()
+def monitor() -> None:
+    """Data drift, data quality and golden signals of production."""
+
+
+@monitor.command()
+@click.option(
+    "--current", required=True, type=click.Path(dir_okay=False), help="Batch (.csv/.parquet)."
+)
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False),
+    help="A reference profile (.json) or reference data (.csv/.parquet).",
+)
+@click.option("--version", "version", help="Use the profile registered with NAME@vX.Y.Z.")
+@click.option("--stage", help="Use the profile of the version active in STAGE.")
+@click.option(
+    "--model",
+    "model_path",
+    default=paths.MODEL,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Model applied to the batch for prediction and concept drift (skipped if absent).",
+)
+@click.option("--out", "out_dir", default=paths.REPORTS, show_default=True, help="Report folder.")
+@click.option("--templates", type=click.Path(file_okay=False), help="Your own template folder.")
+@_JSON
+@_PARAMS
+def drift(
+    current: str,
+    reference: str | None,
+    version: str | None,
+    stage: str | None,
+    model_path: str,
+    out_dir: str,
+    templates: str | None,
+    as_json: bool,
+    params_path: str,
+) -> None:
+    """Test a batch for data, prediction and concept drift against a reference.
+
+    \b
+    Defaults (monitor.drift in params.yaml, as Evidently's):
+      numeric, <= large_rows values:  Kolmogorov-Smirnov, p < alpha (0.05)
+      numeric, larger:                Wasserstein / reference std >= 0.1
+      categorical, small:             chi-squared on the 2 x k table, p < alpha
+      categorical, larger:            Jensen-Shannon distance >= 0.1
+      psi on request (methods: {column: psi}), threshold psi_threshold
+    Dataset drift when the share of drifted columns >= drift_share. Writes
+    drift.json (flat metrics), drift.md and drift.html; exits 1 on drift when
+    fail_on_drift is true.
+    """
+    from release.config import load_settings
+    from release.monitor.drift import run_drift
+    from release.monitor.inputs import apply_model, load_reference, read_table
+    from release.monitor.report import summary_lines, write_reports
+
+    settings = load_settings(params_path)
+    ref = load_reference(settings, reference=reference, version=version, stage=stage)
+    batch = read_table(current)
+    if len(batch) == 0:
+        raise DataError(f"the current batch {current} has no rows", "pass a batch with data")
+    outputs = None
+    notes: list[str] = []
+    if settings.monitor.drift.prediction_drift or ref.metric:
+        meta = Path(model_path).with_name(Path(paths.MODEL_META).name)
+        try:
+            outputs = apply_model(batch, model_path, meta)
+        except DataError as exc:
+            notes.append(f"model not applied: {exc.one_line()}")
+        else:
+            if outputs is None:
+                notes.append(f"no model at {model_path} (or its model.json)")
+    labels, proba, classes = outputs if outputs is not None else (None, None, None)
+    report = run_drift(
+        ref,
+        batch,
+        settings.monitor.drift,
+        settings.evaluate,
+        labels=labels,
+        proba=proba,
+        classes=classes,
+        current_source=current,
+    )
+    report.notes = notes + [n for n in report.notes if not (notes and n.startswith("no model"))]
+    files = write_reports(report, out_dir, templates)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        for line in summary_lines(report):
+            click.echo(line)
+        click.echo("reports: " + ", ".join(str(p) for p in files.values()))
+    if report.drift_detected and settings.monitor.drift.fail_on_drift:
+        kinds = [
+            k
+            for k, on in (
+                ("dataset", report.dataset_drift),
+                ("prediction", report.prediction_drift),
+                ("concept", bool(report.concept and report.concept.drifted)),
+            )
+            if on
+        ]
+        raise CheckFailed(
+            f"drift detected ({', '.join(kinds)}): " + ", ".join(report.drifted_columns[:8]),
+            f"see {files['md']}; retrain on recent data (dvc repro) or set "
+            "monitor.drift.fail_on_drift: false",
+        )
+
+
+@monitor.command()
+@click.option(
+    "--current", required=True, type=click.Path(dir_okay=False), help="Batch (.csv/.parquet)."
+)
+@click.option("--out", "out_dir", default=paths.REPORTS, show_default=True, help="Report folder.")
+@_JSON
+@_PARAMS
+def quality(current: str, out_dir: str, as_json: bool, params_path: str) -> None:
+    """Apply the training data-quality rules to a batch; exit 1 when a rule fails."""
+    from release.config import load_settings
+    from release.data.validate import validate_frame
+    from release.fsio import write_json
+    from release.monitor.inputs import read_table
+
+    settings = load_settings(params_path)
+    batch = read_table(current)
+    result = validate_frame(batch, settings, require_target=False, dataset=current)
+    out = Path(out_dir) / "quality.json"
+    write_json(out, result.to_dict())
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        click.echo(result.summary())
+        click.echo(f"report: {out}")
+    if not result.passed:
+        raise CheckFailed(
+            f"{len(result.failures)} data quality rule(s) failed on {current}",
+            f"see {out}; fix the batch or the rules in params.yaml (validate)",
+        )
+
+
+@monitor.command()
+@click.option("--url", help="The server's metrics URL, e.g. http://127.0.0.1:8080/metrics.")
+@click.option(
+    "--deployment",
+    nargs=2,
+    type=str,
+    metavar="NAME STAGE",
+    help="Read the URL from the deployment record of NAME in STAGE.",
+)
+@click.option(
+    "--window",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Scrape twice this many seconds apart and judge that window (0: totals).",
+)
+@_JSON
+@_PARAMS
+def signals(
+    url: str | None,
+    deployment: tuple[str, str] | None,
+    window: float,
+    as_json: bool,
+    params_path: str,
+) -> None:
+    """Golden signals (latency, traffic, errors, saturation) against thresholds."""
+    from release.config import load_settings
+    from release.monitor.report import fmt_number
+    from release.monitor.signals import deployment_url, measure
+
+    if bool(url) == bool(deployment):
+        raise UsageError(
+            "pass exactly one of --url and --deployment", "e.g. --url http://.../metrics"
+        )
+    if window < 0:
+        raise UsageError(f"--window {window} is invalid", "use seconds >= 0")
+    settings = load_settings(params_path)
+    if deployment:
+        url = deployment_url(settings.release.deploy.state_dir, *deployment)
+    assert url is not None
+    report = measure(url, settings.monitor.signals, window)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        s = report.signals
+        span = f"last {s.window_seconds:.1f} s" if s.window_seconds else "since start"
+        click.echo(f"{report.verdict.upper()}: {report.source} ({span})")
+        for c in report.checks:
+            mark = "ok  " if c.passed else "FAIL"
+            bound = ">=" if c.name == "requests" else "<="
+            extra = f" ({c.note})" if c.note else ""
+            click.echo(
+                f"  {mark} {c.name} = {fmt_number(c.value)} ({bound} {fmt_number(c.limit)}){extra}"
+            )
+        if s.rps is not None:
+            click.echo(f"  traffic {s.rps:.1f} rps, cpu {fmt_number(s.cpu_percent)}%")
+        for v in s.versions:
+            click.echo(
+                f"  {v['model']}@{v['version']}: {fmt_number(v['requests'])} requests, "
+                f"error rate {fmt_number(v['error_rate'])}, p50 {fmt_number(v['p50_ms'])} ms, "
+                f"p99 {fmt_number(v['p99_ms'])} ms"
+            )
+    if report.verdict != "pass":
+        failed = [c.name for c in report.checks if not c.passed]
+        raise CheckFailed(
+            f"golden signals {report.verdict}: {', '.join(failed)}",
+            "see the report above; thresholds are monitor.signals in params.yaml",
+        )

@@ -1,0 +1,579 @@
+"""Drift decisions: dataset drift, prediction drift and concept drift, as pure functions.
+
+Inputs are a :class:`~release.monitor.profile.Reference`, the current batch as a data frame
+and (optionally) the model's outputs on it; the output is a :class:`DriftReport`. Nothing
+here reads files or loads models: that happens at the edges (``sources``, ``commands``).
+
+Method choice per column (``monitor.drift`` in ``params.yaml``), as Evidently's defaults:
+numeric columns use ``numeric_small`` (KS) when either sample has at most ``large_rows``
+values, else ``numeric_large`` (Wasserstein / reference std); categorical columns use
+``categorical_small`` (chi-squared, 2 x k) or ``categorical_large`` (Jensen-Shannon).
+Numeric columns with at most 5 distinct values are tested as categories. ``methods`` sets
+a method per column. Unlike Evidently, which looks at the reference size only, "large"
+needs both samples large: a distance measured on a small batch is mostly noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from release.errors import ConfigError, DataError
+from release.monitor import stats
+from release.monitor.profile import (
+    FEW_VALUES,
+    ColumnRef,
+    NumericRef,
+    Reference,
+    numeric_counts,
+    value_counts,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from release.config import DriftSettings, EvaluateSettings
+
+PLOT_BINS = 30
+PLOT_CATEGORIES = 15
+
+
+@dataclass
+class ColumnDrift:
+    """The drift verdict of one column (or of the model's predictions)."""
+
+    column: str
+    kind: str
+    status: str  # tested | missing | all_null | type_changed | no_reference
+    drifted: bool
+    method: str | None = None
+    score: float | None = None
+    statistic: float | None = None
+    p_value: float | None = None
+    threshold: float | None = None
+    n_reference: int = 0
+    n_current: int = 0
+    null_rate_reference: float | None = None
+    null_rate_current: float | None = None
+    new_categories: list[str] = field(default_factory=list)
+    note: str = ""
+    distribution: dict[str, Any] | None = None
+
+
+@dataclass
+class ConceptDrift:
+    """The model's metric on the labelled batch against its reference metric."""
+
+    metric: str
+    reference: float
+    current: float
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    drop: float
+    max_drop: float
+    rows: int
+    higher_is_better: bool
+    drifted: bool
+    note: str = ""
+
+
+@dataclass
+class DriftReport:
+    """The whole answer of one drift run."""
+
+    columns: list[ColumnDrift]
+    drift_share: float
+    share_threshold: float
+    dataset_drift: bool
+    rows_reference: int
+    rows_current: int
+    reference_source: str
+    current_source: str
+    predictions: list[ColumnDrift] = field(default_factory=list)
+    prediction_drift: bool = False
+    concept: ConceptDrift | None = None
+    extra_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        """Names of drifted columns."""
+        return [c.column for c in self.columns if c.drifted]
+
+    @property
+    def drift_detected(self) -> bool:
+        """Confirmed drift of any kind: dataset, prediction or concept."""
+        return (
+            self.dataset_drift
+            or self.prediction_drift
+            or bool(self.concept is not None and self.concept.drifted)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, as JSON-ready data (distributions left out)."""
+        out = asdict(self)
+        for col in out["columns"] + out["predictions"]:
+            col.pop("distribution", None)
+        out["drifted_columns"] = self.drifted_columns
+        out["drift_detected"] = self.drift_detected
+        return out
+
+    def flat_metrics(self) -> dict[str, float | int | None]:
+        """Flat numbers for ``reports/drift.json`` (``dvc metrics diff`` friendly)."""
+        tested = [c for c in self.columns if c.status != "no_reference"]
+        flat: dict[str, float | int | None] = {
+            "drift_detected": int(self.drift_detected),
+            "dataset_drift": int(self.dataset_drift),
+            "drift_share": round(self.drift_share, 6),
+            "drifted_columns": len(self.drifted_columns),
+            "columns": len(tested),
+            "rows_current": self.rows_current,
+            "rows_reference": self.rows_reference,
+            "prediction_drift": int(self.prediction_drift),
+            "concept_drift": int(bool(self.concept and self.concept.drifted)),
+        }
+        for col in self.columns + self.predictions:
+            prefix = "prediction" if col in self.predictions else "column"
+            flat[f"{prefix}.{col.column}.score"] = _num(col.score)
+            flat[f"{prefix}.{col.column}.drifted"] = int(col.drifted)
+        if self.concept is not None:
+            c = self.concept
+            flat.update(
+                {
+                    "concept.metric_reference": _num(c.reference),
+                    "concept.metric_current": _num(c.current),
+                    "concept.metric_ci_low": _num(c.ci_low),
+                    "concept.metric_ci_high": _num(c.ci_high),
+                    "concept.metric_drop": _num(c.drop),
+                }
+            )
+        return flat
+
+
+# ----------------------------------------------------------------------- method choice
+def choose_method(
+    column: str, kind: str, n_ref: int, n_cur: int, settings: DriftSettings
+) -> stats.Method:
+    """The method for a column: per-column override, else by kind and sample size."""
+    method = settings.methods.get(column)
+    if method is None:
+        large = min(n_ref, n_cur) > settings.large_rows
+        if kind == "numeric":
+            method = settings.numeric_large if large else settings.numeric_small
+        else:
+            method = settings.categorical_large if large else settings.categorical_small
+    allowed = stats.NUMERIC_METHODS if kind == "numeric" else stats.CATEGORICAL_METHODS
+    if method not in allowed:
+        raise ConfigError(
+            f"monitor.drift.methods.{column} = {method!r} does not fit a {kind} column",
+            "expected one of " + ", ".join(allowed),
+        )
+    return method
+
+
+def _threshold(method: str, settings: DriftSettings) -> float:
+    return {
+        "wasserstein": settings.wasserstein_threshold,
+        "jensenshannon": settings.jensenshannon_threshold,
+        "psi": settings.psi_threshold,
+    }.get(method, settings.alpha)
+
+
+# --------------------------------------------------------------------------- columns
+def column_drift(
+    name: str, ref: ColumnRef, current: pd.Series | None, settings: DriftSettings
+) -> ColumnDrift:
+    """Test one column of the batch against its reference."""
+    kind = ref.kind
+    base = ColumnDrift(
+        column=name,
+        kind=kind,
+        status="tested",
+        drifted=False,
+        n_reference=ref.count,
+        null_rate_reference=ref.null_rate,
+    )
+    if current is None:
+        base.status, base.drifted = "missing", True
+        base.note = "column missing from the current batch"
+        return base
+    rows = len(current)
+    if ref.count == 0:
+        base.status = "no_reference"
+        base.note = "no non-missing values in the reference: not tested"
+        return base
+    if isinstance(ref, NumericRef):
+        return _numeric_drift(base, ref, current, rows, settings)
+    return _categorical_drift(base, ref, value_counts(current), rows, settings)
+
+
+def _numeric_drift(
+    base: ColumnDrift, ref: NumericRef, current: pd.Series, rows: int, settings: DriftSettings
+) -> ColumnDrift:
+    import pandas as pd
+
+    coerced = pd.to_numeric(current, errors="coerce")
+    present = int(current.notna().sum())
+    values = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+    cur = stats.sorted_finite(values)
+    base.n_current = int(cur.size)
+    base.null_rate_current = (rows - cur.size) / rows if rows else None
+    bad = present - int(coerced.notna().sum())
+    if bad > 0:
+        example = current[current.notna() & coerced.isna()].iloc[0]
+        base.status, base.drifted = "type_changed", True
+        base.note = f"{bad} of {rows} values are not numbers (e.g. {str(example)[:40]!r})"
+        return base
+    if cur.size == 0:
+        base.status, base.drifted = "all_null", True
+        base.note = "every value is missing in the current batch"
+        return base
+    if ref.counts is not None and settings.methods.get(base.column) not in stats.NUMERIC_METHODS:
+        cur_counts = numeric_counts(cur)
+        if len(set(ref.counts) | set(cur_counts)) <= FEW_VALUES:
+            base.note = f"at most {FEW_VALUES} distinct values: tested as categories"
+            return _categorical_drift(base, ref, cur_counts, rows, settings, counts=ref.counts)
+    method = choose_method(base.column, "numeric", ref.count, cur.size, settings)
+    res = stats.numeric_test(
+        method,
+        ref.values,
+        cur,
+        ref_std=ref.std,
+        alpha=settings.alpha,
+        threshold=_threshold(method, settings),
+    )
+    _fill(base, res)
+    if base.drifted:
+        base.distribution = _numeric_distribution(ref.values, cur)
+    return base
+
+
+def _categorical_drift(
+    base: ColumnDrift,
+    ref: ColumnRef,
+    cur_counts: dict[str, float],
+    rows: int,
+    settings: DriftSettings,
+    counts: dict[str, float] | None = None,
+) -> ColumnDrift:
+    ref_counts = counts if counts is not None else getattr(ref, "counts", {})
+    n_cur = int(sum(cur_counts.values()))
+    base.n_current = n_cur
+    base.null_rate_current = (rows - n_cur) / rows if rows else None
+    base.new_categories = sorted(k for k in cur_counts if k not in ref_counts)
+    if n_cur == 0:
+        base.status, base.drifted = "all_null", True
+        base.note = "every value is missing in the current batch"
+        return base
+    method = choose_method(base.column, "categorical", ref.count, n_cur, settings)
+    keys, r, c = stats.aligned_counts(ref_counts, cur_counts)
+    res = stats.categorical_test(
+        method, r, c, alpha=settings.alpha, threshold=_threshold(method, settings)
+    )
+    _fill(base, res)
+    if base.new_categories:
+        shown = ", ".join(base.new_categories[:5])
+        base.note = (base.note + "; " if base.note else "") + f"new categories: {shown}"
+    if base.drifted:
+        base.distribution = _categorical_distribution(keys, r, c)
+    return base
+
+
+def _fill(col: ColumnDrift, res: stats.TestResult) -> None:
+    col.method, col.score, col.statistic = res.method, res.score, res.statistic
+    col.p_value, col.threshold, col.drifted = res.p_value, res.threshold, res.drifted
+
+
+def _numeric_distribution(ref: stats.FloatArray, cur: stats.FloatArray) -> dict[str, Any]:
+    """Shares per bin on a common grid (0.5%..99.5% of both), for the overlay plot."""
+    lo = min(ref[int(0.005 * (ref.size - 1))], cur[int(0.005 * (cur.size - 1))])
+    hi = max(ref[int(0.995 * (ref.size - 1))], cur[int(0.995 * (cur.size - 1))])
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, PLOT_BINS + 1)
+
+    def shares(x: stats.FloatArray) -> list[float]:
+        pos = np.searchsorted(x, edges, side="left")
+        pos[-1] = np.searchsorted(x, edges[-1], side="right")
+        return (np.diff(pos) / x.size).tolist()
+
+    return {
+        "kind": "numeric",
+        "edges": edges.tolist(),
+        "reference": shares(ref),
+        "current": shares(cur),
+    }
+
+
+def _categorical_distribution(
+    keys: Sequence[str], ref: stats.FloatArray, cur: stats.FloatArray
+) -> dict[str, Any]:
+    """Shares of the most frequent categories (of both samples), for the overlay plot."""
+    p, q = ref / max(ref.sum(), 1), cur / max(cur.sum(), 1)
+    order = np.argsort(-(p + q), kind="stable")[:PLOT_CATEGORIES]
+    return {
+        "kind": "categorical",
+        "categories": [keys[i] for i in order],
+        "reference": [float(p[i]) for i in order],
+        "current": [float(q[i]) for i in order],
+    }
+
+
+def dataset_drift(
+    reference: Reference, current: pd.DataFrame, settings: DriftSettings
+) -> list[ColumnDrift]:
+    """Test every reference feature against the batch."""
+    return [
+        column_drift(
+            name,
+            reference.columns[name],
+            current[name] if name in current.columns else None,
+            settings,
+        )
+        for name in reference.features
+    ]
+
+
+# ----------------------------------------------------------------------- predictions
+def prediction_drift(
+    reference: Reference,
+    labels: Any,
+    proba: Any,
+    classes: Sequence[Any] | None,
+    settings: DriftSettings,
+) -> list[ColumnDrift]:
+    """Test the model's outputs on the batch against its outputs on the test set."""
+    import pandas as pd
+
+    out: list[ColumnDrift] = []
+    if reference.predictions is not None and labels is not None:
+        out.append(column_drift("prediction", reference.predictions, pd.Series(labels), settings))
+    if reference.proba is not None and proba is not None and classes is not None:
+        names = [str(c) for c in classes]
+        if reference.proba_class in names:
+            arr = np.asarray(proba, dtype=np.float64)
+            col = arr[:, names.index(reference.proba_class)] if arr.ndim == 2 else arr
+            name = f"proba_{reference.proba_class}"
+            out.append(column_drift(name, reference.proba, pd.Series(col), settings))
+    return out
+
+
+# --------------------------------------------------------------------------- concept
+def metric_value(
+    name: str,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: Sequence[str] | None,
+) -> float:
+    """One metric by name (labels compared as strings for classification)."""
+    from sklearn import metrics as m
+
+    if name == "accuracy":
+        return float(np.mean(y_true == y_pred))
+    if name == "balanced_accuracy":
+        return float(m.balanced_accuracy_score(y_true, y_pred))
+    if name == "f1":
+        if classes is not None and len(classes) == 2:
+            return float(m.f1_score(y_true, y_pred, pos_label=classes[1], zero_division=0))
+        return float(m.f1_score(y_true, y_pred, average="macro", zero_division=0))
+    if name in ("roc_auc", "log_loss"):
+        if proba is None or classes is None:
+            raise DataError(f"metric {name} needs class probabilities", "use a probabilistic model")
+        if name == "log_loss":
+            return float(m.log_loss(y_true, proba, labels=list(classes)))
+        if len(classes) == 2:
+            return float(m.roc_auc_score(y_true == classes[1], proba[:, 1]))
+        return float(m.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(classes)))
+    yt, yp = y_true.astype(np.float64), y_pred.astype(np.float64)
+    if name == "mae":
+        return float(np.mean(np.abs(yt - yp)))
+    if name == "rmse":
+        return float(math.sqrt(np.mean((yt - yp) ** 2)))
+    if name == "r2":
+        return float(m.r2_score(yt, yp))
+    raise ConfigError(f"unknown metric {name!r}", "use a metric from evaluate.primary_metric")
+
+
+def concept_drift(
+    reference: Reference,
+    y_true: Any,
+    labels: Any,
+    proba: Any,
+    classes: Sequence[Any] | None,
+    settings: DriftSettings,
+    evaluate: EvaluateSettings,
+) -> ConceptDrift | None:
+    """The metric on the labelled batch with a bootstrap CI; drift when the drop is real.
+
+    Confirmed when the metric fell by more than ``max_metric_drop`` and the batch's CI
+    excludes the reference value (so a small batch's noise does not count as drift).
+    """
+    ref = reference.metric
+    if not ref or labels is None:
+        return None
+    name = str(ref["name"])
+    higher = bool(ref.get("higher_is_better", True))
+    yt = np.asarray(y_true)
+    keep = _present(yt)
+    yt, yp = yt[keep], np.asarray(labels)[keep]
+    pr = np.asarray(proba, dtype=np.float64)[keep] if proba is not None else None
+    cls = [str(c) for c in classes] if classes is not None else None
+    if reference.task != "regression":
+        yt, yp = _labels(yt), _labels(yp)
+    n = int(yt.size)
+    if n == 0:
+        return None
+    current = metric_value(name, yt, yp, pr, cls)
+    low, high = _bootstrap_ci(name, yt, yp, pr, cls, evaluate)
+    ref_value = float(ref["value"])
+    drop = (ref_value - current) if higher else (current - ref_value)
+    excludes = (
+        high is not None and low is not None and (high < ref_value if higher else low > ref_value)
+    )
+    drifted = drop > settings.max_metric_drop and (excludes or low is None)
+    note = "" if low is not None else "no bootstrap (evaluate.bootstrap = 0): drop alone decides"
+    return ConceptDrift(
+        metric=name,
+        reference=ref_value,
+        current=current,
+        ci_low=low,
+        ci_high=high,
+        confidence=evaluate.confidence,
+        drop=drop,
+        max_drop=settings.max_metric_drop,
+        rows=n,
+        higher_is_better=higher,
+        drifted=bool(drifted),
+        note=note,
+    )
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return np.asarray(pd.notna(pd.Series(values)).to_numpy(), dtype=bool)
+
+
+def _labels(values: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    from release.monitor.profile import category_strings
+
+    return np.asarray(category_strings(pd.Series(values)).to_numpy(dtype=object), dtype=str)
+
+
+_PER_ROW = ("accuracy", "mae", "rmse", "log_loss")
+
+
+def _bootstrap_ci(
+    name: str,
+    yt: np.ndarray,
+    yp: np.ndarray,
+    proba: np.ndarray | None,
+    classes: Sequence[str] | None,
+    evaluate: EvaluateSettings,
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap CI of the metric on the batch."""
+    reps = evaluate.bootstrap
+    n = yt.size
+    if reps <= 0 or n < 2:
+        return None, None
+    rng = np.random.default_rng(evaluate.seed)
+    tail = (1 - evaluate.confidence) / 2
+    values: list[float] = []
+    if name in _PER_ROW:
+        # Metrics that are means of a per-row loss: resample the losses, vectorised.
+        if name == "accuracy":
+            loss = (yt == yp).astype(np.float64)
+        elif name == "log_loss" and proba is not None and classes is not None:
+            index = {c: i for i, c in enumerate(classes)}
+            col = np.fromiter((index.get(v, -1) for v in yt), dtype=np.int64, count=n)
+            p = np.where(col >= 0, proba[np.arange(n), np.maximum(col, 0)], 0.0)
+            loss = -np.log(np.clip(p, 1e-15, 1.0))
+        else:
+            diff = yt.astype(np.float64) - yp.astype(np.float64)
+            loss = diff**2 if name == "rmse" else np.abs(diff)
+        chunk = max(1, min(reps, 2_000_000 // n))
+        done = 0
+        while done < reps:
+            k = min(chunk, reps - done)
+            means = loss[rng.integers(0, n, size=(k, n))].mean(axis=1)
+            values.extend(np.sqrt(means) if name == "rmse" else means)
+            done += k
+    else:
+        for _ in range(reps):
+            idx = rng.integers(0, n, size=n)
+            try:
+                values.append(
+                    metric_value(
+                        name, yt[idx], yp[idx], proba[idx] if proba is not None else None, classes
+                    )
+                )
+            except ValueError:
+                continue  # e.g. one class only in this resample: no AUC
+    if not values:
+        return None, None
+    arr = np.asarray(values)
+    return float(np.quantile(arr, tail)), float(np.quantile(arr, 1 - tail))
+
+
+# ----------------------------------------------------------------------------- whole
+def run_drift(
+    reference: Reference,
+    current: pd.DataFrame,
+    settings: DriftSettings,
+    evaluate: EvaluateSettings,
+    *,
+    labels: Any = None,
+    proba: Any = None,
+    classes: Sequence[Any] | None = None,
+    current_source: str = "current",
+) -> DriftReport:
+    """Dataset, prediction and concept drift of a batch against a reference."""
+    if len(current) == 0:
+        raise DataError(f"the current batch {current_source} has no rows", "pass a batch with data")
+    columns = dataset_drift(reference, current, settings)
+    counted = [c for c in columns if c.status != "no_reference"]
+    share = sum(c.drifted for c in counted) / len(counted) if counted else 0.0
+    known = set(reference.features) | ({reference.target} if reference.target else set())
+    report = DriftReport(
+        columns=columns,
+        drift_share=share,
+        share_threshold=settings.drift_share,
+        dataset_drift=bool(counted) and share >= settings.drift_share,
+        rows_reference=reference.rows,
+        rows_current=len(current),
+        reference_source=reference.source,
+        current_source=current_source,
+        extra_columns=[str(c) for c in current.columns if c not in known],
+    )
+    if settings.prediction_drift and labels is not None:
+        report.predictions = prediction_drift(reference, labels, proba, classes, settings)
+        report.prediction_drift = any(p.drifted for p in report.predictions)
+    if reference.target and reference.target in current.columns and labels is not None:
+        report.concept = concept_drift(
+            reference,
+            current[reference.target].to_numpy(),
+            labels,
+            proba,
+            classes,
+            settings,
+            evaluate,
+        )
+    elif labels is None:
+        report.notes.append("no model applied: prediction and concept drift not measured")
+    else:
+        report.notes.append("batch has no target column: concept drift not measured")
+    return report
+
+
+def _num(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), 6)

@@ -1,0 +1,248 @@
+"""The inputs of a monitoring run: batches, references and the model's outputs.
+
+This is the I/O edge of monitoring. A batch is a CSV or Parquet file. A reference is a
+saved profile, a data file, or the profile registered with a model version (read from git
+at that version's commit: ``git show``, or DVC's cache when the profile is a DVC output).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from release import paths
+from release.errors import DataError, ModelError, RegistryError, UsageError
+from release.monitor.profile import (
+    Reference,
+    check_profile,
+    feature_columns,
+    read_profile,
+    reference_from_frame,
+    reference_from_profile,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from release.config import Settings
+
+TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+NAME_RE = re.compile(r"[a-z0-9]([a-z0-9/-]*[a-z0-9])?")
+SEMVER_RE = re.compile(r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+STAGE_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+_STAGE_TAG = re.compile(r"(?P<name>.+)#(?P<stage>[^#!]+)(?P<bang>!?)#(?P<n>\d+)")
+
+
+# ---------------------------------------------------------------------------- tables
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet batch; DataError for a missing, wrong-type or unreadable file."""
+    import pandas as pd
+
+    path = Path(path)
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{path} has an unsupported file type {path.suffix or '(none)'!r}",
+            "pass a .csv or .parquet file",
+        )
+    if not path.is_file():
+        raise DataError(f"{path} not found", "check the path")
+    try:
+        if kind == "csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except Exception as exc:
+        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"cannot read {path} as {kind}: {first}", f"pass a valid {kind} file"
+        ) from None
+
+
+# ------------------------------------------------------------------------ references
+def load_reference(
+    settings: Settings,
+    *,
+    reference: str | None = None,
+    version: str | None = None,
+    stage: str | None = None,
+    repo: str | Path = ".",
+    features: list[str] | None = None,
+) -> Reference:
+    """The reference for a drift run, from at most one of the three sources."""
+    given = [x for x in (reference, version, stage) if x]
+    if len(given) > 1:
+        raise UsageError(
+            "--reference, --version and --stage are exclusive", "pass at most one of them"
+        )
+    repo = Path(repo)
+    if reference:
+        path = Path(reference)
+        if path.suffix.lower() == ".json":
+            profile = read_profile(path)
+            return reference_from_profile(profile, source=str(path))
+        df = read_table(path)
+        if len(df) == 0:
+            raise DataError(f"reference data {path} has no rows", "pass a non-empty file")
+        feats = feature_columns(settings, list(df.columns), features)
+        return reference_from_frame(
+            df, feats, target=settings.data.target, seed=settings.evaluate.seed, source=str(path)
+        )
+    if version or stage:
+        commit, label = resolve_commit(settings, repo, version=version, stage=stage)
+        profile = profile_at_commit(repo, commit, label)
+        return reference_from_profile(profile, source=f"{paths.REFERENCE_PROFILE}@{label}")
+    path = repo / paths.REFERENCE_PROFILE
+    return reference_from_profile(read_profile(path), source=str(paths.REFERENCE_PROFILE))
+
+
+def parse_version(text: str) -> tuple[str, str]:
+    """Split and validate ``NAME@vX.Y.Z``."""
+    name, sep, version = text.partition("@")
+    if not sep or not NAME_RE.fullmatch(name) or not SEMVER_RE.fullmatch(version):
+        raise UsageError(
+            f"--version {text!r} is not NAME@vX.Y.Z", "for example --version model@v1.2.0"
+        )
+    return name, version
+
+
+def resolve_commit(
+    settings: Settings, repo: Path, *, version: str | None, stage: str | None
+) -> tuple[str, str]:
+    """The commit of a version (``NAME@vX.Y.Z``) or of the version in a stage."""
+    if version:
+        name, ver = parse_version(version)
+        label = f"{name}@{ver}"
+    else:
+        assert stage is not None
+        name, ver = settings.release.artifact, ""
+        if not STAGE_RE.fullmatch(stage):
+            raise UsageError(f"--stage {stage!r} is not a stage name", "for example --stage prod")
+        if stage not in settings.release.stages:
+            raise UsageError(
+                f"stage {stage!r} is not configured",
+                "use one of " + ", ".join(settings.release.stages),
+            )
+        label = f"{name}#{stage}"
+    try:
+        from release.registry.api import read_state
+    except ImportError:
+        return _commit_from_tags(repo, name, ver, stage), label
+    state = read_state(str(repo))
+    if stage:
+        active = state.active_version(name, stage)
+        if not active:
+            raise RegistryError(
+                f"no version of {name} is in stage {stage}",
+                f"promote one: release promote {name} {stage}",
+            )
+        ver, label = active, f"{name}@{active} ({stage})"
+    return state.version_commit(name, ver), label
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+    )
+
+
+def _commit_from_tags(repo: Path, name: str, version: str, stage: str | None) -> str:
+    """Registry fallback: read GTO tags with plain git."""
+    if not stage:
+        res = _git(
+            repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}@{version}^{{commit}}"
+        )
+        if res.returncode != 0:
+            raise RegistryError(
+                f"version {name}@{version} is not registered", "list versions with release show"
+            )
+        return res.stdout.strip()
+    res = _git(
+        repo,
+        "for-each-ref",
+        "--format=%(refname:strip=2) %(*objectname) %(objectname)",
+        "refs/tags",
+    )
+    if res.returncode != 0:
+        raise RegistryError(
+            f"cannot read tags in {repo}", res.stderr.strip() or "is it a git repo?"
+        )
+    best: tuple[int, bool, str] | None = None
+    for line in res.stdout.splitlines():
+        parts = line.split()
+        m = _STAGE_TAG.fullmatch(parts[0]) if parts else None
+        if not m or m["name"] != name or m["stage"] != stage:
+            continue
+        commit = parts[1] if len(parts) == 3 else parts[-1]
+        cand = (int(m["n"]), bool(m["bang"]), commit)
+        if best is None or cand[0] > best[0]:
+            best = cand
+    if best is None or best[1]:
+        raise RegistryError(
+            f"no version of {name} is in stage {stage}",
+            f"promote one: release promote {name} {stage}",
+        )
+    return best[2]
+
+
+def profile_at_commit(repo: Path, commit: str, label: str) -> dict[str, Any]:
+    """The reference profile stored at a commit: in git, or in DVC's cache."""
+    if not re.fullmatch(r"[0-9a-f]{7,64}", commit):
+        raise RegistryError(f"bad commit {commit!r} for {label}", "check the registry tags")
+    res = _git(repo, "show", f"{commit}:{paths.REFERENCE_PROFILE}")
+    text: str | None = res.stdout if res.returncode == 0 else None
+    if text is None:
+        try:
+            import dvc.api
+
+            text = dvc.api.read(paths.REFERENCE_PROFILE, repo=str(repo), rev=commit)
+        except Exception:
+            text = None
+    if text is None:
+        raise DataError(
+            f"{label} has no {paths.REFERENCE_PROFILE} (neither in git nor in the DVC cache)",
+            "register versions built by `release evaluate`, or pass --reference FILE",
+        )
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise DataError(f"{paths.REFERENCE_PROFILE} at {label} is not JSON", "rebuild it") from None
+    return check_profile(data, f"{paths.REFERENCE_PROFILE} at {label}")
+
+
+# ----------------------------------------------------------------------------- model
+def apply_model(
+    df: pd.DataFrame, model_path: str | Path, meta_path: str | Path
+) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None] | None:
+    """The workspace model's labels, probabilities and classes on the batch, or None.
+
+    None when the model (or the lead's model package) is not there; a batch that lacks
+    model features is a DataError naming them.
+    """
+    model_path, meta_path = Path(model_path), Path(meta_path)
+    if not model_path.is_file() or not meta_path.is_file():
+        return None
+    try:
+        from release.model.persist import load_model, read_metadata
+        from release.model.predict import predict
+    except ImportError:
+        return None
+    meta = read_metadata(str(meta_path))
+    names = [str(f["name"]) for f in meta.get("features", [])]
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"the batch lacks model features: {', '.join(missing)}",
+            "send the columns the model was trained on (see models/model.json)",
+        )
+    try:
+        pipeline = load_model(str(model_path), expected_sha256=meta.get("sha256"))
+    except ModelError:
+        raise
+    labels, proba = predict(pipeline, meta, df[names])
+    return labels, proba, meta.get("classes")

@@ -1,0 +1,394 @@
+"""The reference profile: what drift tests need from the test set, without the test set.
+
+``release evaluate`` writes ``models/reference_profile.json`` with :func:`build_profile` and
+:func:`write_profile`; it is a pipeline output, so every registered model version carries
+the reference it was measured on. Per numeric column: a seeded sample of up to
+``evaluate.profile_sample`` sorted values, quantiles, mean/std (of the whole column), null
+rate, and value counts when the column has few distinct values. Per categorical column:
+value counts. Plus the model's prediction distribution and its metric on the test set.
+
+:class:`Reference` is the in-memory form drift tests read; it is built from a profile or,
+at full resolution, straight from a data frame (``--reference data.parquet``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from release.errors import DataError
+from release.fsio import write_text
+from release.monitor.stats import FloatArray, sorted_finite
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from release.config import Settings
+
+FORMAT = "release.reference_profile/1"
+QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
+FEW_VALUES = 5  # numeric columns with at most this many distinct values are tested as categories
+_COUNTS_LIMIT = 20  # numeric columns keep value counts up to this many distinct values
+_ANNOTATOR = re.compile(r"annotator_\d+")
+
+
+# ----------------------------------------------------------------------- column forms
+@dataclass
+class NumericRef:
+    """A numeric column of the reference: sorted values (a sample or all) and summaries."""
+
+    values: FloatArray
+    rows: int
+    count: int
+    null_rate: float
+    mean: float
+    std: float
+    n_unique: int
+    counts: dict[str, float] | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    kind: str = "numeric"
+
+
+@dataclass
+class CategoricalRef:
+    """A categorical column of the reference: counts per category."""
+
+    counts: dict[str, float]
+    rows: int
+    count: int
+    null_rate: float
+    kind: str = "categorical"
+
+
+ColumnRef = NumericRef | CategoricalRef
+
+
+@dataclass
+class Reference:
+    """Everything a drift run compares the current batch against."""
+
+    columns: dict[str, ColumnRef]
+    features: list[str]
+    target: str | None
+    rows: int
+    source: str
+    task: str | None = None
+    predictions: ColumnRef | None = None
+    proba: NumericRef | None = None
+    proba_class: str | None = None
+    classes: list[Any] | None = None
+    metric: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- helpers
+def is_numeric(series: pd.Series) -> bool:
+    """True for numeric columns (booleans count as categorical)."""
+    import pandas as pd
+
+    return bool(
+        pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+    )
+
+
+def number_key(value: float) -> str:
+    """The category key of a numeric value (so 1, 1.0 and "1.0" agree)."""
+    return repr(float(value))
+
+
+def category_strings(series: pd.Series) -> pd.Series:
+    """A column as category strings (missing stays missing); integral floats print as ints."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(series.dtype):
+        finite = series.dropna()
+        if len(finite) and bool((finite == np.round(finite)).all()):
+            series = series.astype("Int64")
+    out = series.astype("string")
+    return out
+
+
+def value_counts(series: pd.Series) -> dict[str, float]:
+    """Counts of the non-missing categories of a column, keyed by their string form."""
+    counts = category_strings(series).value_counts(dropna=True, sort=True)
+    return {str(k): float(v) for k, v in counts.items()}
+
+
+def numeric_counts(values: FloatArray) -> dict[str, float]:
+    """Counts of the distinct values of a sorted numeric sample."""
+    uniq, counts = np.unique(values, return_counts=True)
+    return {number_key(u): float(c) for u, c in zip(uniq, counts, strict=True)}
+
+
+def numeric_ref(series: pd.Series, *, sample: int | None, seed: int) -> NumericRef:
+    """Profile a numeric column; keep all values (sample=None) or a seeded sample."""
+    import pandas as pd
+
+    rows = len(series)
+    raw = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    full = sorted_finite(raw)
+    count = int(full.size)
+    n_unique = int(np.count_nonzero(np.diff(full)) + 1) if count else 0
+    mean = float(full.mean()) if count else math.nan
+    std = float(full.std()) if count else math.nan
+    counts = numeric_counts(full) if 0 < n_unique <= _COUNTS_LIMIT else None
+    quantiles = (
+        {f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(full, QUANTILES), strict=True)}
+        if count
+        else {}
+    )
+    values = full
+    if sample is not None and count > sample:
+        rng = np.random.default_rng(seed)
+        values = np.sort(full[rng.choice(count, size=sample, replace=False)])
+    return NumericRef(
+        values=values,
+        rows=rows,
+        count=count,
+        null_rate=(rows - count) / rows if rows else 0.0,
+        mean=mean,
+        std=std,
+        n_unique=n_unique,
+        counts=counts,
+        quantiles=quantiles,
+    )
+
+
+def categorical_ref(series: pd.Series) -> CategoricalRef:
+    """Profile a categorical column."""
+    rows = len(series)
+    counts = value_counts(series)
+    count = int(sum(counts.values()))
+    return CategoricalRef(
+        counts=counts, rows=rows, count=count, null_rate=(rows - count) / rows if rows else 0.0
+    )
+
+
+def column_ref(series: pd.Series, *, sample: int | None, seed: int) -> ColumnRef:
+    """Profile one column by its kind."""
+    if is_numeric(series):
+        return numeric_ref(series, sample=sample, seed=seed)
+    return categorical_ref(series)
+
+
+def feature_columns(
+    settings: Settings, columns: Sequence[str], features: Sequence[str] | None = None
+) -> list[str]:
+    """The model's input columns: given, from params, or every column but target/annotators."""
+    if features is not None:
+        return [str(c) for c in features]
+    data = settings.data
+    if isinstance(data.features, list):
+        return list(data.features)
+    skip = {data.target, *data.exclude, *data.annotators}
+    return [str(c) for c in columns if c not in skip and not _ANNOTATOR.fullmatch(str(c))]
+
+
+def reference_from_frame(
+    df: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    target: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    source: str = "data",
+) -> Reference:
+    """A reference straight from data (all values unless ``sample`` caps them)."""
+    missing = [c for c in features if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"reference data lacks feature columns: {', '.join(missing)}",
+            "use the data the model was evaluated on, or a saved reference profile",
+        )
+    columns = {c: column_ref(df[c], sample=sample, seed=seed + i) for i, c in enumerate(features)}
+    tgt = target if target is not None and target in df.columns else None
+    return Reference(
+        columns=columns, features=list(features), target=tgt, rows=len(df), source=source
+    )
+
+
+# ------------------------------------------------------------------------ the profile
+def build_profile(
+    settings: Settings,
+    df: pd.DataFrame,
+    *,
+    predictions: Any = None,
+    proba: Any = None,
+    classes: Sequence[Any] | None = None,
+    metric_name: str | None = None,
+    metric_value: float | None = None,
+    n_test: int | None = None,
+    features: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The reference profile of the test set ``df`` (and the model's predictions on it)."""
+    feats = feature_columns(settings, list(df.columns), features)
+    sample = settings.evaluate.profile_sample
+    seed = settings.evaluate.seed
+    ref = reference_from_frame(df, feats, target=settings.data.target, sample=sample, seed=seed)
+    profile: dict[str, Any] = {
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "rows": len(df),
+        "target": settings.data.target,
+        "task": settings.data.task,
+        "features": [{"name": c, "kind": ref.columns[c].kind} for c in feats],
+        "sample_size": sample,
+        "seed": seed,
+        "columns": {c: _column_json(ref.columns[c]) for c in feats},
+        "target_profile": (
+            _column_json(column_ref(df[settings.data.target], sample=sample, seed=seed))
+            if settings.data.target in df.columns
+            else None
+        ),
+        "classes": [_plain(c) for c in classes] if classes is not None else None,
+        "predictions": None,
+        "proba": None,
+        "metric": None,
+    }
+    import pandas as pd
+
+    if predictions is not None:
+        pred = pd.Series(np.asarray(predictions))
+        kind = "numeric" if settings.data.task == "regression" else "categorical"
+        profile["predictions"] = _column_json(
+            numeric_ref(pred, sample=sample, seed=seed)
+            if kind == "numeric"
+            else categorical_ref(pred)
+        )
+    if proba is not None and classes is not None and len(classes) == 2:
+        arr = np.asarray(proba, dtype=np.float64)
+        positive = arr[:, 1] if arr.ndim == 2 else arr
+        profile["proba"] = {
+            "class": str(_plain(classes[1])),
+            **_column_json(numeric_ref(pd.Series(positive), sample=sample, seed=seed)),
+        }
+    if metric_name is not None and metric_value is not None:
+        from release.config import LOWER_IS_BETTER
+
+        profile["metric"] = {
+            "name": metric_name,
+            "value": float(metric_value),
+            "n_test": int(n_test if n_test is not None else len(df)),
+            "higher_is_better": metric_name not in LOWER_IS_BETTER,
+        }
+    return profile
+
+
+def write_profile(path: str | os.PathLike[str], profile: Mapping[str, Any]) -> None:
+    """Write a profile atomically as compact, stable JSON."""
+    text = json.dumps(profile, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    write_text(path, text + "\n")
+
+
+def read_profile(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a profile file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise DataError(
+            f"reference profile {path} not found",
+            "run `release evaluate` (dvc repro) or pass --reference FILE",
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(
+            f"{path} is not a JSON reference profile", "pass a profile written by release evaluate"
+        ) from None
+    return check_profile(data, str(path))
+
+
+def check_profile(data: Any, where: str) -> dict[str, Any]:
+    """Validate a parsed profile's shape; raise DataError naming the problem."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DataError(
+            f"{where} is not a reference profile (format {FORMAT!r} expected)",
+            "pass a profile written by release evaluate, or a CSV/Parquet data file",
+        )
+    if not isinstance(data.get("columns"), dict) or not isinstance(data.get("features"), list):
+        raise DataError(f"{where} has no columns or features", "rebuild it with release evaluate")
+    return data
+
+
+def reference_from_profile(profile: Mapping[str, Any], source: str = "profile") -> Reference:
+    """The in-memory reference of a (checked) profile."""
+    feats = [str(f["name"]) for f in profile["features"]]
+    columns = {c: _column_from_json(profile["columns"][c]) for c in feats}
+    proba_json = profile.get("proba")
+    proba = _column_from_json(proba_json) if proba_json else None
+    pred_json = profile.get("predictions")
+    return Reference(
+        columns=columns,
+        features=feats,
+        target=profile.get("target"),
+        rows=int(profile.get("rows", 0)),
+        source=source,
+        task=profile.get("task"),
+        predictions=_column_from_json(pred_json) if pred_json else None,
+        proba=proba if isinstance(proba, NumericRef) else None,
+        proba_class=proba_json.get("class") if proba_json else None,
+        classes=profile.get("classes"),
+        metric=profile.get("metric"),
+    )
+
+
+# ----------------------------------------------------------------------- JSON shapes
+def _compact(v: float) -> float:
+    return float(f"{v:.10g}")
+
+
+def _column_json(col: ColumnRef) -> dict[str, Any]:
+    if isinstance(col, CategoricalRef):
+        return {
+            "kind": "categorical",
+            "rows": col.rows,
+            "count": col.count,
+            "null_rate": col.null_rate,
+            "counts": {k: int(v) for k, v in col.counts.items()},
+        }
+    return {
+        "kind": "numeric",
+        "rows": col.rows,
+        "count": col.count,
+        "null_rate": col.null_rate,
+        "mean": col.mean if col.count else None,
+        "std": col.std if col.count else None,
+        "n_unique": col.n_unique,
+        "quantiles": col.quantiles,
+        "counts": {k: int(v) for k, v in col.counts.items()} if col.counts else None,
+        "sample": [_compact(v) for v in col.values.tolist()],
+    }
+
+
+def _column_from_json(data: Mapping[str, Any]) -> ColumnRef:
+    if data.get("kind") == "categorical":
+        return CategoricalRef(
+            counts={str(k): float(v) for k, v in data["counts"].items()},
+            rows=int(data["rows"]),
+            count=int(data["count"]),
+            null_rate=float(data["null_rate"]),
+        )
+    values = np.asarray(data.get("sample") or [], dtype=np.float64)
+    values.sort()
+    counts = data.get("counts")
+    return NumericRef(
+        values=values,
+        rows=int(data["rows"]),
+        count=int(data["count"]),
+        null_rate=float(data["null_rate"]),
+        mean=float(data["mean"]) if data.get("mean") is not None else math.nan,
+        std=float(data["std"]) if data.get("std") is not None else math.nan,
+        n_unique=int(data.get("n_unique") or 0),
+        counts={str(k): float(v) for k, v in counts.items()} if counts else None,
+        quantiles={str(k): float(v) for k, v in (data.get("quantiles") or {}).items()},
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
