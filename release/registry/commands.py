@@ -1,0 +1,284 @@
+"""Registry commands: parse, call :mod:`release.registry.api`, print.
+
+``show``, ``history`` and ``check-ref`` with ``--json`` print what gto prints with
+``--json``. Write commands print the tag they created. Imports stay light: no gto, dvc or
+pandas here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from release.registry import api, views
+
+option_repo = click.option(
+    "--repo", default=".", show_default=True, help="Path of the git repository."
+)
+option_json = click.option("--json", "as_json", is_flag=True, help="Print JSON (as gto does).")
+option_params = click.option(
+    "--params",
+    default=None,
+    help="Settings file (default: params.yaml at the repository root, if present).",
+)
+option_push = click.option(
+    "--push",
+    "push",
+    is_flag=False,
+    flag_value="origin",
+    default=None,
+    metavar="[REMOTE]",
+    help="Push the new tag to REMOTE (default origin); retried on a name clash, never forced."
+    " Put it last.",
+)
+
+
+def _warn(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.command()
+@click.argument("name", required=False)
+@option_repo
+@option_json
+@click.option("--deprecated", is_flag=True, help="Include deprecated artifacts.")
+@option_params
+def show(name: str | None, repo: str, as_json: bool, deprecated: bool, params: str | None) -> None:
+    """Show the registry (latest version and stages), or the versions of NAME."""
+    state = api.read_state(repo)
+    for line in state.warnings:
+        _warn(line)
+    data = api.show(repo, name, deprecated=deprecated, state=state)
+    if as_json:
+        click.echo(views.dumps(data))
+        return
+    if name is None:
+        order = api.stages(repo, params)
+        columns = order + [s for s in state.used_stages() if s not in order]
+        rows = [
+            [art if state.artifacts[art].registered else f"*{art}", d["version"] or "-"]
+            + [state.artifacts[art].active_version(s) or "-" for s in columns]
+            for art, d in sorted(data.items())
+        ]
+        if not rows:
+            click.echo("No artifacts registered yet (release register NAME).")
+            return
+        click.echo(views.table(rows, ["name", "latest"] + [f"#{s}" for s in columns]))
+        return
+    rows = [
+        [
+            v["version"],
+            ", ".join(s["stage"] for s in v["stages"]) or "-",
+            v["created_at"],
+            v["ref"],
+        ]
+        for v in data
+    ]
+    if not rows:
+        click.echo(f"No active versions of {name}.")
+        return
+    click.echo(views.table(rows, ["version", "stage", "created_at", "ref"]))
+
+
+@click.command()
+@click.argument("name", required=False)
+@option_repo
+@option_json
+@click.option("--ascending", "--asc", is_flag=True, help="Oldest first.")
+def history(name: str | None, repo: str, as_json: bool, ascending: bool) -> None:
+    """Show the registry's events (as gto history), newest first."""
+    events = api.history(repo, name, ascending=ascending, on_warning=_warn)
+    if as_json:
+        click.echo(views.dumps(events))
+        return
+    if not events:
+        click.echo("Nothing found.")
+        return
+    rows = [
+        [
+            e["timestamp"],
+            e["artifact"],
+            e["event"],
+            e["version"] or "-",
+            e["stage"] or "-",
+            e["commit"][:7],
+            e["ref"],
+        ]
+        for e in events
+    ]
+    click.echo(
+        views.table(rows, ["timestamp", "artifact", "event", "version", "stage", "commit", "ref"])
+    )
+
+
+@click.command(name="check-ref")
+@click.argument("ref")
+@option_repo
+@option_json
+def check_ref(ref: str, repo: str, as_json: bool) -> None:
+    """Tell what the GTO tag REF registered or assigned (as gto check-ref)."""
+    event = api.check_ref(repo, ref)
+    if as_json:
+        click.echo(views.dumps(event))
+        return
+    click.echo(_sentence(event))
+
+
+def _sentence(e: dict[str, Any]) -> str:
+    kind = e["event"]
+    if kind == "registration":
+        return f'Version "{e["version"]}" of artifact "{e["artifact"]}" was registered'
+    if kind == "deregistration":
+        return f'Version "{e["version"]}" of artifact "{e["artifact"]}" was deregistered'
+    if kind == "assignment":
+        return (
+            f'Stage "{e["stage"]}" was assigned to version "{e["version"]}"'
+            f' of artifact "{e["artifact"]}"'
+        )
+    if kind == "unassignment":
+        return (
+            f'Stage "{e["stage"]}" was unassigned from version "{e["version"]}"'
+            f' of artifact "{e["artifact"]}"'
+        )
+    return f'Artifact "{e["artifact"]}" was deprecated'
+
+
+@click.command()
+@option_repo
+@option_json
+@option_params
+def stages(repo: str, as_json: bool, params: str | None) -> None:
+    """List the stages in promotion order."""
+    order = api.stages(repo, params)
+    click.echo(views.dumps(order) if as_json else "\n".join(order))
+
+
+def _done(tag: str, what: str, push: str | None) -> None:
+    click.echo(f"Created git tag '{tag}' that {what}")
+    if push:
+        click.echo(f"Pushed {tag} to {push}")
+    else:
+        click.echo(f"To push it: git push origin '{tag}' (or use --push)")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--version", default=None, help="Version to register, e.g. v1.2.0.")
+@click.option(
+    "--bump",
+    type=click.Choice(["major", "minor", "patch"]),
+    default="patch",
+    show_default=True,
+    help="Bump of the latest version when --version is not given.",
+)
+@click.option("--ref", default="HEAD", show_default=True, help="Commit to register.")
+@click.option("-m", "--message", default=None, help="Tag message (default: gto's).")
+@click.option("--force", is_flag=True, help="Allow a lower version or a commit already registered.")
+@option_repo
+@option_push
+def register(
+    name: str,
+    version: str | None,
+    bump: str,
+    ref: str,
+    message: str | None,
+    force: bool,
+    repo: str,
+    push: str | None,
+) -> None:
+    """Register a version of NAME at REF as a GTO tag NAME@vX.Y.Z."""
+    tag = api.register(
+        repo, name, version=version, bump=bump, ref=ref, message=message, push=push, force=force
+    )
+    _done(tag, "registers version", push)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("stage")
+@click.option("--version", default=None, help="Version to promote (default: the latest).")
+@click.option("--ref", default=None, help="Promote the version registered at this commit.")
+@click.option("--force", is_flag=True, help="Override failed policy gates (needs --reason).")
+@click.option("--reason", default=None, help="Why; recorded in the tag message.")
+@option_repo
+@option_params
+@option_push
+def promote(
+    name: str,
+    stage: str,
+    version: str | None,
+    ref: str | None,
+    force: bool,
+    reason: str | None,
+    repo: str,
+    params: str | None,
+    push: str | None,
+) -> None:
+    """Assign STAGE to a version of NAME after the policy gates pass (tag NAME#STAGE#N)."""
+    tag = api.promote(
+        repo,
+        name,
+        stage,
+        version=version,
+        ref=ref,
+        force=force,
+        reason=reason,
+        push=push,
+        params=params,
+    )
+    _done(tag, f"assigns stage {stage}", push)
+
+
+assign = click.Command(
+    "assign", callback=promote.callback, params=promote.params, help="Alias of promote."
+)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("stage")
+@click.option("--to", default=None, help="Version to restore (default: the previous one).")
+@click.option("--reason", default="rollback", show_default=True, help="Recorded in the tag.")
+@option_repo
+@option_params
+@option_push
+def rollback(
+    name: str,
+    stage: str,
+    to: str | None,
+    reason: str,
+    repo: str,
+    params: str | None,
+    push: str | None,
+) -> None:
+    """Assign STAGE back to the version it held before (or --to VERSION)."""
+    tag = api.rollback(repo, name, stage, to=to, reason=reason, push=push, params=params)
+    _done(tag, f"rolls {stage} back", push)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.argument("stage", required=False)
+@click.option("-m", "--message", default=None, help="Tag message (default: gto's).")
+@option_repo
+@option_push
+def deprecate(
+    name: str,
+    version: str | None,
+    stage: str | None,
+    message: str | None,
+    repo: str,
+    push: str | None,
+) -> None:
+    """Unassign STAGE from VERSION, deregister VERSION, or deprecate NAME (gto tags)."""
+    tag = api.deprecate(repo, name, version, stage, message=message, push=push)
+    what = (
+        f"unassigns stage {stage}"
+        if stage
+        else "deregisters version"
+        if version
+        else "deprecates artifact"
+    )
+    _done(tag, what, push)

@@ -1,0 +1,225 @@
+"""Promotion policy: gates checked before a stage is assigned.
+
+Gates come from ``release.policy[stage]`` in ``params.yaml``:
+
+- ``requires``: the version must hold an active assignment to that stage first
+  (no prod before staging);
+- ``min_metrics`` / ``max_metrics``: floors and ceilings on ``reports/metrics.json``;
+- ``max_slice_regression``: no slice of ``reports/slices.json`` may lose more than this
+  on the primary metric against the version the stage holds now;
+- ``card_complete``: ``model_card/card.json`` passes ``release.card.check.check_card``.
+
+Facts are read from git objects at the version's commit (``git cat-file``), never from the
+working tree, so a gate judges exactly what was registered. The gate functions are pure:
+facts in, :class:`GateResult` out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from release import paths
+from release.config import StagePolicy
+from release.registry import git
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict and why."""
+
+    gate: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Facts:
+    """What the gates look at, read from git at the candidate's (and baseline's) commit."""
+
+    version: str
+    commit: str
+    active_stages: set[str] = field(default_factory=set)
+    metrics: dict[str, Any] | None = None
+    metrics_error: str | None = None
+    slices: dict[str, Any] | None = None
+    slices_error: str | None = None
+    baseline_version: str | None = None
+    baseline_slices: dict[str, Any] | None = None
+    card: dict[str, Any] | None = None
+    card_error: str | None = None
+
+
+# --------------------------------------------------------------------------- gates
+def gate_requires(required: str, facts: Facts) -> GateResult:
+    """The version must already be assigned to ``required``."""
+    ok = required in facts.active_stages
+    detail = (
+        f"{facts.version} is in {required}"
+        if ok
+        else f"{facts.version} must be promoted to {required} first"
+    )
+    return GateResult("requires", ok, detail)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return None if math.isnan(value) else float(value)
+
+
+def gate_metric(metric: str, bound: float, facts: Facts, *, floor: bool) -> GateResult:
+    """A metric of ``reports/metrics.json`` at the version's commit against a bound."""
+    gate = f"{'min' if floor else 'max'}_metrics.{metric}"
+    if facts.metrics is None:
+        return GateResult(gate, False, facts.metrics_error or f"{paths.METRICS} missing")
+    value = _number(facts.metrics.get(metric))
+    if value is None:
+        return GateResult(gate, False, f"{metric} missing from {paths.METRICS} at {facts.version}")
+    ok = value >= bound if floor else value <= bound
+    sign = ">=" if floor else "<="
+    return GateResult(gate, ok, f"{metric} = {value:.4g} (needs {sign} {bound:g})")
+
+
+def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
+    """No slice may lose more than ``limit`` of its primary metric against the baseline."""
+    gate = "max_slice_regression"
+    if facts.baseline_version is None:
+        return GateResult(gate, True, "no version in the stage yet: nothing to compare")
+    if facts.slices is None:
+        return GateResult(gate, False, facts.slices_error or f"{paths.SLICES_JSON} missing")
+    if facts.baseline_slices is None:
+        return GateResult(
+            gate, True, f"{facts.baseline_version} has no {paths.SLICES_JSON}: nothing to compare"
+        )
+    higher = bool(facts.slices.get("higher_is_better", True))
+    base = {
+        s.get("name"): _number(s.get("metric"))
+        for s in facts.baseline_slices.get("slices", []) or []
+        if isinstance(s, dict)
+    }
+    worst: list[tuple[float, str]] = []
+    for s in facts.slices.get("slices", []) or []:
+        if not isinstance(s, dict):
+            continue
+        cand, old = _number(s.get("metric")), base.get(s.get("name"))
+        if cand is None or old is None:
+            continue
+        loss = old - cand if higher else cand - old
+        if loss > limit:
+            worst.append((loss, str(s.get("name"))))
+    if not worst:
+        return GateResult(
+            gate, True, f"no slice regresses more than {limit:g} vs {facts.baseline_version}"
+        )
+    worst.sort(reverse=True)
+    listed = ", ".join(f"{name} -{loss:.4g}" for loss, name in worst[:5])
+    more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
+    return GateResult(
+        gate,
+        False,
+        f"{len(worst)} slice(s) regress more than {limit:g} vs {facts.baseline_version}:"
+        f" {listed}{more}",
+    )
+
+
+def gate_card(facts: Facts, check: Callable[[dict[str, Any]], list[str]] | None) -> GateResult:
+    """The model card at the version's commit is complete."""
+    if facts.card is None:
+        return GateResult("card_complete", False, facts.card_error or f"{paths.CARD_JSON} missing")
+    if check is None:
+        return GateResult("card_complete", True, f"{paths.CARD_JSON} present (no card checker)")
+    problems = check(facts.card)
+    if problems:
+        shown = "; ".join(problems[:3]) + (
+            f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        )
+        return GateResult("card_complete", False, f"card incomplete: {shown}")
+    return GateResult("card_complete", True, "card complete")
+
+
+def evaluate(
+    policy: StagePolicy,
+    facts: Facts,
+    card_check: Callable[[dict[str, Any]], list[str]] | None = None,
+) -> list[GateResult]:
+    """Every gate of ``policy`` on ``facts``, in a stable order."""
+    results = []
+    if policy.requires:
+        results.append(gate_requires(policy.requires, facts))
+    for metric, bound in sorted(policy.min_metrics.items()):
+        results.append(gate_metric(metric, bound, facts, floor=True))
+    for metric, bound in sorted(policy.max_metrics.items()):
+        results.append(gate_metric(metric, bound, facts, floor=False))
+    if policy.max_slice_regression is not None:
+        results.append(gate_slice_regression(policy.max_slice_regression, facts))
+    if policy.card_complete:
+        results.append(gate_card(facts, card_check))
+    return results
+
+
+def failures(results: list[GateResult]) -> list[GateResult]:
+    """The gates that did not pass."""
+    return [r for r in results if not r.passed]
+
+
+# ---------------------------------------------------------------------------- facts
+def _load_json(blob: bytes | None, path: str, version: str) -> tuple[Any, str | None]:
+    if blob is None:
+        return None, (
+            f"{path} is not committed in git at {version}"
+            " (commit it; for a DVC output set cache: false)"
+        )
+    try:
+        data = json.loads(blob)
+    except ValueError:
+        return None, f"{path} at {version} is not valid JSON"
+    if not isinstance(data, dict):
+        return None, f"{path} at {version} is not a JSON object"
+    return data, None
+
+
+def read_facts(
+    repo: str | os.PathLike[str],
+    policy: StagePolicy,
+    *,
+    version: str,
+    commit: str,
+    active_stages: set[str],
+    baseline: tuple[str, str] | None = None,
+) -> Facts:
+    """Read what ``policy`` needs at ``commit`` (and the baseline's commit) from git."""
+    facts = Facts(version=version, commit=commit, active_stages=set(active_stages))
+    specs: list[tuple[str, str]] = []
+    if policy.min_metrics or policy.max_metrics:
+        specs.append(("metrics", f"{commit}:{paths.METRICS}"))
+    if policy.max_slice_regression is not None and baseline is not None:
+        facts.baseline_version = baseline[0]
+        specs.append(("slices", f"{commit}:{paths.SLICES_JSON}"))
+        specs.append(("baseline_slices", f"{baseline[1]}:{paths.SLICES_JSON}"))
+    if policy.card_complete:
+        specs.append(("card", f"{commit}:{paths.CARD_JSON}"))
+    blobs = git.read_blobs(repo, [spec for _, spec in specs])
+    for (key, _), blob in zip(specs, blobs, strict=True):
+        if key == "metrics":
+            facts.metrics, facts.metrics_error = _load_json(blob, paths.METRICS, version)
+        elif key == "slices":
+            facts.slices, facts.slices_error = _load_json(blob, paths.SLICES_JSON, version)
+        elif key == "baseline_slices":
+            facts.baseline_slices, _ = _load_json(blob, paths.SLICES_JSON, baseline[0])  # type: ignore[index]
+        else:
+            facts.card, facts.card_error = _load_json(blob, paths.CARD_JSON, version)
+    return facts
+
+
+def card_checker() -> Callable[[dict[str, Any]], list[str]] | None:
+    """``release.card.check.check_card`` when the card part is installed, else None."""
+    try:
+        from release.card.check import check_card
+    except ImportError:
+        return None
+    return check_card

@@ -1,0 +1,427 @@
+"""The registry state, built from one ``git for-each-ref`` call over ``refs/tags``.
+
+gto rebuilds pydantic objects for every tag on every call and compares them pairwise; here
+one scan gives, per tag, its name, type, target, peeled commit, tagger and message, and the
+state is computed in one pass with the same rules as gto 1.x:
+
+- a version is active while its latest registration/deregistration is a registration
+  (a version only seen through assignments, at an unregistered commit, is named by the
+  commit hexsha and is active);
+- a stage assignment of a version stays active until that version is unassigned from the
+  stage; the stage holds the active version whose latest assignment is the most recent;
+- the latest version is the highest semver among active registered versions;
+- an artifact is deprecated while its latest deprecation is newer than every other event
+  (tags, and the commits its versions point at, as gto's enrichment events).
+
+Ordering. gto orders events by tagger time, which git stores to the second, and breaks
+ties by tag-listing order, so two events in the same second are ambiguous in gto. We order
+by (tagger time, counter ``#N``, gto event priority, tag name): deterministic, and for
+tags written by one writer the counter is the true order. Outside same-second ties the
+result equals gto's.
+
+Skipped with one warning line: tags that are not GTO tags, and lightweight GTO-looking
+tags (gto ignores them too; in CI fetch tags as annotated objects).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from release.errors import RegistryError
+from release.registry import git
+from release.registry.grammar import (
+    EVENT_NAME,
+    PRIORITY,
+    Action,
+    SemVer,
+    is_semver,
+    name_to_tag,
+    parse_tag,
+)
+
+# One record per tag; %00 separates fields (tag messages cannot contain NUL).
+_FIELDS = (
+    "%(refname)",
+    "%(objecttype)",
+    "%(objectname)",
+    "%(*objectname)",
+    "%(*objecttype)",
+    "%(taggername)",
+    "%(taggeremail:trim)",
+    "%(taggerdate:raw)",
+    "%(contents)",
+    "%(*committerdate:raw)",
+    "%(*authorname)",
+    "%(*authoremail:trim)",
+    "%(*committername)",
+    "%(*committeremail:trim)",
+    "%(*contents)",
+)
+FORMAT = "%00".join(_FIELDS) + "%00"
+_N = len(_FIELDS)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What gto's enrichment event records about a version's commit."""
+
+    hexsha: str
+    time: int
+    offset: int
+    author: str
+    author_email: str
+    committer: str
+    committer_email: str
+    message: str
+
+
+@dataclass
+class Event:
+    """One GTO tag, as gto's event of the same name."""
+
+    tag: str
+    artifact: str
+    action: Action
+    commit: str
+    time: int
+    offset: int
+    author: str
+    author_email: str
+    message: str
+    version: str | None = None  # for assignments: the version registered at the commit
+    stage: str | None = None
+    counter: int | None = None
+
+    @property
+    def key(self) -> tuple[int, int, int, str]:
+        """Deterministic order: tagger time, counter, gto priority, tag name."""
+        return (self.time, self.counter or 0, PRIORITY[self.action], self.tag)
+
+    @property
+    def event(self) -> str:
+        """gto's event name (``registration``, ``assignment``...)."""
+        return EVENT_NAME[self.action]
+
+    @property
+    def priority(self) -> int:
+        """gto's event priority."""
+        return PRIORITY[self.action]
+
+    @property
+    def created_at(self) -> datetime:
+        """Tagger time with the tagger's UTC offset, as gto builds it."""
+        return to_datetime(self.time, self.offset)
+
+
+def to_datetime(epoch: int, offset: int) -> datetime:
+    """A timezone-aware datetime exactly as gto (scmrepo) builds it."""
+    return datetime.fromtimestamp(epoch, tz=timezone(timedelta(seconds=offset)))
+
+
+@dataclass
+class VersionState:
+    """One version of an artifact: its direct events and its stage events."""
+
+    artifact: str
+    version: str
+    commit: str
+    registrations: list[Event] = field(default_factory=list)
+    deregistrations: list[Event] = field(default_factory=list)
+    stages: dict[str, list[Event]] = field(default_factory=dict)
+
+    @property
+    def registered(self) -> bool:
+        """True when a registration tag exists (gto's ``is_registered``)."""
+        return bool(self.registrations)
+
+    @property
+    def discovered(self) -> bool:
+        """True when no registration/deregistration exists (gto's ``discovered``)."""
+        return not self.registrations and not self.deregistrations
+
+    @property
+    def active(self) -> bool:
+        """Registered and not deregistered since (or only seen through assignments)."""
+        direct = self.registrations + self.deregistrations
+        if not direct:
+            return True
+        return max(direct, key=lambda e: e.key).action is Action.REGISTER
+
+    def stage_active(self, stage: str) -> bool:
+        """True when the latest event of this version in ``stage`` is an assignment."""
+        events = self.stages.get(stage)
+        return bool(events) and events[-1].action is Action.ASSIGN  # type: ignore[index]
+
+    def last_assignment(self, stage: str) -> Event | None:
+        """The most recent assignment of this version to ``stage``."""
+        for event in reversed(self.stages.get(stage, [])):
+            if event.action is Action.ASSIGN:
+                return event
+        return None
+
+    def active_stages(self) -> list[str]:
+        """Stages this version is assigned to (not unassigned since)."""
+        return [s for s in self.stages if self.stage_active(s)]
+
+
+@dataclass
+class ArtifactState:
+    """Everything the tags say about one artifact."""
+
+    name: str
+    versions: dict[str, VersionState] = field(default_factory=dict)
+    deprecations: list[Event] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    commit_times: dict[str, int] = field(default_factory=dict)
+    discovered_at: int | None = None  # HEAD commit time when declared in artifacts.yaml
+
+    @property
+    def registered(self) -> bool:
+        """True when any GTO tag exists for the artifact."""
+        return bool(self.events)
+
+    @property
+    def active(self) -> bool:
+        """False while the latest deprecation is newer than every other event (as gto)."""
+        if not self.deprecations:
+            return bool(self.events) or self.discovered_at is not None
+        last_deprecation = max(e.time for e in self.deprecations)
+        others = [e.time for e in self.events if e.action is not Action.DEPRECATE]
+        others += [
+            self.commit_times[v.commit]
+            for v in self.versions.values()
+            if v.commit in self.commit_times
+        ]
+        if self.discovered_at is not None:
+            others.append(self.discovered_at)
+        return bool(others) and max(others) >= last_deprecation
+
+    def latest_version(self) -> str | None:
+        """Highest semver among active registered versions (gto's latest)."""
+        best: tuple[SemVer, str] | None = None
+        for v in self.versions.values():
+            if v.registered and v.active and is_semver(v.version):
+                sv = SemVer(v.version)
+                if best is None or best[0] < sv:
+                    best = (sv, v.version)
+        return best[1] if best else None
+
+    def stage_versions(self, stage: str) -> list[VersionState]:
+        """Active versions with an active assignment to ``stage``, most recent first."""
+        found = [
+            (last.key, v)
+            for v in self.versions.values()
+            if v.active and v.stage_active(stage)
+            for last in [v.last_assignment(stage)]
+            if last is not None
+        ]
+        return [v for _, v in sorted(found, key=lambda kv: kv[0], reverse=True)]
+
+    def active_version(self, stage: str) -> str | None:
+        """The version the stage holds now, or None."""
+        holders = self.stage_versions(stage)
+        return holders[0].version if holders else None
+
+    def used_stages(self) -> set[str]:
+        """Stages with an active assignment on an active version (gto's unique_stages)."""
+        return {s for v in self.versions.values() if v.active for s in v.active_stages()}
+
+    def next_counter(self) -> int:
+        """The next ``#N`` for this artifact (max over all its tags + 1)."""
+        return max((e.counter or 0 for e in self.events), default=0) + 1
+
+    def version_at(self, commit: str) -> VersionState | None:
+        """The registered (or deregistered) version at ``commit``; latest if several."""
+        found = [v for v in self.versions.values() if v.commit == commit and not v.discovered]
+        if not found:
+            return None
+        return max(found, key=lambda v: max(e.key for e in v.registrations + v.deregistrations))
+
+
+@dataclass
+class RegistryState:
+    """The whole registry, from one scan of ``refs/tags``."""
+
+    artifacts: dict[str, ArtifactState] = field(default_factory=dict)
+    tags: dict[str, Event] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    lightweight: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    max_counter: dict[str, int] = field(default_factory=dict)
+    commits: dict[str, CommitInfo] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def artifact_names(self) -> list[str]:
+        """Names of all artifacts with tags or declarations, in gto's order."""
+        return list(self.artifacts)
+
+    def artifact(self, name: str) -> ArtifactState:
+        """The artifact called ``name``; RegistryError when unknown."""
+        try:
+            return self.artifacts[name]
+        except KeyError:
+            known = ", ".join(self.artifacts) or "none yet"
+            raise RegistryError(
+                f"unknown artifact {name!r}", f"known artifacts: {known}; register it first"
+            ) from None
+
+    def active_version(self, name: str, stage: str) -> str | None:
+        """The version ``stage`` holds for artifact ``name`` (None when empty)."""
+        art = self.artifacts.get(name)
+        return art.active_version(stage) if art else None
+
+    def latest_version(self, name: str) -> str | None:
+        """Highest active registered semver of ``name`` (None when none)."""
+        art = self.artifacts.get(name)
+        return art.latest_version() if art else None
+
+    def version_commit(self, name: str, version: str) -> str:
+        """The commit hexsha of ``name`` ``version``; RegistryError when not registered."""
+        art = self.artifact(name)
+        v = art.versions.get(version)
+        if v is None or not v.registered:
+            raise RegistryError(
+                f"version {version} of {name} is not registered",
+                f"registered: {', '.join(x for x in art.versions if art.versions[x].registered)}",
+            )
+        return v.commit
+
+    def next_counter(self, name: str) -> int:
+        """The next assignment counter of ``name`` (counts lightweight tags as gto does)."""
+        return self.max_counter.get(name, 0) + 1
+
+    def events(self) -> list[Event]:
+        """All events of all artifacts, oldest first."""
+        return sorted((e for a in self.artifacts.values() for e in a.events), key=lambda e: e.key)
+
+    def used_stages(self) -> list[str]:
+        """Stages with an active assignment in any artifact, sorted (gto's used stages)."""
+        return sorted({s for a in self.artifacts.values() for s in a.used_stages()})
+
+
+# --------------------------------------------------------------------------------- scan
+def scan(repo: str | os.PathLike[str] = ".", names: list[str] | None = None) -> bytes:
+    """Raw ``for-each-ref`` output for all tags (or only the tags of ``names``)."""
+    patterns = ["refs/tags"]
+    if names:
+        patterns = [f"refs/tags/{name_to_tag(n)}{sep}*" for n in names for sep in "@#"]
+    return git.run(repo, "for-each-ref", f"--format={FORMAT}", *patterns).stdout
+
+
+def _raw_offset(raw: str) -> tuple[int, int]:
+    # "1764382016 +0130" -> (1764382016, 5400)
+    epoch, _, tz = raw.partition(" ")
+    sign = -1 if tz.startswith("-") else 1
+    tz = tz.lstrip("+-") or "0000"
+    return int(epoch), sign * (int(tz[:-2] or 0) * 3600 + int(tz[-2:]) * 60)
+
+
+def parse_scan(raw: bytes) -> RegistryState:
+    """Build the state from :func:`scan` output (pure; no git)."""
+    parts = raw.decode("utf-8", "replace").split("\0")
+    state = RegistryState()
+    phases: dict[str, list[Event]] = {"artifact": [], "version": [], "stage": []}
+    for i in range(0, len(parts) - _N + 1, _N):
+        rec = parts[i : i + _N]
+        refname = rec[0].lstrip("\n")
+        name = refname[len("refs/tags/") :]
+        state.names.add(name)
+        parsed = parse_tag(name)
+        if parsed is None or parsed.action is None:
+            state.skipped.append(name)
+            continue
+        if parsed.counter is not None:
+            prev = state.max_counter.get(parsed.artifact, 0)
+            state.max_counter[parsed.artifact] = max(prev, parsed.counter)
+        if rec[1] != "tag" or rec[4] != "commit":
+            state.lightweight.append(name)  # gto reads annotated tags on commits only
+            continue
+        time, offset = _raw_offset(rec[7])
+        commit = rec[3]
+        if commit not in state.commits:
+            ctime, coffset = _raw_offset(rec[9])
+            state.commits[commit] = CommitInfo(
+                commit, ctime, coffset, rec[10], rec[11], rec[12], rec[13], rec[14]
+            )
+        event = Event(
+            tag=name,
+            artifact=parsed.artifact,
+            action=parsed.action,
+            commit=commit,
+            time=time,
+            offset=offset,
+            author=rec[5],
+            author_email=rec[6],
+            message=rec[8].strip(),
+            version=parsed.version,
+            stage=parsed.stage,
+            counter=parsed.counter,
+        )
+        state.tags[name] = event
+        phase = (
+            "artifact"
+            if parsed.action is Action.DEPRECATE
+            else "version"
+            if parsed.action in (Action.REGISTER, Action.DEREGISTER)
+            else "stage"
+        )
+        phases[phase].append(event)
+    # gto indexes deprecations, then versions, then stages, each by time: an assignment
+    # finds the version registered at its commit whenever that registration happened.
+    for phase in ("artifact", "version", "stage"):
+        for event in sorted(phases[phase], key=lambda e: (e.time, e.tag)):
+            _index(state, event)
+    for art in state.artifacts.values():
+        art.events.sort(key=lambda e: e.key)
+        art.deprecations.sort(key=lambda e: e.key)
+        for v in art.versions.values():
+            v.registrations.sort(key=lambda e: e.key)
+            v.deregistrations.sort(key=lambda e: e.key)
+            for events in v.stages.values():
+                events.sort(key=lambda e: e.key)
+            if v.commit in state.commits:
+                art.commit_times[v.commit] = state.commits[v.commit].time
+    if state.skipped:
+        shown = ", ".join(state.skipped[:3]) + (" ..." if len(state.skipped) > 3 else "")
+        state.warnings.append(
+            f"warning: skipped {len(state.skipped)} tag(s) that are not GTO tags: {shown}"
+        )
+    if state.lightweight:
+        shown = ", ".join(state.lightweight[:3]) + (" ..." if len(state.lightweight) > 3 else "")
+        state.warnings.append(
+            f"warning: ignored {len(state.lightweight)} lightweight tag(s) ({shown}); GTO reads"
+            " annotated tags only (in CI: git fetch --force --tags origin)"
+        )
+    return state
+
+
+def _index(state: RegistryState, event: Event) -> None:
+    art = state.artifacts.get(event.artifact)
+    if art is None:
+        art = state.artifacts[event.artifact] = ArtifactState(event.artifact)
+    art.events.append(event)
+    if event.action is Action.DEPRECATE:
+        art.deprecations.append(event)
+        return
+    if event.action in (Action.REGISTER, Action.DEREGISTER):
+        assert event.version is not None
+        v = art.versions.get(event.version)
+        if v is None:
+            v = art.versions[event.version] = VersionState(art.name, event.version, event.commit)
+        (v.registrations if event.action is Action.REGISTER else v.deregistrations).append(event)
+        return
+    found = art.version_at(event.commit)
+    if found is None:
+        found = art.versions.get(event.commit)
+        if found is None:
+            found = art.versions[event.commit] = VersionState(art.name, event.commit, event.commit)
+    event.version = found.version
+    assert event.stage is not None
+    found.stages.setdefault(event.stage, []).append(event)
+
+
+def read_state(repo: str | os.PathLike[str] = ".", names: list[str] | None = None) -> RegistryState:
+    """Scan the tags of ``repo`` (all, or those of ``names``) into a RegistryState."""
+    return parse_scan(scan(repo, names))
