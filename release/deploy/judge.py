@@ -1,0 +1,535 @@
+"""The canary judge: candidate against baseline over the same window, as a pure function.
+
+Each check pairs a statistical test (is the difference real?) with a practical threshold
+from ``release.deploy.judge`` (is it big enough to matter?); a check fails only when
+both say so. Too little traffic is "inconclusive", never "pass". The verdict carries
+every number it used and one reason per failed or skipped check, so a rollback can be
+explained from the deployment record alone.
+
+- errors: one-sided two-proportion z-test on error rates;
+- latency: one-sided Mann-Whitney U on successful requests, plus an effect size (median
+  increase in ms and median ratio) that must exceed both thresholds;
+- predictions: population stability index between the two variants' outputs (binned
+  probabilities, or classes), gated by a chi-square test of homogeneity;
+- accuracy: where requests carried labels, a one-sided two-proportion test on accuracy
+  plus the ``max_accuracy_drop`` threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from release.config import JudgeSettings
+
+Status = Literal["pass", "fail", "inconclusive"]
+CheckStatus = Literal["pass", "fail", "inconclusive", "skip"]
+
+PSI_EPSILON = 1e-4
+PROBABILITY_BINS = 10
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What one variant did during one window (as the router measured it)."""
+
+    requests: int = 0
+    errors: int = 0
+    latencies_ms: Sequence[float] = ()
+    predictions: Sequence[Any] = ()
+    scores: Sequence[float] = ()
+    correct: Sequence[bool] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sample:
+        """Build a sample from the router's JSON measurements."""
+        return cls(
+            requests=int(data.get("requests", 0)),
+            errors=int(data.get("errors", 0)),
+            latencies_ms=[float(x) for x in data.get("latencies_ms", ())],
+            predictions=list(data.get("predictions", ())),
+            scores=[float(x) for x in data.get("scores", ()) if x is not None],
+            correct=[bool(x) for x in data.get("correct", ())],
+        )
+
+    def merged(self, other: Sample) -> Sample:
+        """This sample and ``other`` pooled (used for a reference baseline across windows)."""
+        return Sample(
+            requests=self.requests + other.requests,
+            errors=self.errors + other.errors,
+            latencies_ms=[*self.latencies_ms, *other.latencies_ms],
+            predictions=[*self.predictions, *other.predictions],
+            scores=[*self.scores, *other.scores],
+            correct=[*self.correct, *other.correct],
+        )
+
+    @property
+    def error_rate(self) -> float | None:
+        """Errors per request, or None without requests."""
+        return self.errors / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class ShadowStats:
+    """Request-by-request comparison of mirrored answers (shadow mode)."""
+
+    compared: int = 0
+    agree: int = 0
+    flips: Mapping[str, int] = field(default_factory=dict)
+    max_proba_diff: float = 0.0
+    mean_proba_diff: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShadowStats:
+        """Build from the router's JSON."""
+        return cls(
+            compared=int(data.get("compared", 0)),
+            agree=int(data.get("agree", 0)),
+            flips={str(k): int(v) for k, v in dict(data.get("flips", {})).items()},
+            max_proba_diff=float(data.get("max_proba_diff", 0.0) or 0.0),
+            mean_proba_diff=float(data.get("mean_proba_diff", 0.0) or 0.0),
+        )
+
+    @property
+    def agreement(self) -> float | None:
+        """Share of compared rows where both variants predicted the same class."""
+        return self.agree / self.compared if self.compared else None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison: its status, the numbers behind it and why."""
+
+    name: str
+    status: CheckStatus
+    reason: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's answer for one step."""
+
+    status: Status
+    reasons: list[str]
+    checks: list[Check]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as stored in deployment records."""
+        return {
+            "status": self.status,
+            "reasons": list(self.reasons),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+    def summary(self) -> str:
+        """One line for progress displays."""
+        return f"{self.status}: " + "; ".join(self.reasons)
+
+
+def norm_label(value: Any) -> str:
+    """Compare labels across JSON and numpy types: 1, 1.0, "1" and True are one class."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- tests
+def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    """One-sided z-test that proportion 1 exceeds proportion 2: (z, p-value)."""
+    from scipy.stats import norm
+
+    if n1 <= 0 or n2 <= 0:
+        return 0.0, 1.0
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    var = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if var <= 0:
+        return 0.0, 1.0
+    z = (p1 - p2) / math.sqrt(var)
+    return z, float(norm.sf(z))
+
+
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """Population stability index of two distributions over the same bins (proportions)."""
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, PSI_EPSILON), max(a, PSI_EPSILON)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def jensen_shannon(p: Sequence[float], q: Sequence[float]) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) of two distributions over the same bins."""
+
+    def kl(a: Sequence[float], b: Sequence[float]) -> float:
+        return sum(x * math.log2(x / y) for x, y in zip(a, b, strict=True) if x > 0 and y > 0)
+
+    m = [(x + y) / 2 for x, y in zip(p, q, strict=True)]
+    return math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2))
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[idx]
+
+
+# ---------------------------------------------------------------------------- checks
+def check_errors(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
+    """Error rate: fail when significantly higher and above the allowed increase."""
+    if not candidate.requests or not baseline.requests:
+        return Check("errors", "inconclusive", "no requests to compare")
+    z, p = two_proportion_test(
+        candidate.errors, candidate.requests, baseline.errors, baseline.requests
+    )
+    rate_c = candidate.errors / candidate.requests
+    rate_b = baseline.errors / baseline.requests
+    numbers = {
+        "candidate_rate": rate_c,
+        "baseline_rate": rate_b,
+        "candidate_errors": candidate.errors,
+        "baseline_errors": baseline.errors,
+        "z": z,
+        "p_value": p,
+        "max_increase": settings.max_error_rate_increase,
+    }
+    increase = rate_c - rate_b
+    if p < settings.alpha and increase > settings.max_error_rate_increase:
+        reason = (
+            f"error rate {rate_c:.1%} vs baseline {rate_b:.1%} "
+            f"(+{increase:.1%} > {settings.max_error_rate_increase:.1%}, p={p:.2g})"
+        )
+        return Check("errors", "fail", reason, numbers)
+    return Check("errors", "pass", f"error rate {rate_c:.1%} vs {rate_b:.1%}", numbers)
+
+
+def check_latency(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
+    """Latency: Mann-Whitney U (candidate slower?) plus median increase and ratio."""
+    from scipy.stats import mannwhitneyu
+
+    lat_c, lat_b = list(candidate.latencies_ms), list(baseline.latencies_ms)
+    if len(lat_c) < 2 or len(lat_b) < 2:
+        return Check("latency", "inconclusive", "too few successful requests for latency")
+    result = mannwhitneyu(lat_c, lat_b, alternative="greater")
+    u, p = float(result.statistic), float(result.pvalue)
+    med_c, med_b = _median(lat_c), _median(lat_b)
+    increase = med_c - med_b
+    ratio = med_c / med_b if med_b > 0 else math.inf
+    numbers = {
+        "candidate_p50_ms": med_c,
+        "baseline_p50_ms": med_b,
+        "candidate_p95_ms": _quantile(lat_c, 0.95),
+        "baseline_p95_ms": _quantile(lat_b, 0.95),
+        "increase_ms": increase,
+        "ratio": ratio,
+        "u": u,
+        "p_value": p,
+        "probability_slower": u / (len(lat_c) * len(lat_b)),
+        "max_increase_ms": settings.max_latency_increase_ms,
+        "max_ratio": settings.max_latency_ratio,
+    }
+    if (
+        p < settings.alpha
+        and increase > settings.max_latency_increase_ms
+        and ratio > settings.max_latency_ratio
+    ):
+        reason = (
+            f"p50 latency {med_c:.1f} ms vs baseline {med_b:.1f} ms "
+            f"(+{increase:.1f} ms, x{ratio:.2f}, p={p:.2g})"
+        )
+        return Check("latency", "fail", reason, numbers)
+    return Check("latency", "pass", f"p50 {med_c:.1f} ms vs {med_b:.1f} ms", numbers)
+
+
+def _histograms(candidate: Sample, baseline: Sample) -> tuple[list[int], list[int], str] | None:
+    """Counts over shared bins: probability deciles when both have scores, else classes."""
+    if candidate.scores and baseline.scores:
+
+        def bins(values: Sequence[float]) -> list[int]:
+            counts = [0] * PROBABILITY_BINS
+            for v in values:
+                counts[min(PROBABILITY_BINS - 1, max(0, int(v * PROBABILITY_BINS)))] += 1
+            return counts
+
+        return bins(candidate.scores), bins(baseline.scores), "probability"
+    if candidate.predictions and baseline.predictions:
+        values = [*candidate.predictions, *baseline.predictions]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values) and (
+            len(set(values)) > 20
+        ):
+            # Regression outputs: deciles of the baseline's outputs as bin edges.
+            ordered = sorted(float(v) for v in baseline.predictions)
+            edges = [ordered[min(len(ordered) - 1, len(ordered) * i // 10)] for i in range(1, 10)]
+
+            def numeric(values: Sequence[Any]) -> list[int]:
+                counts = [0] * 10
+                for v in values:
+                    counts[sum(float(v) > e for e in edges)] += 1
+                return counts
+
+            return numeric(candidate.predictions), numeric(baseline.predictions), "value"
+        classes = sorted({str(v) for v in values})
+        count_c = Counter(str(v) for v in candidate.predictions)
+        count_b = Counter(str(v) for v in baseline.predictions)
+        return [count_c[k] for k in classes], [count_b[k] for k in classes], "class"
+    return None
+
+
+def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
+    """Prediction distribution: PSI above the threshold and a significant chi-square."""
+    from scipy.stats import chi2_contingency
+
+    hist = _histograms(candidate, baseline)
+    if hist is None:
+        return Check("predictions", "inconclusive", "no predictions to compare")
+    count_c, count_b, kind = hist
+    n_c, n_b = sum(count_c), sum(count_b)
+    if n_c == 0 or n_b == 0:
+        return Check("predictions", "inconclusive", "no predictions to compare")
+    prop_c = [c / n_c for c in count_c]
+    prop_b = [b / n_b for b in count_b]
+    value = psi(prop_b, prop_c)
+    keep = [i for i in range(len(count_c)) if count_c[i] + count_b[i] > 0]
+    p = 1.0
+    if len(keep) >= 2:
+        table = [[count_c[i] for i in keep], [count_b[i] for i in keep]]
+        p = float(chi2_contingency(table).pvalue)
+    numbers = {
+        "psi": value,
+        "jensen_shannon": jensen_shannon(prop_b, prop_c),
+        "p_value": p,
+        "bins": kind,
+        "candidate_rows": n_c,
+        "baseline_rows": n_b,
+        "max_psi": settings.max_prediction_psi,
+    }
+    if value > settings.max_prediction_psi and p < settings.alpha:
+        reason = (
+            f"prediction distribution shifted: PSI {value:.3f} > "
+            f"{settings.max_prediction_psi} ({kind} bins, p={p:.2g})"
+        )
+        return Check("predictions", "fail", reason, numbers)
+    return Check("predictions", "pass", f"prediction PSI {value:.3f}", numbers)
+
+
+def check_accuracy(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
+    """Accuracy on labelled requests: a significant drop beyond ``max_accuracy_drop`` fails."""
+    n_c, n_b = len(candidate.correct), len(baseline.correct)
+    if min(n_c, n_b) < settings.min_labelled:
+        return Check(
+            "accuracy",
+            "skip",
+            f"labelled rows {n_c}/{n_b} < {settings.min_labelled}",
+            {"candidate_labelled": n_c, "baseline_labelled": n_b},
+        )
+    ok_c, ok_b = sum(candidate.correct), sum(baseline.correct)
+    acc_c, acc_b = ok_c / n_c, ok_b / n_b
+    # Test that the baseline's accuracy exceeds the candidate's.
+    z, p = two_proportion_test(ok_b, n_b, ok_c, n_c)
+    numbers = {
+        "candidate_accuracy": acc_c,
+        "baseline_accuracy": acc_b,
+        "candidate_labelled": n_c,
+        "baseline_labelled": n_b,
+        "drop": acc_b - acc_c,
+        "z": z,
+        "p_value": p,
+        "max_drop": settings.max_accuracy_drop,
+    }
+    if p < settings.alpha and acc_b - acc_c > settings.max_accuracy_drop:
+        reason = (
+            f"accuracy {acc_c:.1%} vs baseline {acc_b:.1%} "
+            f"(-{acc_b - acc_c:.1%} > {settings.max_accuracy_drop:.1%}, p={p:.2g})"
+        )
+        return Check("accuracy", "fail", reason, numbers)
+    return Check("accuracy", "pass", f"accuracy {acc_c:.1%} vs {acc_b:.1%}", numbers)
+
+
+def _traffic(candidate: Sample, baseline: Sample, min_requests: int) -> Check:
+    numbers = {
+        "candidate_requests": candidate.requests,
+        "baseline_requests": baseline.requests,
+        "min_requests": min_requests,
+    }
+    if candidate.requests < min_requests or baseline.requests < min_requests:
+        reason = (
+            f"too few requests: candidate {candidate.requests}, baseline "
+            f"{baseline.requests} (need {min_requests} each)"
+        )
+        return Check("traffic", "inconclusive", reason, numbers)
+    return Check("traffic", "pass", f"{candidate.requests} candidate requests", numbers)
+
+
+def _combine(checks: list[Check]) -> Verdict:
+    failed = [c for c in checks if c.status == "fail"]
+    if failed:
+        return Verdict("fail", [c.reason for c in failed], checks)
+    pending = [c for c in checks if c.status == "inconclusive"]
+    if pending:
+        return Verdict("inconclusive", [c.reason for c in pending], checks)
+    skipped = [c.reason for c in checks if c.status == "skip"]
+    return Verdict("pass", ["all checks passed", *skipped], checks)
+
+
+# ----------------------------------------------------------------------------- judge
+def judge(
+    candidate: Sample,
+    baseline: Sample,
+    *,
+    min_requests: int,
+    settings: JudgeSettings,
+) -> Verdict:
+    """Compare candidate with baseline over one window; pass, fail or inconclusive.
+
+    A significant error-rate increase fails even before ``min_requests`` (fail fast);
+    every other check, and any pass, needs ``min_requests`` on both sides.
+    """
+    if min_requests < 1:
+        raise ValueError(f"min_requests must be >= 1, got {min_requests}")
+    traffic = _traffic(candidate, baseline, min_requests)
+    errors = check_errors(candidate, baseline, settings)
+    if traffic.status != "pass":
+        checks = [traffic, errors]
+        if errors.status == "fail":
+            return Verdict("fail", [errors.reason], checks)
+        return Verdict("inconclusive", [traffic.reason], checks)
+    checks = [
+        traffic,
+        errors,
+        check_latency(candidate, baseline, settings),
+        check_predictions(candidate, baseline, settings),
+        check_accuracy(candidate, baseline, settings),
+    ]
+    return _combine(checks)
+
+
+def judge_shadow(
+    shadow: ShadowStats,
+    candidate: Sample,
+    baseline: Sample,
+    *,
+    min_requests: int,
+    settings: JudgeSettings,
+) -> Verdict:
+    """Judge a shadow window: mirrored answers compared request by request.
+
+    Needs ``min_requests`` compared rows; fails on a significant error-rate increase,
+    agreement below ``min_shadow_agreement``, a probability difference above
+    ``max_shadow_proba_diff``, or a significantly slower candidate.
+    """
+    if min_requests < 1:
+        raise ValueError(f"min_requests must be >= 1, got {min_requests}")
+    errors = check_errors(candidate, baseline, settings)
+    agreement = shadow.agreement
+    numbers = {
+        "compared": shadow.compared,
+        "agree": shadow.agree,
+        "agreement": agreement,
+        "flips": dict(shadow.flips),
+        "max_proba_diff": shadow.max_proba_diff,
+        "mean_proba_diff": shadow.mean_proba_diff,
+        "min_agreement": settings.min_shadow_agreement,
+        "max_allowed_proba_diff": settings.max_shadow_proba_diff,
+    }
+    if shadow.compared < min_requests:
+        traffic = Check(
+            "traffic",
+            "inconclusive",
+            f"too few mirrored rows compared: {shadow.compared} (need {min_requests})",
+            numbers,
+        )
+        if errors.status == "fail":
+            return Verdict("fail", [errors.reason], [traffic, errors])
+        return Verdict("inconclusive", [traffic.reason], [traffic, errors])
+    flips = sum(shadow.flips.values())
+    assert agreement is not None
+    if agreement < settings.min_shadow_agreement:
+        agree = Check(
+            "agreement",
+            "fail",
+            f"agreement {agreement:.1%} < {settings.min_shadow_agreement:.1%} "
+            f"({flips} class flips)",
+            numbers,
+        )
+    elif shadow.max_proba_diff > settings.max_shadow_proba_diff:
+        agree = Check(
+            "agreement",
+            "fail",
+            f"max probability difference {shadow.max_proba_diff:.3f} > "
+            f"{settings.max_shadow_proba_diff}",
+            numbers,
+        )
+    else:
+        agree = Check(
+            "agreement",
+            "pass",
+            f"agreement {agreement:.1%}, {flips} class flips, "
+            f"max probability difference {shadow.max_proba_diff:.3g}",
+            numbers,
+        )
+    checks = [
+        Check("traffic", "pass", f"{shadow.compared} rows compared", {"compared": shadow.compared}),
+        errors,
+        agree,
+        check_latency(candidate, baseline, settings),
+    ]
+    return _combine(checks)
+
+
+def judge_golden(
+    expected: Sequence[Any],
+    got: Sequence[Any],
+    *,
+    expected_scores: Sequence[float] | None = None,
+    got_scores: Sequence[float] | None = None,
+    settings: JudgeSettings,
+    tolerance: float = 1e-6,
+) -> Verdict:
+    """Golden-set replay: the candidate must reproduce the predictions recorded at
+    evaluation time (mismatch share at most ``max_golden_mismatch``)."""
+    if len(expected) != len(got) or not expected:
+        return Verdict(
+            "fail",
+            [f"golden set: {len(got)} answers for {len(expected)} rows"],
+            [Check("golden", "fail", "row count mismatch", {"rows": len(expected)})],
+        )
+    mismatched = sum(norm_label(a) != norm_label(b) for a, b in zip(expected, got, strict=True))
+    share = mismatched / len(expected)
+    max_diff = 0.0
+    if (
+        expected_scores is not None
+        and got_scores is not None
+        and len(expected_scores) == len(got_scores)
+    ):
+        diffs = [abs(a - b) for a, b in zip(expected_scores, got_scores, strict=True)]
+        max_diff = max(diffs, default=0.0)
+    numbers = {
+        "rows": len(expected),
+        "mismatched": mismatched,
+        "mismatch_share": share,
+        "max_proba_diff": max_diff,
+        "max_mismatch": settings.max_golden_mismatch,
+    }
+    if share > settings.max_golden_mismatch:
+        reason = f"golden set: {mismatched}/{len(expected)} predictions differ from evaluation"
+        return Verdict("fail", [reason], [Check("golden", "fail", reason, numbers)])
+    if max_diff > tolerance:
+        reason = f"golden set: probabilities differ by up to {max_diff:.3g}"
+        return Verdict("fail", [reason], [Check("golden", "fail", reason, numbers)])
+    reason = f"golden set: {len(expected)} rows reproduce the evaluation"
+    return Verdict("pass", [reason], [Check("golden", "pass", reason, numbers)])
