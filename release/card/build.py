@@ -1,0 +1,380 @@
+"""Assemble ``card.json`` from the gathered facts and the hand-written content.
+
+The card is one JSON document, organised by the sections of Mitchell et al. 2019, plus
+lineage, plot data and the Hugging Face front matter built from the same metrics. It
+holds no build timestamp, so rebuilding unchanged inputs gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from release import paths
+from release.card import SCHEMA_VERSION
+from release.card.content import is_placeholder
+
+SLICE_FIELDS = (
+    "name",
+    "kind",
+    "rows",
+    "share",
+    "metric",
+    "ci_low",
+    "ci_high",
+    "gap",
+    "small",
+    "hlp",
+    "hlp_annotator_accuracy",
+    "hlp_agreement",
+    "potential_impact",
+    "rank",
+)
+METRIC_NAMES = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    "log_loss": "Log loss",
+    "mae": "Mean absolute error",
+    "rmse": "Root mean squared error",
+    "r2": "R2",
+}
+LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
+TASK_NAMES = {
+    "binary": "Binary classification",
+    "multiclass": "Multiclass classification",
+    "regression": "Regression",
+}
+
+
+def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
+    """The card as a JSON-ready dict: every number from ``facts``, prose from ``content``."""
+    model = facts["model"]
+    params = facts["params"]
+    slices = facts["slices"] or {}
+    task = str(model.get("task") or params["data"].get("task") or "binary")
+    name = content.get("model_name") or params["release"].get("artifact") or model.get("name")
+    registry = facts.get("registry") or []
+    version = next((r["version"] for r in registry if r.get("name") == name), None)
+    values = {
+        k: v
+        for k, v in (facts["metrics"] or {}).items()
+        if k != "n_test" and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    dataset_id, dataset_name = _dataset(facts, content)
+    card: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model_details": {
+            "name": str(name),
+            "version": version,
+            "description": content["description"],
+            "task": task,
+            "target": model.get("target") or params["data"].get("target"),
+            "estimator": model.get("estimator") or params["train"].get("estimator"),
+            "hyperparameters": model.get("hyperparameters") or params["train"].get("params") or {},
+            "classes": model.get("classes"),
+            "features": _features(model.get("features") or []),
+            "sha256": model.get("sha256"),
+            "trained_at": model.get("trained_at"),
+            "training_seconds": model.get("training_seconds"),
+            "authors": content["authors"],
+            "license": content["license"],
+            "contact": content["contact"],
+            "citation": content["citation"],
+            "registry": registry,
+        },
+        "intended_use": {
+            "primary_uses": content["primary_uses"],
+            "primary_users": content["primary_users"],
+            "out_of_scope": content["out_of_scope"],
+        },
+        "factors": _factors(params, slices, content),
+        "metrics": {
+            "task": task,
+            "values": values,
+            "n_test": facts["metrics"].get("n_test"),
+            "primary_metric": slices.get("primary_metric")
+            or params["evaluate"].get("primary_metric"),
+            "higher_is_better": bool(slices.get("higher_is_better", True)),
+            "overall": slices.get("overall") or {},
+            "confidence": params["evaluate"].get("confidence"),
+            "bootstrap": params["evaluate"].get("bootstrap"),
+            "hlp_kind": slices.get("hlp_kind"),
+        },
+        "evaluation_data": {
+            "dataset": dataset_name,
+            "split": "test",
+            "rows": facts["metrics"].get("n_test") or (slices.get("overall") or {}).get("rows"),
+            "test_size": params["data"].get("test_size"),
+            "seed": params["data"].get("seed"),
+            "hashes": {k: v for k, v in facts["dvc"]["data"].items() if "test" in k},
+        },
+        "training_data": {
+            "dataset": dataset_name,
+            "dataset_id": dataset_id,
+            "rows": model.get("train_rows"),
+            "source": _source(facts.get("provenance") or {}),
+            "hashes": dict(facts["dvc"]["data"]),
+            "quality": _quality(facts.get("data_quality") or {}),
+            "provenance": facts.get("provenance") or {},
+        },
+        "quantitative_analyses": {
+            "primary_metric": slices.get("primary_metric"),
+            "hlp_kind": slices.get("hlp_kind"),
+            "min_slice_size": params["evaluate"].get("min_slice_size"),
+            "slices": [{k: s.get(k) for k in SLICE_FIELDS} for s in slices.get("slices") or []],
+        },
+        "explanations": _explanations(facts.get("explain"), facts.get("examples")),
+        "ethical_considerations": content["ethical_considerations"],
+        "caveats_and_recommendations": {
+            "caveats": content["caveats"],
+            "recommendations": content["recommendations"],
+        },
+        "lineage": {
+            "git": facts["git"],
+            "dvc": facts["dvc"],
+            "registry": registry,
+            "packages": facts.get("packages") or {},
+            "model_packages": model.get("packages") or {},
+            "params": params,
+        },
+        "plots": facts["plots"],
+        "how_to_load": _how_to_load(model),
+    }
+    card["front_matter"] = front_matter(card, content, dataset_id, dataset_name)
+    card["placeholders"] = placeholders(card)
+    return card
+
+
+def front_matter(
+    card: dict[str, Any], content: dict[str, Any], dataset_id: str, dataset_name: str
+) -> dict[str, Any]:
+    """Hugging Face metadata; ``model-index`` results are the card's own metric values."""
+    task = card["metrics"]["task"]
+    pipeline_tag = "tabular-regression" if task == "regression" else "tabular-classification"
+    tags = [pipeline_tag, "sklearn", "skops", "model-card", *content.get("tags", [])]
+    values = card["metrics"]["values"]
+    fm: dict[str, Any] = {}
+    license_ = card["model_details"]["license"]
+    if not is_placeholder(license_):
+        fm["license"] = license_
+    fm.update(
+        {
+            "library_name": "sklearn",
+            "pipeline_tag": pipeline_tag,
+            "tags": list(dict.fromkeys(tags)),
+            "datasets": [dataset_id],
+            "metrics": list(values),
+            "model-index": [
+                {
+                    "name": card["model_details"]["name"],
+                    "results": [
+                        {
+                            "task": {"type": pipeline_tag, "name": TASK_NAMES.get(task, task)},
+                            "dataset": {"type": dataset_id, "name": dataset_name, "split": "test"},
+                            "metrics": [
+                                {"type": k, "value": v, "name": METRIC_NAMES.get(k, k)}
+                                for k, v in values.items()
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    return fm
+
+
+def placeholders(card: dict[str, Any]) -> list[str]:
+    """Dotted names of hand-written fields that are still placeholders."""
+    fields = {
+        "model_details.description": card["model_details"]["description"],
+        "model_details.authors": card["model_details"]["authors"],
+        "model_details.license": card["model_details"]["license"],
+        "intended_use.primary_uses": card["intended_use"]["primary_uses"],
+        "intended_use.primary_users": card["intended_use"]["primary_users"],
+        "intended_use.out_of_scope": card["intended_use"]["out_of_scope"],
+        "ethical_considerations": card["ethical_considerations"],
+        "caveats_and_recommendations.caveats": card["caveats_and_recommendations"]["caveats"],
+        "caveats_and_recommendations.recommendations": card["caveats_and_recommendations"][
+            "recommendations"
+        ],
+    }
+    return [k for k, v in fields.items() if is_placeholder(v)]
+
+
+def _features(features: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for f in features:
+        if isinstance(f, dict):
+            out.append(
+                {
+                    "name": str(f.get("name")),
+                    "kind": f.get("kind"),
+                    "dtype": f.get("dtype"),
+                    "categories": f.get("categories"),
+                }
+            )
+        else:
+            out.append({"name": str(f), "kind": None, "dtype": None, "categories": None})
+    return out
+
+
+def _factors(params: dict[str, Any], slices: dict[str, Any], content: dict[str, Any]) -> dict:
+    declared = list(params["evaluate"].get("slices", {}).get("columns") or [])
+    declared += [c for c in params["data"].get("slice_columns") or [] if c not in declared]
+    seen = [str(s.get("name", "")).split("=")[0] for s in slices.get("slices") or []]
+    relevant = list(dict.fromkeys(declared + [c for c in seen if c and " " not in c]))
+    pairs = params["evaluate"].get("slices", {}).get("intersections") or []
+    intersections = [" x ".join(map(str, p)) for p in pairs]
+    return {
+        "relevant": relevant,
+        "protected": list(params["data"].get("protected") or []),
+        "intersections": intersections,
+        "evaluation": [str(s.get("name")) for s in slices.get("slices") or []],
+        "notes": content.get("factors", ""),
+    }
+
+
+def _dataset(facts: dict[str, Any], content: dict[str, Any]) -> tuple[str, str]:
+    if content.get("datasets"):
+        first = str(content["datasets"][0])
+        return first, first
+    source = _source(facts.get("provenance") or {})
+    kind = source.get("kind") or facts["params"]["data"].get("source") or "data"
+    where = source.get("path")
+    if kind == "builtin":
+        return "release/builtin-loan-default", "Builtin loan default (synthetic)"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", str(where).rsplit("/", 1)[-1]) if where else kind
+    return f"local/{stem}", str(where or kind)
+
+
+def _source(provenance: dict[str, Any]) -> dict[str, Any]:
+    src = provenance.get("source")
+    if isinstance(src, dict):
+        return {
+            "kind": src.get("kind") or src.get("type"),
+            "path": src.get("path"),
+            "sha256": src.get("sha256"),
+        }
+    return {
+        "kind": src if isinstance(src, str) else provenance.get("source_kind"),
+        "path": provenance.get("path") or provenance.get("source_path"),
+        "sha256": provenance.get("source_sha256") or provenance.get("sha256"),
+    }
+
+
+def _quality(report: dict[str, Any]) -> dict[str, Any]:
+    rules = [r for r in report.get("rules") or [] if isinstance(r, dict)]
+    failed = [
+        f"{r.get('name')}" + (f" ({r.get('column')})" if r.get("column") else "")
+        for r in rules
+        if not r.get("passed", True)
+    ]
+    return {
+        "passed": bool(report.get("passed", not failed)),
+        "rules": len(rules),
+        "failed": failed,
+    }
+
+
+def _explanations(explain: Any, examples: Any) -> dict[str, Any]:
+    explain = explain if isinstance(explain, dict) else {}
+    raw = explain.get("permutation_importance") or explain.get("importance") or []
+    if isinstance(raw, dict):
+        raw = raw.get("features") or [
+            {"feature": k, **(v if isinstance(v, dict) else {"mean": v})} for k, v in raw.items()
+        ]
+    importance: list[dict[str, Any]] = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        feature = item.get("feature") or item.get("name")
+        mean = item.get("mean", item.get("importance_mean", item.get("importance")))
+        if feature is None or not isinstance(mean, int | float):
+            continue
+        std = item.get("std", item.get("importance_std"))
+        importance.append(
+            {
+                "feature": str(feature),
+                "mean": float(mean),
+                "std": float(std) if isinstance(std, int | float) else None,
+            }
+        )
+    importance.sort(key=lambda r: -r["mean"])
+    surrogate = explain.get("surrogate")
+    if isinstance(surrogate, dict):
+        rules = surrogate.get("rules") or surrogate.get("text") or ""
+        surrogate = {
+            "depth": surrogate.get("depth") or surrogate.get("max_depth"),
+            "fidelity": surrogate.get("fidelity"),
+            "rules": "\n".join(map(str, rules)) if isinstance(rules, list) else str(rules),
+        }
+    else:
+        surrogate = None
+    if isinstance(examples, dict):
+        slice_name = examples.get("slice")
+        items = examples.get("examples") or []
+    else:
+        slice_name, items = None, examples or []
+    return {
+        "importance": importance,
+        "surrogate": surrogate,
+        "examples_slice": str(slice_name) if slice_name is not None else None,
+        "examples": [e for e in items if isinstance(e, dict)][:20],
+    }
+
+
+def _how_to_load(model: dict[str, Any]) -> dict[str, str]:
+    sha = model.get("sha256") or ""
+    python = (
+        "from release.model.persist import load_model, read_metadata\n"
+        "from release.model.predict import frame_from_records, predict\n\n"
+        f'pipeline = load_model("models/model.skops", expected_sha256="{sha}")\n'
+        'meta = read_metadata("models/model.json")\n'
+        "df = frame_from_records(meta, {name: [value] for name, value in row.items()})\n"
+        "labels, proba = predict(pipeline, meta, df)\n"
+    )
+    return {
+        "python": python,
+        "fetch": "dvc pull models/model.skops models/model.json",
+        "serve": "release serve",
+    }
+
+
+def build_card(
+    root: str | os.PathLike[str] = ".",
+    *,
+    params: str | os.PathLike[str] = paths.PARAMS,
+    template_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    content_file: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Gather facts, assemble and validate the card, render it, write all three files.
+
+    ``template_dir`` defaults to the project's ``templates/card`` (built-ins fill any gap).
+    Nothing is written unless every step succeeds. Returns the card.
+    """
+    from release.card.content import load_content
+    from release.card.facts import gather_facts
+    from release.card.render import render_card
+    from release.card.schema import validate_card
+    from release.fsio import dumps_json, write_text
+
+    root = Path(root)
+    facts = gather_facts(root, Path(params))
+    content = load_content(Path(content_file) if content_file else root / paths.CARD_INPUT)
+    card = json.loads(dumps_json(assemble_card(facts, content)))  # exactly what is written
+    validate_card(card)
+    if template_dir is None and (root / "templates" / "card").is_dir():
+        template_dir = root / "templates" / "card"
+    rendered = render_card(card, template_dir)
+    out_dir = Path(out) if out is not None else root / paths.CARD_DIR
+    write_text(out_dir / "card.json", dumps_json(card))
+    write_text(out_dir / "README.md", rendered["README.md"])
+    write_text(out_dir / "card.html", rendered["card.html"])
+    return card

@@ -1,0 +1,124 @@
+"""``release card build | check | diff``: parse, call one function, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from release import paths
+from release.errors import CheckFailed, UsageError
+
+
+@click.group("card")
+def card() -> None:
+    """Build, check and diff model cards (card.json, README.md, card.html)."""
+
+
+@card.command("build")
+@click.option("--params", "params", default=paths.PARAMS, show_default=True, help="Settings file.")
+@click.option(
+    "--template-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Your own templates; missing ones fall back to the built-in ones.",
+)
+@click.option("--out", "out", default=paths.CARD_DIR, show_default=True, help="Output folder.")
+@click.option(
+    "--content",
+    "content",
+    default=paths.CARD_INPUT,
+    show_default=True,
+    help="Hand-written card content (YAML).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+def build_cmd(params: str, template_dir: str | None, out: str, content: str, as_json: bool) -> None:
+    """Gather the pipeline's facts and write card.json, README.md and card.html."""
+    from release.card.build import build_card
+
+    result = build_card(
+        ".", params=params, template_dir=template_dir, out=out, content_file=content
+    )
+    summary = {
+        "out": out,
+        "files": ["card.json", "README.md", "card.html"],
+        "placeholders": result["placeholders"],
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"Wrote {out}/card.json, {out}/README.md, {out}/card.html")
+    if result["placeholders"]:
+        click.echo(
+            f"{len(result['placeholders'])} hand-written field(s) are placeholders; "
+            f"write them in {content}: " + ", ".join(result["placeholders"])
+        )
+
+
+@card.command("check")
+@click.argument("path", required=False, default=paths.CARD_DIR)
+@click.option(
+    "--profile",
+    type=click.Choice(["mitchell", "hf"]),
+    default="mitchell",
+    show_default=True,
+    help="Which completeness rules to apply.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
+def check_cmd(path: str, profile: str, as_json: bool) -> None:
+    """Check a card (folder or card.json) offline; exit 1 when it is incomplete."""
+    from release.card.check import check_card, hf_parser_note, readme_problems
+
+    target = Path(path)
+    card_file = target / "card.json" if target.is_dir() else target
+    if not card_file.is_file():
+        raise UsageError(f"{card_file} not found", "run `release card build` first")
+    try:
+        data = json.loads(card_file.read_text(encoding="utf-8"))
+    except ValueError:
+        raise UsageError(f"{card_file} is not valid JSON", "rebuild it") from None
+    problems = check_card(data, profile)
+    readme = card_file.parent / "README.md"
+    if profile == "hf" and readme.is_file() and isinstance(data, dict):
+        values = (data.get("metrics") or {}).get("values") or {}
+        problems += readme_problems(readme.read_text(encoding="utf-8"), values)
+    note = hf_parser_note() if profile == "hf" else None
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "card": str(card_file),
+                    "profile": profile,
+                    "complete": not problems,
+                    "problems": problems,
+                    "note": note,
+                },
+                indent=2,
+            )
+        )
+    else:
+        if note:
+            click.echo(f"Note: {note}")
+        for problem in problems:
+            click.echo(f"- {problem}")
+        if not problems:
+            click.echo(f"{card_file}: complete ({profile} profile)")
+    if problems:
+        raise CheckFailed(
+            f"{card_file} is incomplete: {len(problems)} problem(s) ({profile} profile)",
+            "fix them (hand-written fields live in card.yaml) and rebuild",
+        )
+
+
+@card.command("diff")
+@click.argument("rev_a")
+@click.argument("rev_b")
+@click.option("--repo", default=".", show_default=True, help="The git repository.")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+def diff_cmd(rev_a: str, rev_b: str, repo: str, as_json: bool) -> None:
+    """Compare the cards at two revisions (commits, tags, NAME@vX.Y.Z) without checkout."""
+    from release.card.diff import diff_revisions, to_markdown
+
+    result = diff_revisions(repo, rev_a, rev_b)
+    click.echo(json.dumps(result, indent=2) if as_json else to_markdown(result), nl=as_json)

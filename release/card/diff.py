@@ -1,0 +1,314 @@
+"""Compare two model cards read from git (no checkout): ``release card diff A B``.
+
+A and B are git revisions, registered versions (``NAME@v1.2.0``, a GTO tag) or stage
+shortcuts (``NAME#prod``, resolved through the registry when it is available), or a path
+to a ``card.json`` file. A slice is flagged when its two confidence intervals do not
+overlap: a change bigger than the sampling noise of either measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from release import paths
+from release.errors import UsageError
+
+_REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@#!^~+=-]*$")
+_STAGE_SHORTCUT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._/=-]*)#(?P<stage>[A-Za-z0-9_-]+)$")
+EPS = 1e-9
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def resolve_revision(repo: str | Path, rev: str) -> str:
+    """The commit a revision, ``NAME@vX.Y.Z`` tag or ``NAME#stage`` shortcut points at."""
+    repo = Path(repo)
+    if not _REV.match(rev) or ".." in rev or rev.endswith((".lock", "/")):
+        raise UsageError(f"invalid revision {rev!r}", "pass a commit, branch, tag or NAME@vX.Y.Z")
+    if (m := _STAGE_SHORTCUT.match(rev)) and not _exists(repo, rev):
+        rev = _stage_version_tag(repo, m["name"], m["stage"])
+    done = _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    if done.returncode != 0 or not done.stdout.strip():
+        raise UsageError(f"revision {rev} not found in {repo}", "check the name with git log/tag")
+    return done.stdout.strip()
+
+
+def _exists(repo: Path, rev: str) -> bool:
+    done = _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
+    return done.returncode == 0
+
+
+def _stage_version_tag(repo: Path, name: str, stage: str) -> str:
+    try:
+        from release.registry.api import read_state
+    except ImportError:
+        raise UsageError(
+            f"cannot resolve {name}#{stage} without the registry", "pass NAME@vX.Y.Z instead"
+        ) from None
+    version = read_state(str(repo)).active_version(name, stage)
+    if not version:
+        raise UsageError(f"no version of {name} is in stage {stage}", "see `release show`")
+    return f"{name}@{version}"
+
+
+def read_card_at(repo: str | Path, rev: str, card_path: str = paths.CARD_JSON) -> dict[str, Any]:
+    """The card at a revision (``git show REV:model_card/card.json``), or from a file path."""
+    repo = Path(repo)
+    as_file = Path(rev) if Path(rev).is_absolute() else repo / rev
+    if rev.endswith(".json") and as_file.is_file():
+        return _parse(as_file.read_text(encoding="utf-8"), rev)
+    commit = resolve_revision(repo, rev)
+    done = _git(repo, "show", f"{commit}:{card_path}")
+    if done.returncode != 0:
+        raise UsageError(
+            f"{card_path} is not committed at {rev} ({commit[:12]})",
+            "build the card with `release card build` (or dvc repro) and commit it",
+        )
+    return _parse(done.stdout, rev)
+
+
+def _parse(text: str, label: str) -> dict[str, Any]:
+    try:
+        card = json.loads(text)
+    except ValueError:
+        raise UsageError(f"card at {label} is not valid JSON", "rebuild it") from None
+    if not isinstance(card, dict):
+        raise UsageError(f"card at {label} is not a JSON object", "rebuild it")
+    return card
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _g(card: dict[str, Any], *keys: str) -> Any:
+    node: Any = card
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def diff_cards(
+    a: dict[str, Any], b: dict[str, Any], a_label: str = "A", b_label: str = "B"
+) -> dict:
+    """The differences from card ``a`` to card ``b`` as a JSON-ready dict."""
+    higher = bool(_g(b, "metrics", "higher_is_better") if _g(b, "metrics") else True)
+    lower_metrics = {"log_loss", "mae", "rmse"}
+    metrics = []
+    va, vb = _g(a, "metrics", "values") or {}, _g(b, "metrics", "values") or {}
+    for name in sorted(set(va) | set(vb)):
+        x, y = _num(va.get(name)), _num(vb.get(name))
+        delta = y - x if x is not None and y is not None else None
+        better = None
+        if delta is not None and abs(delta) > EPS:
+            better = (delta < 0) if name in lower_metrics else (delta > 0)
+        metrics.append({"name": name, "a": x, "b": y, "delta": delta, "better": better})
+    slices_a = {s.get("name"): s for s in _g(a, "quantitative_analyses", "slices") or []}
+    slices_b = {s.get("name"): s for s in _g(b, "quantitative_analyses", "slices") or []}
+    slice_rows, hlp_rows = [], []
+    for name in sorted(set(slices_a) & set(slices_b), key=str):
+        sa, sb = slices_a[name], slices_b[name]
+        row = _slice_delta(name, sa, sb, higher)
+        slice_rows.append(row)
+        changes = {
+            k: {"a": sa.get(k), "b": sb.get(k)}
+            for k in ("hlp", "potential_impact", "rank")
+            if _changed(sa.get(k), sb.get(k))
+        }
+        if changes:
+            hlp_rows.append({"name": name, **changes})
+    ha, hb = (
+        _g(a, "model_details", "hyperparameters") or {},
+        _g(b, "model_details", "hyperparameters") or {},
+    )
+    hyper = [
+        {"name": k, "a": ha.get(k), "b": hb.get(k)}
+        for k in sorted(set(ha) | set(hb))
+        if ha.get(k) != hb.get(k)
+    ]
+    result = {
+        "a": a_label,
+        "b": b_label,
+        "versions": {
+            "a": _g(a, "model_details", "version"),
+            "b": _g(b, "model_details", "version"),
+        },
+        "primary_metric": _g(b, "metrics", "primary_metric") or _g(a, "metrics", "primary_metric"),
+        "higher_is_better": higher,
+        "metrics": metrics,
+        "overall": _slice_delta(
+            "overall", _g(a, "metrics", "overall") or {}, _g(b, "metrics", "overall") or {}, higher
+        ),
+        "slices": slice_rows,
+        "slices_added": sorted(map(str, set(slices_b) - set(slices_a))),
+        "slices_removed": sorted(map(str, set(slices_a) - set(slices_b))),
+        "hlp_impact": hlp_rows,
+        "estimator": _pair(
+            _g(a, "model_details", "estimator"), _g(b, "model_details", "estimator")
+        ),
+        "hyperparameters": hyper,
+        "data_hashes": _hash_changes(
+            _g(a, "lineage", "dvc", "data"), _g(b, "lineage", "dvc", "data")
+        ),
+        "model_hashes": _hash_changes(
+            _g(a, "lineage", "dvc", "model"), _g(b, "lineage", "dvc", "model")
+        ),
+        "params_hash": _pair(
+            _g(a, "lineage", "dvc", "params", "sha256"), _g(b, "lineage", "dvc", "params", "sha256")
+        ),
+        "commits": {"a": _g(a, "lineage", "git", "commit"), "b": _g(b, "lineage", "git", "commit")},
+    }
+    result["regressions"] = [r["name"] for r in slice_rows if r["flag"] == "regression"]
+    result["improvements"] = [r["name"] for r in slice_rows if r["flag"] == "improvement"]
+    return result
+
+
+def _slice_delta(name: str, sa: dict[str, Any], sb: dict[str, Any], higher: bool) -> dict[str, Any]:
+    ma, mb = _num(sa.get("metric")), _num(sb.get("metric"))
+    la, ua = _num(sa.get("ci_low")), _num(sa.get("ci_high"))
+    lb, ub = _num(sb.get("ci_low")), _num(sb.get("ci_high"))
+    overlap = None
+    if None not in (la, ua, lb, ub):
+        overlap = not (ua < lb or ub < la)  # type: ignore[operator]
+    delta = mb - ma if ma is not None and mb is not None else None
+    flag = None
+    if overlap is False and delta is not None:
+        worse = delta < 0 if higher else delta > 0
+        flag = "regression" if worse else "improvement"
+    return {
+        "name": name,
+        "a": ma,
+        "b": mb,
+        "delta": delta,
+        "a_ci": [la, ua],
+        "b_ci": [lb, ub],
+        "overlap": overlap,
+        "flag": flag,
+        "small": bool(sa.get("small") or sb.get("small")),
+    }
+
+
+def _changed(x: Any, y: Any) -> bool:
+    nx, ny = _num(x), _num(y)
+    if nx is not None and ny is not None:
+        return abs(nx - ny) > EPS
+    return bool(x != y)
+
+
+def _pair(x: Any, y: Any) -> dict[str, Any]:
+    return {"a": x, "b": y, "changed": x != y}
+
+
+def _hash_changes(a: Any, b: Any) -> list[dict[str, Any]]:
+    a = a if isinstance(a, dict) else {}
+    b = b if isinstance(b, dict) else {}
+    return [
+        {"path": p, "a": a.get(p), "b": b.get(p)}
+        for p in sorted(set(a) | set(b))
+        if a.get(p) != b.get(p)
+    ]
+
+
+def diff_revisions(repo: str | Path, rev_a: str, rev_b: str) -> dict[str, Any]:
+    """Read the cards at two revisions and diff them."""
+    return diff_cards(read_card_at(repo, rev_a), read_card_at(repo, rev_b), rev_a, rev_b)
+
+
+def _f(value: Any, signed: bool = False) -> str:
+    num = _num(value)
+    if num is None:
+        return "n/a" if value is None else str(value)
+    return f"{num:+.4f}" if signed else f"{num:.4f}"
+
+
+def _cell(value: Any) -> str:
+    text = " ".join(str("" if value is None else value).split())
+    for ch in ("\\", "|", "[", "]", "`", "*"):
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_markdown(d: dict[str, Any]) -> str:
+    """The diff as Markdown for people (and CI job summaries)."""
+    lines = [f"## Model card diff: {_cell(d['a'])} → {_cell(d['b'])}", ""]
+    reg, imp = d["regressions"], d["improvements"]
+    if reg:
+        lines.append(
+            f"**{len(reg)} slice regression(s)** (confidence intervals do not overlap): "
+            + ", ".join(_cell(n) for n in reg)
+        )
+    else:
+        lines.append("No slice regression: every changed slice's intervals overlap.")
+    if imp:
+        lines.append(f"{len(imp)} significant improvement(s): " + ", ".join(_cell(n) for n in imp))
+    lines += ["", "### Metrics", "", "| Metric | A | B | Δ | |", "|---|---|---|---|---|"]
+    for m in d["metrics"]:
+        mark = {True: "better", False: "worse", None: ""}[m["better"]]
+        cells = [_cell(m["name"]), _f(m["a"]), _f(m["b"]), _f(m["delta"], True), mark]
+        lines.append("| " + " | ".join(cells) + " |")
+    o = d["overall"]
+    lines += [
+        "",
+        f"Overall {_cell(d['primary_metric'])}: {_f(o['a'])} [{_f(o['a_ci'][0])}, "
+        f"{_f(o['a_ci'][1])}] → {_f(o['b'])} [{_f(o['b_ci'][0])}, {_f(o['b_ci'][1])}]"
+        + (f" (**{o['flag']}**)" if o["flag"] else ""),
+        "",
+        f"### Slices ({_cell(d['primary_metric'])})",
+        "",
+        "| Slice | A [CI] | B [CI] | Δ | Flag |",
+        "|---|---|---|---|---|",
+    ]
+    order = sorted(d["slices"], key=lambda r: (r["flag"] is None, -abs(r["delta"] or 0)))
+    for r in order:
+        flag = f"**{r['flag']}**" if r["flag"] else ""
+        flag += " (small)" if r["small"] else ""
+        lines.append(
+            f"| {_cell(r['name'])} | {_f(r['a'])} [{_f(r['a_ci'][0])}, {_f(r['a_ci'][1])}] | "
+            f"{_f(r['b'])} [{_f(r['b_ci'][0])}, {_f(r['b_ci'][1])}] | {_f(r['delta'], True)} | "
+            f"{flag} |"
+        )
+    for key, title in (("slices_added", "Slices added"), ("slices_removed", "Slices removed")):
+        if d[key]:
+            lines += ["", f"{title}: " + ", ".join(_cell(n) for n in d[key])]
+    if d["hlp_impact"]:
+        lines += [
+            "",
+            "### HLP and potential impact",
+            "",
+            "| Slice | HLP A → B | Impact A → B | Rank A → B |",
+            "|---|---|---|---|",
+        ]
+        for r in d["hlp_impact"]:
+            cols = []
+            for k in ("hlp", "potential_impact", "rank"):
+                c = r.get(k)
+                cols.append(f"{_f(c['a'])} → {_f(c['b'])}" if c else "")
+            lines.append(f"| {_cell(r['name'])} | " + " | ".join(cols) + " |")
+    lines += ["", "### Model", ""]
+    if d["estimator"]["changed"]:
+        lines.append(f"- Estimator: {_cell(d['estimator']['a'])} → {_cell(d['estimator']['b'])}")
+    for h in d["hyperparameters"]:
+        lines.append(f"- Hyperparameter `{_cell(h['name'])}`: {_cell(h['a'])} → {_cell(h['b'])}")
+    if not d["hyperparameters"] and not d["estimator"]["changed"]:
+        lines.append("- Estimator and hyperparameters unchanged.")
+    lines += ["", "### Data and lineage", ""]
+    for h in d["data_hashes"]:
+        lines.append(f"- Data `{_cell(h['path'])}`: `{_cell(h['a'])}` → `{_cell(h['b'])}`")
+    if not d["data_hashes"]:
+        lines.append("- Data hashes unchanged.")
+    for h in d["model_hashes"]:
+        lines.append(f"- Model `{_cell(h['path'])}`: `{_cell(h['a'])}` → `{_cell(h['b'])}`")
+    if d["params_hash"]["changed"]:
+        lines.append("- params.yaml changed.")
+    return "\n".join(lines) + "\n"
