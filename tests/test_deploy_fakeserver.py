@@ -1,0 +1,154 @@
+"""A tiny V2 model server for router tests (no tests here): real HTTP, real process.
+
+Feature ``x`` (FP64); predicts 1 when x > 0.5 with probabilities [1 - x, x]. Flags make
+it misbehave the way the delivery tests need: ``--error-rate``, ``--delay-ms``,
+``--wrong`` (flip every prediction). Run: ``python tests/test_deploy_fakeserver.py
+--port P --version V``; it prints ``ready on http://127.0.0.1:P`` when it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import threading
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+def make_app(
+    name: str = "model",
+    version: str = "v1",
+    *,
+    error_rate: float = 0.0,
+    delay_ms: float = 0.0,
+    wrong: bool = False,
+    feature: str = "x",
+) -> Starlette:
+    rng = random.Random(0)
+
+    async def live(request: Request) -> JSONResponse:
+        return JSONResponse({"live": True})
+
+    async def ready(request: Request) -> JSONResponse:
+        return JSONResponse({"ready": True})
+
+    async def meta(request: Request) -> JSONResponse:
+        if request.path_params["name"] != name:
+            return JSONResponse({"error": "unknown model"}, status_code=404)
+        return JSONResponse(
+            {
+                "name": name,
+                "versions": [version],
+                "platform": "fake",
+                "inputs": [{"name": feature, "datatype": "FP64", "shape": [-1]}],
+                "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]}],
+            }
+        )
+
+    async def infer(request: Request) -> JSONResponse:
+        if request.path_params["name"] != name:
+            return JSONResponse({"error": "unknown model"}, status_code=404)
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
+        if error_rate and rng.random() < error_rate:
+            return JSONResponse({"error": "injected fault"}, status_code=500)
+        body = await request.json()
+        if "parameters" in body and "labels" in body["parameters"]:
+            return JSONResponse({"error": "labels leaked to the server"}, status_code=400)
+        inputs = {t["name"]: t["data"] for t in body["inputs"]}
+        if feature not in inputs:
+            return JSONResponse({"error": f"missing input {feature}"}, status_code=400)
+        xs = [min(1.0, max(0.0, float(v))) for v in inputs[feature]]
+        preds = [int(v > 0.5) ^ int(wrong) for v in xs]
+        probas = []
+        for v, p in zip(xs, preds):
+            hi = v if not wrong else 1 - v
+            probas += [1 - hi, hi]
+        return JSONResponse(
+            {
+                "model_name": name,
+                "model_version": version,
+                "outputs": [
+                    {"name": "predict", "datatype": "INT64", "shape": [len(xs)], "data": preds},
+                    {
+                        "name": "probabilities",
+                        "datatype": "FP64",
+                        "shape": [len(xs), 2],
+                        "data": probas,
+                    },
+                ],
+            }
+        )
+
+    return Starlette(
+        routes=[
+            Route("/v2/health/live", live),
+            Route("/v2/health/ready", ready),
+            Route("/v2/models/{name}", meta),
+            Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+            Route("/v2/models/{name}/versions/{v}/infer", infer, methods=["POST"]),
+        ]
+    )
+
+
+class ThreadServer:
+    """Run an app with uvicorn in a background thread of the test process."""
+
+    def __init__(self, app: Starlette, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("fake server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default="model")
+    parser.add_argument("--version", default="v1")
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--wrong", action="store_true")
+    args = parser.parse_args()
+    app = make_app(
+        args.name,
+        args.version,
+        error_rate=args.error_rate,
+        delay_ms=args.delay_ms,
+        wrong=args.wrong,
+    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        print(f"ready on http://127.0.0.1:{args.port}", flush=True)
+        await task
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
