@@ -1,0 +1,209 @@
+"""Checks before any traffic: the input contract and the golden-set replay.
+
+The contract check compares the V2 metadata inputs (name, datatype) of candidate and
+baseline: a changed schema must be declared (``--allow-schema-change``). The golden set
+is the evaluation run of the candidate's own commit: rows of the test set and the
+predictions recorded for them (``reports/predictions.parquet``), found through that
+commit's ``dvc.lock`` (in the working tree when the hashes match, else in the DVC cache)
+or in git itself. The candidate must reproduce them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from release import paths
+from release.config import JudgeSettings
+from release.deploy.judge import Check, Verdict, judge_golden
+from release.errors import DeployError
+
+
+def fetch_metadata(url: str, name: str, timeout: float = 10.0) -> dict[str, Any]:
+    """``GET /v2/models/{name}`` from one server."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"{url}/v2/models/{name}", timeout=timeout, trust_env=False)
+    except httpx.HTTPError as exc:
+        raise DeployError(
+            f"cannot read model metadata from {url}: {exc}", "is it running?"
+        ) from None
+    if resp.status_code != 200:
+        raise DeployError(
+            f"{url} answered {resp.status_code} for model {name!r} metadata",
+            "serve the model under the artifact's name",
+        )
+    data = resp.json()
+    if not isinstance(data, dict):
+        raise DeployError(f"{url} answered metadata that is not an object", "check the server")
+    return data
+
+
+def contract_check(
+    baseline: dict[str, Any], candidate: dict[str, Any], *, allow_change: bool = False
+) -> Check:
+    """Candidate inputs must equal the baseline's (name and datatype), unless declared."""
+
+    def inputs(meta: dict[str, Any]) -> dict[str, str]:
+        return {str(i["name"]): str(i.get("datatype")) for i in meta.get("inputs", [])}
+
+    base, cand = inputs(baseline), inputs(candidate)
+    removed = sorted(set(base) - set(cand))
+    added = sorted(set(cand) - set(base))
+    changed = sorted(k for k in set(base) & set(cand) if base[k] != cand[k])
+    numbers = {"removed": removed, "added": added, "changed": changed, "declared": allow_change}
+    if not (removed or added or changed):
+        return Check("contract", "pass", f"same {len(cand)} inputs as the baseline", numbers)
+    parts = []
+    if removed:
+        parts.append("removed " + ", ".join(removed))
+    if added:
+        parts.append("added " + ", ".join(added))
+    if changed:
+        parts.append("changed " + ", ".join(f"{k} {base[k]}->{cand[k]}" for k in changed))
+    detail = "input schema changed: " + "; ".join(parts)
+    if allow_change:
+        return Check("contract", "pass", detail + " (declared)", numbers)
+    return Check("contract", "fail", detail + " (declare it with --allow-schema-change)", numbers)
+
+
+# ----------------------------------------------------------------------- golden set
+@dataclass(frozen=True)
+class GoldenSet:
+    """Test rows and the predictions recorded for them at evaluation time."""
+
+    features: Path
+    predictions: Path
+    source: str
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _lock_hashes(repo: Path, commit: str) -> dict[str, str]:
+    """Output path -> md5 from ``dvc.lock`` at ``commit``."""
+    import yaml
+
+    shown = _git(repo, "show", f"{commit}:dvc.lock")
+    if shown.returncode != 0:
+        return {}
+    try:
+        lock = yaml.safe_load(shown.stdout) or {}
+    except yaml.YAMLError:
+        return {}
+    hashes: dict[str, str] = {}
+    for stage in (lock.get("stages") or {}).values():
+        for entry in [*(stage.get("outs") or []), *(stage.get("deps") or [])]:
+            if isinstance(entry, dict) and entry.get("path") and entry.get("md5"):
+                hashes[str(entry["path"])] = str(entry["md5"])
+    return hashes
+
+
+def _resolve(repo: Path, rel: str, md5: str | None, commit: str, tmp: Path) -> Path | None:
+    """A file equal to ``rel`` at ``commit``: working tree, DVC cache, or git blob."""
+    work = repo / rel
+    if md5:
+        if work.is_file() and _md5(work) == md5:
+            return work
+        cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        if cached.is_file():
+            return cached
+        return None
+    blob = _git(repo, "show", f"{commit}:{rel}")
+    if blob.returncode != 0:
+        return None
+    out = tmp / Path(rel).name
+    out.write_bytes(blob.stdout)
+    return out
+
+
+def find_golden(repo: str | Path, commit: str, tmp: Path) -> GoldenSet | None:
+    """The golden set recorded at ``commit``, or None when it cannot be found."""
+    repo = Path(repo)
+    hashes = _lock_hashes(repo, commit)
+    features = _resolve(repo, paths.TEST, hashes.get(paths.TEST), commit, tmp)
+    predictions = _resolve(repo, paths.PREDICTIONS, hashes.get(paths.PREDICTIONS), commit, tmp)
+    if features is None or predictions is None:
+        return None
+    return GoldenSet(features, predictions, "dvc.lock" if hashes else "git")
+
+
+def golden_replay(
+    url: str,
+    name: str,
+    metadata: dict[str, Any],
+    golden: GoldenSet,
+    *,
+    rows: int,
+    settings: JudgeSettings,
+    batch: int = 50,
+) -> Verdict:
+    """Send the golden rows to the candidate directly; compare with the recorded answers."""
+    import httpx
+    import pandas as pd
+
+    from release.deploy.replay import Rows
+    from release.deploy.router import parse_outputs
+
+    test = pd.read_parquet(golden.features)
+    preds = pd.read_parquet(golden.predictions)
+    if len(test) != len(preds) or "y_pred" not in preds.columns:
+        reason = f"golden set: {len(test)} test rows but {len(preds)} recorded predictions"
+        return Verdict("fail", [reason], [Check("golden", "fail", reason)])
+    datatypes = {str(i["name"]): str(i.get("datatype", "FP64")) for i in metadata["inputs"]}
+    names = list(datatypes)
+    missing = [c for c in names if c not in test.columns]
+    if missing:
+        reason = f"golden set lacks input column(s) {', '.join(missing)}"
+        return Verdict("fail", [reason], [Check("golden", "fail", reason)])
+    test = test.head(rows)
+    preds = preds.head(rows)
+    columns = {c: test[c].astype(object).where(test[c].notna(), None).tolist() for c in names}
+    data = Rows(columns)
+    classes = (metadata.get("parameters") or {}).get("classes") or []
+    proba_cols = [f"proba_{c}" for c in classes]
+    has_proba = bool(proba_cols) and all(c in preds.columns for c in proba_cols)
+    got: list[Any] = []
+    got_scores: list[float] = []
+    with httpx.Client(timeout=30.0, trust_env=False) as client:
+        for start in range(0, len(data), batch):
+            body = data.request(start, min(start + batch, len(data)), datatypes)
+            try:
+                resp = client.post(f"{url}/v2/models/{name}/infer", json=body)
+            except httpx.HTTPError as exc:
+                reason = f"golden set: candidate failed to answer: {type(exc).__name__}"
+                return Verdict("fail", [reason], [Check("golden", "fail", reason)])
+            outputs = parse_outputs(resp.content) if resp.status_code == 200 else None
+            if outputs is None:
+                reason = f"golden set: candidate answered {resp.status_code}: {resp.text[:200]}"
+                return Verdict("fail", [reason], [Check("golden", "fail", reason)])
+            got.extend(outputs.predictions)
+            for row in outputs.probabilities:
+                got_scores.extend(row)
+    expected_scores = preds[proba_cols].to_numpy().ravel().tolist() if has_proba else None
+    return judge_golden(
+        preds["y_pred"].tolist(),
+        got,
+        expected_scores=expected_scores,
+        got_scores=got_scores if has_proba else None,
+        settings=settings,
+    )
+
+
+def temp_dir() -> tempfile.TemporaryDirectory[str]:
+    """A scratch folder for golden files taken from git."""
+    return tempfile.TemporaryDirectory(prefix="release-golden-")

@@ -1,0 +1,319 @@
+"""``release deploy`` and ``release deployments``: parse, call the controller, print.
+
+``release deploy NAME STAGE`` deploys the version the registry assigns to STAGE. On the
+local target the stage keeps serving in the background after the command ends (model
+server and router on 127.0.0.1, pids in the deployment record); ``release deployments
+--stop NAME STAGE`` stops them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from release import paths
+from release.console import emit_json, is_interactive, json_option, params_option
+from release.errors import DeployError, ReleaseError, UsageError
+
+STRATEGY_CHOICES = ("canary", "shadow", "bluegreen", "direct")
+
+
+class ProgressDisplay:
+    """Step, weight, requests and verdict: one rewritten line on a terminal, quiet
+    lines (one per step result and check) in CI or when piped."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.last_step: str | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "step":
+            line = (
+                f"{event['step']:<14} weight {event['weight']:>5g}%  "
+                f"{event['elapsed']:6.1f}s  candidate {event['candidate_requests']:>5}  "
+                f"baseline {event['baseline_requests']:>5}  retries {event['retries']:>3}  "
+                f"{event['verdict']}"
+            )
+            if self.interactive:
+                click.echo("\r" + line[:150].ljust(150), nl=False, err=True)
+            self.last_step = line
+            return
+        self._flush()
+        if kind == "check":
+            click.echo(f"check {event['check']}: {event['status']} ({event['reason']})", err=True)
+        elif kind == "start":
+            if self.interactive:
+                click.echo(f"starting {event['what']} on port {event['port']}", err=True)
+        elif kind == "note":
+            click.echo(event["message"], err=True)
+        elif kind == "done":
+            text = f"{event['outcome']}: {event['version']}"
+            if event.get("reason"):
+                text += f" ({event['reason']})"
+            click.echo(text, err=True)
+
+    def _flush(self) -> None:
+        if self.last_step is not None:
+            if self.interactive:
+                click.echo("", err=True)
+            else:
+                click.echo(self.last_step, err=True)
+            self.last_step = None
+
+
+def _load(params_path: str) -> Any:
+    from release.config import load_settings
+
+    return load_settings(params_path)
+
+
+@click.command("deploy")
+@click.argument("name")
+@click.argument("stage")
+@click.option(
+    "--target", type=click.Choice(["local", "kubernetes"]), default="local", show_default=True
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGY_CHOICES),
+    default=None,
+    help="Override params.yaml's strategy for the stage.",
+)
+@click.option(
+    "--replay",
+    "replay_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also send rows of this evaluation file (with labels) through the router.",
+)
+@click.option(
+    "--rps",
+    type=click.FloatRange(0.1, 1000),
+    default=20.0,
+    show_default=True,
+    help="Replay rate (requests per second).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1024, 65535),
+    default=None,
+    help="Router port on 127.0.0.1 [release.deploy.router_port].",
+)
+@click.option("--allow-schema-change", is_flag=True, help="Declare a changed input schema.")
+@click.option("--no-golden", is_flag=True, help="Skip the golden-set replay.")
+@click.option("--render-only", is_flag=True, help="Kubernetes: render manifests, do not apply.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Kubernetes: folder for the manifests [deploy/<name>-<stage>].",
+)
+@click.option("--apply", "apply_", is_flag=True, help="Kubernetes: kubectl apply the manifests.")
+@click.option("--repo", default=".", show_default=True, help="Git repository of the registry.")
+@params_option
+@json_option
+def deploy(
+    name: str,
+    stage: str,
+    target: str,
+    strategy: str | None,
+    replay_file: str | None,
+    rps: float,
+    port: int | None,
+    allow_schema_change: bool,
+    no_golden: bool,
+    render_only: bool,
+    out_dir: str | None,
+    apply_: bool,
+    repo: str,
+    params_path: str,
+    as_json: bool,
+) -> None:
+    """Deploy the version the registry assigns to STAGE: canary, shadow, blue/green or direct.
+
+    Local target: the candidate's server and a router run on 127.0.0.1 and keep serving
+    after this command (stop them with `release deployments --stop NAME STAGE`). A failed
+    step sends all traffic back to the baseline, stops the candidate and writes a registry
+    rollback. Exit code 1 when the deployment rolled back or failed.
+    """
+    settings = _load(params_path)
+    if target == "kubernetes":
+        rendered = _kubernetes(settings, repo, name, stage, strategy, out_dir, render_only, apply_)
+        if as_json:
+            emit_json(rendered)
+        else:
+            for path in rendered["files"]:
+                click.echo(path)
+        return
+    if render_only or apply_ or out_dir:
+        raise UsageError(
+            "--render-only, --apply and --out are for --target kubernetes",
+            "add --target kubernetes",
+        )
+    from release.deploy.controller import DeployOptions, deploy_local
+
+    options = DeployOptions(
+        strategy=strategy,
+        port=port,
+        replay=replay_file,
+        rps=rps,
+        allow_schema_change=allow_schema_change,
+        golden=not no_golden,
+        progress=ProgressDisplay(is_interactive()),
+    )
+    result = deploy_local(repo, settings, name, stage, options)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(
+            f"{result.outcome}: {name} {result.version} in {stage} ({result.strategy}); "
+            f"router {result.router_url or '-'}"
+        )
+        if result.rollback_tag:
+            click.echo(f"rollback tag: {result.rollback_tag}")
+        if not result.ok:
+            click.echo(f"reason: {result.reason}")
+    if not result.ok:
+        sys.exit(1)
+
+
+def _kubernetes(
+    settings: Any,
+    repo: str,
+    name: str,
+    stage: str,
+    strategy: str | None,
+    out_dir: str | None,
+    render_only: bool,
+    apply_: bool,
+) -> dict[str, Any]:
+    """Render (and optionally apply) the stage's manifests."""
+    try:
+        from release.deploy import kubernetes
+    except ImportError:
+        raise DeployError(
+            "the Kubernetes target is not installed (release.deploy.kubernetes is missing)",
+            "use --target local",
+        ) from None
+    from release.deploy.plan import strategy_for
+    from release.deploy.records import check_name, check_stage
+    from release.registry.api import read_state
+
+    check_name(name)
+    check_stage(stage)
+    state = read_state(repo)
+    version = state.active_version(name, stage)
+    if version is None:
+        raise DeployError(f"no version of {name} is assigned to {stage}", "promote one first")
+    commit = state.version_commit(name, version)
+    shown = subprocess.run(
+        ["git", "show", f"{commit}:{paths.MODEL_META}"], cwd=repo, capture_output=True, check=False
+    )
+    try:
+        sha = str(json.loads(shown.stdout)["sha256"]) if shown.returncode == 0 else ""
+    except (ValueError, KeyError, TypeError):
+        sha = ""
+    if not sha:
+        raise DeployError(
+            f"{paths.MODEL_META} at {name}@{version} has no sha256", "register a trained commit"
+        )
+    out = Path(out_dir or f"deploy/{name.replace('/', '-')}-{stage}")
+    files = kubernetes.render_manifests(
+        settings,
+        name=name,
+        stage=stage,
+        version=version,
+        tag=f"{name}@{version}",
+        model_sha256=sha,
+        strategy=strategy_for(stage, settings.release.deploy, strategy),
+        out_dir=out,
+    )
+    applied = False
+    if apply_ and not render_only:
+        kubernetes.apply_manifests(out)
+        applied = True
+    return {"version": version, "files": [str(p) for p in files], "applied": applied}
+
+
+@click.command("deployments")
+@click.argument("name", required=False)
+@click.argument("stage", required=False)
+@click.option("--stop", is_flag=True, help="Stop NAME STAGE's router and servers.")
+@click.option("--repo", default=".", show_default=True, help="Project root.")
+@params_option
+@json_option
+def deployments(
+    name: str | None,
+    stage: str | None,
+    stop: bool,
+    repo: str,
+    params_path: str,
+    as_json: bool,
+) -> None:
+    """Show deployment records (what serves each stage, every rollout's analysis)."""
+    from release.deploy import processes
+    from release.deploy.records import list_records
+
+    settings = _load(params_path) if Path(params_path).is_file() else None
+    if settings is None:
+        from release.config import Settings
+
+        settings = Settings()
+    if stop:
+        if not name or not stage:
+            raise UsageError("--stop needs NAME and STAGE", "release deployments --stop NAME STAGE")
+        from release.deploy.controller import stop_deployment
+
+        pids = stop_deployment(repo, settings, name, stage)
+        if as_json:
+            emit_json({"stopped": pids})
+        else:
+            click.echo(f"stopped {len(pids)} process(es)" + (f": {pids}" if pids else ""))
+        return
+    state_dir = Path(repo) / settings.release.deploy.state_dir
+    try:
+        records = list_records(state_dir, name)
+    except ReleaseError:
+        raise
+    if stage:
+        records = [r for r in records if r.get("stage") == stage]
+    for rec in records:
+        rec["running"] = {
+            "router": processes.alive(rec.get("router")),
+            "server": processes.alive((rec.get("current") or {}).get("server")),
+            "standby": processes.alive((rec.get("standby") or {}).get("server")),
+        }
+        if rec.get("router"):
+            rec["router"] = {k: v for k, v in rec["router"].items() if k != "token"}
+    if as_json:
+        emit_json(records)
+        return
+    if not records:
+        click.echo("no deployments recorded")
+        return
+    for rec in records:
+        current = rec.get("current") or {}
+        router = rec.get("router") or {}
+        running = "running" if rec["running"]["router"] and rec["running"]["server"] else "stopped"
+        click.echo(
+            f"{rec['name']} {rec['stage']}: {current.get('version', '-')} ({running}) "
+            f"router {router.get('url', '-')}"
+        )
+        for entry in rec.get("history", [])[-5:]:
+            steps = ", ".join(
+                f"{s['step']} {s['verdict']['status']}" for s in entry.get("steps", [])
+            )
+            click.echo(
+                f"  {entry.get('started', '')} {entry.get('strategy', '')} "
+                f"{entry.get('baseline') or '-'} -> {entry.get('candidate')}: "
+                f"{entry.get('outcome')}"
+                + (f" [{steps}]" if steps else "")
+                + (f" ({entry['reason']})" if entry.get("reason") else "")
+            )
