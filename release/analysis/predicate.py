@@ -12,8 +12,9 @@ Grammar (keywords are case-insensitive)::
     literal    := number | inf | "string" | 'string' | true | false | null
 
 Nothing is evaluated as Python: the text becomes a small tree that is applied to a
-DataFrame with vectorised comparisons. A comparison with a missing value is false
-(``== null`` and ``!= null`` test for missing values).
+DataFrame with vectorised comparisons. A comparison with a missing value is false, so
+``not age < 30`` includes rows whose age is missing; ``== null`` and ``!= null`` test for
+missing values explicitly.
 """
 
 from __future__ import annotations
