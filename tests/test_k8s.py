@@ -160,6 +160,12 @@ def test_container_serves_the_version_safely(tmp_path):
         "model@v1.2.3",
         "--port",
         "8080",
+        "--host",
+        "0.0.0.0",  # the pod's probes and Services reach it from outside the container
+        "--name",
+        "model",  # the labels the AnalysisTemplate's queries select on
+        "--version-label",
+        "v1.2.3",
     ]
     assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
