@@ -24,7 +24,12 @@ from release.registry.grammar import (
     validate_stage,
     validate_version,
 )
-from release.registry.state import ArtifactState, RegistryState, VersionState
+from release.registry.state import (
+    ArtifactState,
+    RegistryState,
+    VersionState,
+    parse_commit_object,
+)
 from release.registry.state import read_state as _scan_state
 from release.registry.write import TagPlan, write
 
@@ -71,7 +76,18 @@ def read_state(repo: str | os.PathLike[str] = ".", *, declarations: bool = True)
             # gto's index discovery adds a HEAD event; dvc.yaml ones only list the name.
             if decl.head_time is not None and (name in decl.index or not art.events):
                 art.discovered_at = decl.head_time
+            if name in decl.index and decl.head and decl.head_raw is not None:
+                _discover_head(state, art, decl.head, decl.head_raw)
     return state
+
+
+def _discover_head(state: RegistryState, art: ArtifactState, head: str, raw: bytes) -> None:
+    """gto lists an artifact of its index with a 'discovered' version at HEAD."""
+    if head not in state.commits:
+        state.commits[head] = parse_commit_object(head, raw)
+    art.commit_times[head] = state.commits[head].time
+    if art.version_at(head) is None and head not in art.versions:
+        art.versions[head] = VersionState(art.name, head, head)
 
 
 def show(

@@ -41,6 +41,7 @@ class Declarations:
 
     head: str | None = None
     head_time: int | None = None
+    head_raw: bytes | None = None
     index: dict[str, dict[str, Any]] = field(default_factory=dict)
     dvc: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -103,6 +104,7 @@ def read_declarations(root: str | os.PathLike[str], index: str = GTO_INDEX) -> D
     if head is None or head[1] != "commit":
         return decl  # no commits yet
     decl.head = head[0]
+    decl.head_raw = head[2]
     for line in head[2].decode("utf-8", "replace").splitlines():
         if line.startswith("committer "):
             decl.head_time = int(line.rsplit(" ", 2)[1])

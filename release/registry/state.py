@@ -115,6 +115,32 @@ class Event:
         return to_datetime(self.time, self.offset)
 
 
+def parse_commit_object(hexsha: str, raw: bytes) -> CommitInfo:
+    """CommitInfo from a raw commit object (``git cat-file commit``)."""
+    text = raw.decode("utf-8", "replace")
+    header, _, message = text.partition("\n\n")
+    people: dict[str, tuple[str, str, int, int]] = {}
+    for line in header.splitlines():
+        key, _, rest = line.partition(" ")
+        if key in ("author", "committer"):
+            who, _, when = rest.rpartition(">")
+            name, _, email = who.partition("<")
+            epoch, offset = _raw_offset(when.strip())
+            people[key] = (name.strip(), email.strip(), epoch, offset)
+    author = people.get("author", ("", "", 0, 0))
+    committer = people.get("committer", author)
+    return CommitInfo(
+        hexsha,
+        committer[2],
+        committer[3],
+        author[0],
+        author[1],
+        committer[0],
+        committer[1],
+        message,
+    )
+
+
 def to_datetime(epoch: int, offset: int) -> datetime:
     """A timezone-aware datetime exactly as gto (scmrepo) builds it."""
     return datetime.fromtimestamp(epoch, tz=timezone(timedelta(seconds=offset)))
