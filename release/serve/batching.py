@@ -63,6 +63,8 @@ class MicroBatcher(Generic[P, R]):
         self._pending: collections.deque[_Item[P]] = collections.deque()
         self._signal: asyncio.Future[None] | None = None
         self._busy = 0
+        self._gathering: list[_Item[P]] = []  # taken from the queue, not yet dispatched
+        self._inflight: set[asyncio.Future[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
@@ -85,10 +87,14 @@ class MicroBatcher(Generic[P, R]):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        while self._pending:
-            item = self._pending.popleft()
+        unsent = [*self._gathering, *self._pending]
+        self._gathering = []
+        self._pending.clear()
+        for item in unsent:
             if not item.future.done():
                 item.future.set_exception(RuntimeError("server is shutting down"))
+        if self._inflight:  # let running batches finish and answer their callers
+            await asyncio.gather(*self._inflight, return_exceptions=True)
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
@@ -147,6 +153,7 @@ class MicroBatcher(Generic[P, R]):
             while not self._pending:
                 await self._wait(None)
             batch: list[_Item[P]] = []
+            self._gathering = batch
             rows = self._take(batch, 0)
             if not batch:
                 continue
@@ -160,12 +167,16 @@ class MicroBatcher(Generic[P, R]):
                 # Past the deadline with every worker busy: keep gathering until one frees.
                 await self._wait(remaining if remaining > 0 else None)
                 rows = self._take(batch, rows)
+            while self._busy >= self.threads:  # full batch, no free worker: hold it here
+                await self._wait(None)
+            self._gathering = []
             self._dispatch(batch, rows)
 
     def _dispatch(self, batch: list[_Item[P]], rows: int) -> None:
         assert self._loop is not None and self._executor is not None
         self._busy += 1
         running = self._loop.run_in_executor(self._executor, self._run_batch, batch, rows)
+        self._inflight.add(running)
         running.add_done_callback(lambda fut: self._deliver(batch, fut))
 
     def _run_batch(self, batch: list[_Item[P]], rows: int) -> Sequence[R | BaseException]:
@@ -178,6 +189,7 @@ class MicroBatcher(Generic[P, R]):
 
     def _deliver(self, batch: list[_Item[P]], done: asyncio.Future[Any]) -> None:
         self._busy -= 1
+        self._inflight.discard(done)
         self._wake()
         error = done.exception() if not done.cancelled() else asyncio.CancelledError()
         results = None if error is not None else done.result()

@@ -53,7 +53,7 @@ def http_implementation(choice: str) -> str:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen on host:port (port 0 picks a free one); UsageError when taken."""
+    """Bind host:port (0 picks a free port); UsageError when taken. The server listens later."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -68,8 +68,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise UsageError(
             f"cannot listen on {host}:{port}: {exc.strerror}", "pick a free port with --port"
         ) from None
-    sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -104,14 +102,13 @@ def build_server(
     return ModelServer(runner, batch=batch, faults=faults)
 
 
-def run_server(server: Any, host: str, port: int, http: str = "auto") -> None:
-    """Serve until SIGTERM/SIGINT; print the ready line once the socket accepts requests."""
+def run_server(server: Any, sock: socket.socket, http: str = "auto") -> None:
+    """Serve on a bound socket until SIGTERM/SIGINT; print the ready line once it accepts."""
     import uvicorn
 
     from release.serve.app import create_app
 
-    sock = bind_socket(host, port)
-    bound_port = sock.getsockname()[1]
+    host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{host}]" if ":" in host else host
     ready_line = f"ready on http://{shown_host}:{bound_port}"
 
@@ -137,10 +134,7 @@ def run_server(server: Any, host: str, port: int, http: str = "auto") -> None:
     # uvicorn re-raises the signal it caught after its graceful shutdown; an ignoring
     # handler turns that into a normal exit (status 0) instead of death by SIGTERM.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    try:
-        _Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
+    _Server(config).run(sockets=[sock])
     click.echo("stopped")
 
 
@@ -205,11 +199,15 @@ def serve(
         threads=tuning.threads,
     )
     faults = Faults(error_rate=fault_error_rate, delay_ms=fault_delay_ms, seed=fault_seed)
-    server = build_server(
-        model, repo=repo, name=name, version_label=version_label, batch=batch, faults=faults
-    )
-    click.echo(
-        f"serving {server.schema.name} {server.schema.version} "
-        f"(batch <= {batch.max_batch_size} rows, wait <= {batch.max_wait_ms} ms)"
-    )
-    run_server(server, host, port, http)
+    sock = bind_socket(host, port)  # before loading: a taken port fails at once
+    try:
+        server = build_server(
+            model, repo=repo, name=name, version_label=version_label, batch=batch, faults=faults
+        )
+        click.echo(
+            f"serving {server.schema.name} {server.schema.version} "
+            f"(batch <= {batch.max_batch_size} rows, wait <= {batch.max_wait_ms} ms)"
+        )
+        run_server(server, sock, http)
+    finally:
+        sock.close()

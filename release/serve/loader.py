@@ -2,8 +2,8 @@
 
 A version is resolved through the registry (the commit its GTO tag points at). At that
 commit ``models/model.json`` is read from git and the model bytes from the DVC cache by
-the md5 that ``dvc.lock`` (or a ``.dvc`` file) recorded, falling back to ``dvc get`` when
-the cache lacks them (a remote may have them). The bytes must have the sha256 that
+the md5 that ``dvc.lock`` (or a ``.dvc`` file) recorded, fetching from the DVC remote when
+the cache lacks them (the remote may have them). The bytes must have the sha256 that
 ``model.json`` recorded at that commit: a mismatch refuses to serve.
 """
 
@@ -15,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -192,7 +191,7 @@ def git_show(repo: Path, commit: str, path: str) -> bytes | None:
 
 
 def model_bytes(repo: Path, commit: str, model_path: str) -> bytes:
-    """The model file's bytes at ``commit``: DVC cache, then ``dvc get``, then git itself."""
+    """The model file's bytes at ``commit``: DVC cache, workspace, DVC remote, or git."""
     md5 = _dvc_md5(repo, commit, model_path)
     if md5 is None:
         data = git_show(repo, commit, model_path)
@@ -209,7 +208,7 @@ def model_bytes(repo: Path, commit: str, model_path: str) -> bytes:
     workspace = repo / model_path
     if workspace.is_file() and _md5_file(workspace) == md5:
         return workspace.read_bytes()
-    return _dvc_get(repo, commit, model_path)
+    return _dvc_fetch(repo, commit, model_path, md5)
 
 
 # ----------------------------------------------------------------------- internals
@@ -324,29 +323,27 @@ def _md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _dvc_get(repo: Path, commit: str, model_path: str) -> bytes:
-    """Ask DVC for the file at ``commit`` (its remote may have what the cache lacks)."""
-    import shutil
-    import sys
-
-    dvc = shutil.which("dvc") or str(Path(sys.executable).with_name("dvc"))
-    with tempfile.TemporaryDirectory(prefix="release-serve-") as tmp:
-        out = Path(tmp) / "model.skops"
-        proc = subprocess.run(
-            [dvc, "get", str(repo.resolve()), model_path, "--rev", commit, "-o", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if proc.returncode != 0 or not out.is_file():
-            detail = (proc.stderr or proc.stdout).strip().splitlines()
-            raise ModelError(
-                f"{model_path} at commit {commit[:8]} is neither in the DVC cache nor "
-                f"reachable through a remote" + (f": {detail[-1]}" if detail else ""),
-                "run `dvc push` where the model was trained, or `dvc pull` here",
-            )
-        return out.read_bytes()
+def _dvc_fetch(repo: Path, commit: str, model_path: str, md5: str) -> bytes:
+    """Fetch the file of ``commit`` from the workspace's DVC remote into the cache."""
+    try:
+        from dvc.repo import Repo
+    except ImportError:  # pragma: no cover - dvc is a dependency
+        Repo = None
+    problem = "the remote does not have it"
+    if Repo is not None:
+        try:
+            with Repo(str(repo)) as dvc_repo:
+                dvc_repo.fetch(targets=[model_path], revs=[commit], workspace=False)
+        except Exception as exc:  # dvc raises many types (no remote, network, missing file)
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    cached = _cache_file(repo, md5)
+    if cached.is_file():
+        return cached.read_bytes()
+    raise ModelError(
+        f"{model_path} at commit {commit[:8]} is neither in the DVC cache nor on its remote "
+        f"({problem})",
+        "run `dvc push` where the model was trained, or `dvc pull` here",
+    )
 
 
 def _git(repo: Path, *args: str) -> bytes | None:
