@@ -57,7 +57,7 @@ def settings_for(steps=None, **judge) -> Settings:
         CanaryStep(50, min_requests=15, min_duration=1.0, max_duration=8.0),
         CanaryStep(100, min_requests=15, min_duration=1.0, max_duration=8.0),
     ]
-    new_judge = replace(dep.judge, min_labelled=10, **judge)
+    new_judge = replace(dep.judge, **{"min_labelled": 10, **judge})
     new_dep = replace(
         dep,
         canary=replace(dep.canary, steps=steps),
