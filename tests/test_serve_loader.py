@@ -124,3 +124,14 @@ def test_missing_cache_falls_back_to_the_dvc_remote(tmp_path):
     shutil.rmtree(remote)
     with pytest.raises(ModelError, match="neither in the DVC cache nor on its remote"):
         load_version(repo, "model", "v2.0.0")
+
+
+def test_stage_ref_resolves_through_the_registry(registry, tmp_path):
+    repo = tmp_path / "proj"
+    shutil.copytree(registry["repo"], repo, symlinks=True)
+    commit = registry["commits"]["v1.0.0"]
+    run(repo, "git", "tag", "-a", "model#prod#1", "-m", "Assigning stage prod", commit)
+    loaded = load("model#prod", repo=repo)
+    assert loaded.version == "v1.0.0" and loaded.commit == commit
+    with pytest.raises(RegistryError, match="no version of model is in stage staging"):
+        load("model#staging", repo=repo)
