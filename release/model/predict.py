@@ -55,7 +55,7 @@ def frame_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> A
             cleaned: list[Any] = []
             for i, v in enumerate(values):
                 if v is None or (isinstance(v, float) and math.isnan(v)):
-                    cleaned.append(None)
+                    cleaned.append(math.nan)
                 elif isinstance(v, str | int) and not isinstance(v, bool):
                     cleaned.append(str(v))
                 else:
@@ -67,9 +67,35 @@ def frame_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> A
     return pd.DataFrame(data, columns=expected)
 
 
+def normalize_frame(df: Any, numeric: list[str], categorical: list[str]) -> Any:
+    """Numeric columns as float64, categorical as Python strings with NaN for missing.
+
+    One representation everywhere (training, evaluation, serving), whatever pandas read.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = pd.DataFrame(index=df.index)
+    for col in numeric:
+        out[col] = pd.to_numeric(df[col], errors="raise").astype("float64")
+    for col in categorical:
+        series = df[col]
+        values = series.astype(object).where(series.notna(), np.nan)
+        out[col] = values.map(lambda v: v if isinstance(v, float) else str(v)).astype(object)
+    return out[[*numeric, *categorical]] if not df.columns.empty else out
+
+
+def meta_kinds(meta: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) feature names from model metadata."""
+    numeric = [f["name"] for f in meta["features"] if f["kind"] == "numeric"]
+    categorical = [f["name"] for f in meta["features"] if f["kind"] != "numeric"]
+    return numeric, categorical
+
+
 def predict(pipeline: Any, meta: dict[str, Any], df: Any) -> tuple[Any, Any | None]:
     """Predict labels (or values) and, for classifiers, class probabilities."""
-    x = df[feature_names(meta)]
+    numeric, categorical = meta_kinds(meta)
+    x = normalize_frame(df, numeric, categorical)[feature_names(meta)]
     if meta.get("task") == "regression":
         return pipeline.predict(x), None
     proba = pipeline.predict_proba(x)

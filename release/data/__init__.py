@@ -1,0 +1,1 @@
+"""Data: sources, the builtin generator, splits, provenance and quality rules."""

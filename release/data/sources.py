@@ -1,0 +1,66 @@
+"""Read the declared data source into a DataFrame, with clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from release.config import Settings
+from release.errors import DataError
+
+
+def read_table(path: str | Path, kind: str | None = None) -> Any:
+    """Read a CSV or Parquet file (kind from the suffix when not given)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} not found", "check data.path in params.yaml")
+    kind = kind or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    if kind == "csv":
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{path} is empty", "provide a CSV with a header and rows") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            first = str(exc).splitlines()[0]
+            raise DataError(f"{path} is not a readable CSV: {first}", "fix the file") from None
+    elif kind == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for bad files
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"{path} is not a readable Parquet file: {first}", "fix it") from None
+    else:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}", "use a .csv or .parquet file")
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise DataError(f"{path} has no rows", "provide a file with a header and rows")
+    return frame
+
+
+def load_source(settings: Settings) -> tuple[Any, dict[str, Any]]:
+    """The raw dataset and a description of where it came from."""
+    from release.data import builtin
+    from release.fsio import sha256_file
+
+    data = settings.data
+    if data.source == "builtin":
+        frame = builtin.generate(rows=data.rows, seed=data.seed)
+        info = {
+            "kind": "builtin",
+            "generator": "release.data.builtin",
+            "generator_version": builtin.GENERATOR_VERSION,
+            "rows_requested": data.rows,
+            "seed": data.seed,
+        }
+    else:
+        assert data.path is not None  # checked by config
+        frame = read_table(data.path, data.source)
+        info = {"kind": data.source, "path": data.path, "sha256": sha256_file(data.path)}
+    if data.target not in frame.columns:
+        raise DataError(
+            f"target column {data.target!r} is absent from the data",
+            "set data.target in params.yaml to one of: " + ", ".join(map(str, frame.columns)),
+        )
+    info.update({"rows": len(frame), "columns": [str(c) for c in frame.columns]})
+    return frame, info

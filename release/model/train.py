@@ -1,0 +1,78 @@
+"""``release train``: fit the pipeline on the prepared training data and save it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+from release import paths
+from release.config import Settings
+from release.errors import DataError
+from release.fsio import write_json
+from release.versions import package_versions
+
+
+def read_split(path: str | Path, stage: str = "prepare") -> Any:
+    """Read a prepared split, naming the stage to run when it is missing."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} missing", f"run `dvc repro {stage}` or `release data {stage}`")
+    return pd.read_parquet(path)
+
+
+def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
+    """Fit, save ``models/model.skops`` and ``models/model.json``; return the metadata."""
+    import numpy as np
+
+    from release.data.schema import resolve_columns
+    from release.model.persist import save_model
+    from release.model.pipeline import build_pipeline
+    from release.model.predict import normalize_frame
+
+    root = Path(root)
+    frame = read_split(root / paths.TRAIN)
+    columns = resolve_columns(settings, frame)
+    x = normalize_frame(frame, columns.numeric, columns.categorical)
+    y = frame[settings.data.target].to_numpy()
+    pipeline = build_pipeline(settings, columns.numeric, columns.categorical)
+    started = time.perf_counter()
+    pipeline.fit(x, y)
+    seconds = time.perf_counter() - started
+    sha256 = save_model(pipeline, root / paths.MODEL)
+    features: list[dict[str, Any]] = []
+    for col in columns.numeric:
+        features.append({"name": col, "kind": "numeric", "dtype": "float64"})
+    for col in columns.categorical:
+        cats = sorted({str(v) for v in x[col].dropna().unique()})
+        features.append({"name": col, "kind": "categorical", "dtype": "string", "categories": cats})
+    classes = None
+    if settings.data.task != "regression":
+        classes = [v.item() if isinstance(v, np.generic) else v for v in pipeline.classes_]
+    estimator = pipeline.named_steps["model"]
+    meta = {
+        "name": settings.release.artifact,
+        "task": settings.data.task,
+        "target": settings.data.target,
+        "features": features,
+        "classes": classes,
+        "estimator": settings.train.estimator,
+        "estimator_class": type(estimator).__name__,
+        "hyperparameters": {
+            k: v
+            for k, v in estimator.get_params().items()
+            if v is None or isinstance(v, bool | int | float | str)
+        },
+        "model_file": paths.MODEL,
+        "format": "skops",
+        "sha256": sha256,
+        "trained_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "training_seconds": round(seconds, 3),
+        "train_rows": len(frame),
+        "packages": package_versions(),
+    }
+    write_json(root / paths.MODEL_META, meta)
+    return meta
