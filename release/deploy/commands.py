@@ -30,10 +30,14 @@ class ProgressDisplay:
     def __init__(self, interactive: bool) -> None:
         self.interactive = interactive
         self.last_step: str | None = None
+        self.label: str | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "step":
+            if self.last_step is not None and self.label != event["step"]:
+                self._flush()
+            self.label = event["step"]
             line = (
                 f"{event['step']:<14} weight {event['weight']:>5g}%  "
                 f"{event['elapsed']:6.1f}s  candidate {event['candidate_requests']:>5}  "
