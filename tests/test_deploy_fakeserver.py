@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--wrong", action="store_true")
+    parser.add_argument("--feature", default="x")
     args = parser.parse_args()
     app = make_app(
         args.name,
@@ -136,6 +137,7 @@ def main() -> None:
         error_rate=args.error_rate,
         delay_ms=args.delay_ms,
         wrong=args.wrong,
+        feature=args.feature,
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
     server = uvicorn.Server(config)

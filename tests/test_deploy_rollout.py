@@ -353,3 +353,20 @@ def test_deploy_without_assigned_version_is_an_error(repo: Path):
         deploy_local(repo, settings_for(), "model", "prod")
     with pytest.raises(UsageError):
         deploy_local(repo, settings_for(), "model", "../etc")
+
+
+@pytest.mark.slow
+def test_changed_input_schema_is_rolled_back_before_traffic(repo: Path):
+    settings = settings_for()
+    launcher = FakeLauncher({"v0.2.0": ["--feature", "y"]})
+    port = processes.free_port()
+    first_deploy(repo, settings, launcher, port)
+    release_version(repo, "v0.2.0")
+    result = deploy_local(
+        repo, settings, "model", "prod", DeployOptions(port=port, launcher=launcher)
+    )
+    assert result.outcome == "rolled_back"
+    assert result.steps == []
+    assert "input schema changed: removed x; added y" in result.reason
+    assert "--allow-schema-change" in result.reason
+    assert gto_prod(repo) == "v0.1.0"

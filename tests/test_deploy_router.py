@@ -195,3 +195,25 @@ def test_parse_outputs_and_labels():
     stripped, labels = take_labels(b'{"inputs": [], "parameters": {"labels": [1]}}')
     assert labels == [1] and b"labels" not in stripped and b"parameters" not in stripped
     assert take_labels(b'{"inputs": []}') == (b'{"inputs": []}', None)
+
+
+def test_candidate_refusing_what_baseline_accepts_counts_as_candidate_error(start_router):
+    with (
+        ThreadServer(make_app(version="v1"), processes.free_port()) as base,
+        ThreadServer(make_app(version="v2", feature="y"), processes.free_port()) as cand,
+    ):
+        url, admin = start_router(base.url, "--candidate", cand.url, "--weight", "100")
+        responses = send(url, 10)
+        assert [r.status_code for r in responses] == [200] * 10
+        stats = admin.get("/_router/stats").json()
+        assert stats["candidate"]["errors"] == 10 and stats["retries"] == 10
+        # A request both refuse is the client's fault: its 4xx comes back, no error counted.
+        admin.post("/_router/window")
+        with httpx.Client(base_url=url) as client:
+            r = client.post(
+                "/v2/models/model/infer",
+                json={"inputs": [{"name": "z", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
+            )
+        assert r.status_code == 400
+        stats = admin.get("/_router/stats").json()
+        assert stats["candidate"]["errors"] == 0 and stats["candidate"]["client_errors"] == 1

@@ -107,7 +107,7 @@ def _load(params_path: str) -> Any:
     "--port",
     type=click.IntRange(1024, 65535),
     default=None,
-    help="Router port on 127.0.0.1 [release.deploy.router_port].",
+    help="Router port on 127.0.0.1 [release.deploy.router_port + stage index].",
 )
 @click.option("--allow-schema-change", is_flag=True, help="Declare a changed input schema.")
 @click.option("--no-golden", is_flag=True, help="Skip the golden-set replay.")

@@ -259,7 +259,9 @@ class Rollout:
             client = RouterClient(info["url"], info.get("token"))
             self.router = client
             return client
-        port = self.options.port or (info or {}).get("port") or self.deploy.router_port
+        # One router per stage: by default each stage gets its own port after router_port.
+        default = self.deploy.router_port + self.settings.release.stages.index(self.stage)
+        port = self.options.port or (info or {}).get("port") or default
         token = secrets.token_hex(16)
         cmd = [
             sys.executable,

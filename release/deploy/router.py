@@ -442,15 +442,21 @@ class Router:
         variant = self.choose(headers)
         if variant == "candidate" and self.candidate is not None:
             answer = await self.forward(self.candidate, "POST", path, query, body)
-            self._record(window.candidate, answer, labels)
-            if answer.ok:
+            if answer.ok and answer.status < 400:
+                self._record(window.candidate, answer, labels)
                 return answer, "candidate", False
             window.retries += 1
-            answer = await self.forward(self.baseline, "POST", path, query, body)
-            if not answer.ok:
+            fallback = await self.forward(self.baseline, "POST", path, query, body)
+            if answer.ok and fallback.ok and fallback.status < 400:
+                # The baseline accepts what the candidate refused: the candidate's fault.
+                answer = Answer(
+                    False, answer.status, answer.body, answer.content_type, answer.latency_ms
+                )
+            self._record(window.candidate, answer, labels)
+            if not fallback.ok:
                 window.failed += 1
                 self.total_failed += 1
-            return answer, "baseline", True
+            return fallback, "baseline", True
         answer = await self.forward(self.baseline, "POST", path, query, body)
         self._record(window.baseline, answer, labels)
         if not answer.ok:

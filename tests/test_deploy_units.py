@@ -1,0 +1,172 @@
+"""Plans, records, process safety and golden-set discovery (no servers)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from release.config import CanaryStep, DeploySettings, Settings
+from release.deploy import processes
+from release.deploy.checks import contract_check, find_golden
+from release.deploy.plan import make_plan, strategy_for
+from release.deploy.records import (
+    check_name,
+    list_records,
+    load_record,
+    locked,
+    record_path,
+    save_record,
+)
+from release.errors import DeployError, UsageError
+
+
+def test_plans_follow_settings():
+    dep = DeploySettings()
+    canary = make_plan("canary", dep)
+    assert [s.kind for s in canary.steps] == ["checks", "canary", "canary", "canary", "switch"]
+    assert [s.weight for s in canary.steps[1:4]] == [10, 50, 100]
+    assert canary.max_seconds == 180.0
+    assert [s.kind for s in make_plan("shadow", dep).steps] == ["checks", "shadow", "switch"]
+    blue = make_plan("bluegreen", dep)
+    assert blue.keep_standby and [s.kind for s in blue.steps] == ["checks", "switch"]
+    assert [s.kind for s in make_plan("direct", dep).steps] == ["checks", "switch"]
+    first = make_plan("canary", dep, has_baseline=False)
+    assert first.strategy.startswith("canary (first deployment")
+    assert [s.kind for s in first.steps] == ["checks", "switch"]
+    with pytest.raises(UsageError, match="unknown strategy"):
+        make_plan("yolo", dep)
+    assert strategy_for("prod", dep) == "canary"
+    assert strategy_for("staging", dep) == "bluegreen"
+    assert strategy_for("prod", dep, "shadow") == "shadow"
+
+
+def test_settings_load_canary_steps_from_params(tmp_path: Path):
+    from release.config import load_settings
+
+    (tmp_path / "params.yaml").write_text(
+        "release:\n  deploy:\n    canary:\n      steps:\n"
+        "        - {weight: 25, min_requests: 10, min_duration: 1, max_duration: 2}\n"
+    )
+    steps = load_settings(tmp_path / "params.yaml").release.deploy.canary.steps
+    assert steps == [CanaryStep(25, 10, 1.0, 2.0)]
+
+
+def test_records_are_atomic_listed_and_locked(tmp_path: Path):
+    rec = load_record(tmp_path, "model", "prod")
+    assert rec["current"] is None and rec["history"] == []
+    rec["current"] = {"version": "v1.0.0", "server": None}
+    path = save_record(tmp_path, rec)
+    assert path == tmp_path / "model" / "prod.json"
+    assert json.loads(path.read_text())["current"]["version"] == "v1.0.0"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [r["stage"] for r in list_records(tmp_path)] == ["prod"]
+    assert list_records(tmp_path, "other") == []
+    with locked(tmp_path, "model", "prod"):
+        errors = []
+
+        def second():
+            try:
+                with locked(tmp_path, "model", "prod"):
+                    pass
+            except DeployError as exc:
+                errors.append(exc)
+
+        t = threading.Thread(target=second)
+        t.start()
+        t.join()
+        assert errors and "another deployment" in errors[0].what
+    for bad in ("../x", "a//b", "UPPER", "", "x;rm"):
+        with pytest.raises(UsageError):
+            check_name(bad)
+    with pytest.raises(UsageError):
+        record_path(tmp_path, "model", "../prod")
+    (tmp_path / "model" / "prod.json").write_text("{broken")
+    with pytest.raises(DeployError, match="unreadable"):
+        load_record(tmp_path, "model", "prod")
+
+
+def test_processes_only_signal_the_recorded_command(tmp_path: Path):
+    cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
+    proc = subprocess.Popen(cmd)
+    try:
+        other = {"pid": proc.pid, "cmd": [sys.executable, "-c", "other"], "port": 1}
+        assert not processes.alive(other)
+        assert processes.stop(other) is False  # a pid whose command differs is left alone
+        assert proc.poll() is None
+        mine = {"pid": proc.pid, "cmd": cmd, "port": 1}
+        assert processes.alive(mine)
+        assert processes.stop(mine) is True
+        proc.wait(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert processes.alive(None) is False
+
+
+def test_start_failure_reports_the_log(tmp_path: Path):
+    port = processes.free_port()
+    cmd = [sys.executable, "-c", "import sys; print('boom: bad model'); sys.exit(3)"]
+    with pytest.raises(DeployError, match=r"exited with code 3.*boom: bad model"):
+        processes.start(cmd, port=port, log_path=tmp_path / "x.log", ready_path="/", timeout=10)
+
+
+def test_contract_check():
+    base = {"inputs": [{"name": "a", "datatype": "FP64"}, {"name": "b", "datatype": "BYTES"}]}
+    same = contract_check(base, base)
+    assert same.status == "pass"
+    changed = {"inputs": [{"name": "a", "datatype": "BYTES"}, {"name": "c", "datatype": "FP64"}]}
+    check = contract_check(base, changed)
+    assert check.status == "fail"
+    assert check.numbers == {"removed": ["b"], "added": ["c"], "changed": ["a"], "declared": False}
+    assert contract_check(base, changed, allow_change=True).status == "pass"
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_golden_set_found_through_dvc_lock_and_cache(tmp_path: Path):
+    repo = tmp_path
+    _git(repo, "init", "-q")
+    _git(repo, "config", "user.email", "t@example.com")
+    _git(repo, "config", "user.name", "t")
+    files = {"data/prepared/test.parquet": b"test-rows", "reports/predictions.parquet": b"preds"}
+    lock = {"schema": "2.0", "stages": {"evaluate": {"cmd": "x", "outs": []}}}
+    for rel, data in files.items():
+        md5 = hashlib.md5(data).hexdigest()
+        lock["stages"]["evaluate"]["outs"].append({"path": rel, "md5": md5, "size": len(data)})
+        cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(data)
+    (repo / "dvc.lock").write_text(json.dumps(lock))
+    _git(repo, "add", "dvc.lock")
+    _git(repo, "commit", "-qm", "lock")
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    golden = find_golden(repo, commit, tmp_path)
+    assert golden is not None and golden.source == "dvc.lock"
+    assert golden.predictions.read_bytes() == b"preds"
+    # The working tree's copy is used when it matches the commit's hash...
+    (repo / "reports").mkdir()
+    (repo / "reports/predictions.parquet").write_bytes(b"preds")
+    assert find_golden(repo, commit, tmp_path).predictions == repo / "reports/predictions.parquet"
+    # ...and a file of another version is never mistaken for it.
+    (repo / "reports/predictions.parquet").write_bytes(b"other")
+    assert find_golden(repo, commit, tmp_path).predictions != repo / "reports/predictions.parquet"
+    for p in (repo / ".dvc/cache").rglob("*"):
+        if p.is_file():
+            p.unlink()
+    assert find_golden(repo, commit, tmp_path) is None
+
+
+def test_default_settings_are_valid():
+    dep = Settings().release.deploy
+    assert dep.router_port == 8700 and dep.shadow.weight == 100
