@@ -22,40 +22,12 @@ os.environ.setdefault("GIT_COMMITTER_EMAIL", "tests@example.invalid")
 os.environ["DVC_NO_ANALYTICS"] = "1"
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
-# What a fresh clone holds: the project's sources, not its generated outputs.
-_SKIP_PREFIXES = (
-    ".git/",
-    ".venv/",
-    ".dvc-storage/",
-    ".dvc/cache/",
-    ".dvc/tmp/",
-    ".release/",
-    "data/prepared/",
-    "models/",
-    "reports/",
-    "model_card/",
-    "bench/results/",
-)
-_SKIP_NAMES = ("dvc.lock", "data/provenance.json")
-
 
 def project_files() -> list[str]:
     """Files a clone of this repository would have (tracked and new, not ignored)."""
-    out = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    return [
-        f
-        for f in out
-        if not f.startswith(_SKIP_PREFIXES)
-        and f not in _SKIP_NAMES
-        and "__pycache__" not in f
-        and (ROOT / f).is_file()
-    ]
+    from release.workspace import project_files as files
+
+    return files(ROOT)
 
 
 def run(
