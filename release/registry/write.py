@@ -5,7 +5,8 @@ same state), then written with ``git tag -a``, which refuses an existing name. I
 concurrent writer took the name, the tag is planned again from a new scan. With a remote,
 only the new tag is pushed (never forced); if the remote already has that name, our
 unpushed local tag is deleted, the remote's tags are fetched and the change is planned
-again. A push that fails for any other reason removes the local tag: nothing is left
+again. Before planning, the remote's tags of the artifact are fetched, so counters stay
+unique across clones. A push that fails for any other reason removes the local tag: nothing is left
 half-written.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from release.errors import RegistryError
 from release.registry import git
-from release.registry.grammar import validate_remote
+from release.registry.grammar import name_to_tag, validate_remote
 from release.registry.state import RegistryState, read_state
 
 MAX_ATTEMPTS = 50
@@ -102,9 +103,14 @@ def push_tag(repo: str | os.PathLike[str], remote: str, name: str) -> bool:
     )
 
 
-def fetch_tags(repo: str | os.PathLike[str], remote: str) -> None:
-    """Fetch the remote's tags (no force: local tags are never overwritten)."""
-    proc = git.run(repo, "fetch", "--quiet", remote, "refs/tags/*:refs/tags/*", check=False)
+def fetch_tags(repo: str | os.PathLike[str], remote: str, names: list[str]) -> None:
+    """Fetch the remote's tags of ``names`` (no force: local tags are never overwritten)."""
+    specs = [
+        f"refs/tags/{name_to_tag(n)}{sep}*:refs/tags/{name_to_tag(n)}{sep}*"
+        for n in names
+        for sep in "@#"
+    ]
+    proc = git.run(repo, "fetch", "--quiet", "--no-tags", remote, *specs, check=False)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace")
         if "would clobber existing tag" not in err:
@@ -129,6 +135,7 @@ def write(
     """
     if push is not None:
         check_remote(repo, push)
+        fetch_tags(repo, push, names)  # plan from the remote's counters, not a stale view
     for attempt in range(MAX_ATTEMPTS):
         state = read_state(repo, names)
         plan = planner(state)
@@ -151,7 +158,7 @@ def write(
         if landed:
             return plan.name
         delete_local_tag(repo, plan.name)
-        fetch_tags(repo, push)
+        fetch_tags(repo, push, names)
     raise RegistryError(
         f"gave up after {MAX_ATTEMPTS} attempts: other writers keep taking the tag name",
         "retry in a moment",
