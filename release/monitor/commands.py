@@ -95,10 +95,10 @@ def drift(
         try:
             outputs = apply_model(batch, model_path, meta)
         except DataError as exc:
-            notes.append(f"model not applied: {exc.one_line()}")
+            notes.append(f"model not applied ({exc.one_line()}): no prediction or concept drift")
         else:
             if outputs is None:
-                notes.append(f"no model at {model_path} (or its model.json)")
+                notes.append(f"no model at {model_path}: prediction and concept drift not measured")
     labels, proba, classes = outputs if outputs is not None else (None, None, None)
     report = run_drift(
         ref,

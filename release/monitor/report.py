@@ -167,8 +167,8 @@ def overlay_svg(dist: dict[str, Any]) -> dict[str, Any]:
             points += [(PAD_L + i * step, y(v)), (PAD_L + (i + 1) * step, y(v))]
         edges = dist["edges"]
         labels = [
-            {"x": round(PAD_L + i * step, 2), "text": fmt_number(edges[i], 3)}
-            for i in (0, n // 2, n)
+            {"x": round(PAD_L + i * step, 2), "text": _tick(edges[i]), "anchor": anchor}
+            for i, anchor in ((0, "start"), (n // 2, "middle"), (n, "end"))
         ]
         cur_bars: list[dict[str, float]] = []
     else:
@@ -192,7 +192,7 @@ def overlay_svg(dist: dict[str, Any]) -> dict[str, Any]:
         ]
         points = []
         labels = [
-            {"x": round(PAD_L + (i + 0.5) * step, 2), "text": str(c)[:14]}
+            {"x": round(PAD_L + (i + 0.5) * step, 2), "text": str(c)[:14], "anchor": "end"}
             for i, c in enumerate(dist["categories"])
         ]
     return {
@@ -209,3 +209,10 @@ def overlay_svg(dist: dict[str, Any]) -> dict[str, Any]:
         "line": " ".join(f"{round(px, 2)},{py}" for px, py in points),
         "labels": labels,
     }
+
+
+def _tick(value: float) -> str:
+    """An axis tick: thousands separated, otherwise three significant digits."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return fmt_number(float(value), 3)
