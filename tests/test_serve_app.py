@@ -141,6 +141,18 @@ def test_column_and_tensor_requests_match_the_pipeline(model_dir):
 
 BAD_BODIES: list[tuple[Any, int, str]] = [
     (b"", 400, "empty"),
+    (
+        b'{"inputs": [{"name": "t", "datatype": "BYTES", "shape": [1, 5],'
+        b' "data": [1e999, 2, 3, "n", "s"]}]}',
+        400,
+        "not a finite number",
+    ),
+    (
+        b'{"inputs": [{"name": "t", "datatype": "BYTES", "shape": [1, 5],'
+        b' "data": [NaN, 2, 3, "n", "s"]}]}',
+        400,
+        "NaN is not JSON",
+    ),
     (b"{oops", 400, "not valid JSON"),
     ({"inputs": "x"}, 400, "non-empty list"),
     ({"inputs": [{"name": "age", "datatype": "FP64", "shape": [1], "data": [1]}]}, 400, "missing"),

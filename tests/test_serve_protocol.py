@@ -127,6 +127,15 @@ def test_table_tensor_flat_and_nested_give_the_same_columns():
         ),
         (
             {
+                "inputs": [
+                    {"name": "age", "datatype": "FP64", "shape": [1], "data": [float("inf")]},
+                    {"name": "region", "datatype": "BYTES", "shape": [1], "data": ["n"]},
+                ]
+            },
+            "not a finite number",
+        ),
+        (
+            {
                 "inputs": [{"name": "x", "datatype": "BYTES", "shape": [1, 2], "data": [1, "n"]}],
                 "outputs": [{"name": "logits"}],
             },

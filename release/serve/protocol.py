@@ -184,9 +184,13 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise ProtocolError(400, "the request body is empty; send a JSON inference request")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON; send null for a missing value")
 
 
 def decode_infer(payload: Any, schema: Schema) -> InferRequest:
@@ -328,7 +332,17 @@ def _columns_from_table(tensor: _Tensor, schema: Schema) -> tuple[dict[str, list
         )
     data = tensor.data
     columns = {name: data[j::width] for j, name in enumerate(names)}
+    for feature in schema.features:
+        if feature.kind == "numeric":
+            _check_finite(columns[feature.name], feature.name)
     return columns, rows
+
+
+def _check_finite(values: list[Any], name: str) -> None:
+    """Numbers too large for a float (1e999) parse as infinity, which no model accepts."""
+    for i, v in enumerate(values):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ProtocolError(400, f"input {name!r} row {i}: {v} is not a finite number")
 
 
 def _columns_from_inputs(
@@ -370,6 +384,8 @@ def _columns_from_inputs(
             raise ProtocolError(
                 400, f"input {tensor.name!r} has {n} rows but an earlier input has {rows}"
             )
+        if feature.kind == "numeric":
+            _check_finite(tensor.data, tensor.name)
         columns[tensor.name] = tensor.data
     missing = [name for name in schema.feature_names if name not in columns]
     if missing:
