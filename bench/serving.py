@@ -56,7 +56,6 @@ class S(uvicorn.Server):
     async def startup(self, sockets=None):
         await super().startup(sockets)
         print("ready on http://127.0.0.1:%s" % sys.argv[1], flush=True)
-uvicorn.Config
 S(uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[1]), http=sys.argv[2],
                  access_log=False, log_level="warning", lifespan="off")).run()
 """
@@ -87,8 +86,8 @@ class Proc:
         threading.Thread(target=pump, daemon=True).start()
         ready.wait(timeout)
         if self.url is None:
-            err = self.proc.stderr.read() if self.proc.poll() is not None else ""  # type: ignore[union-attr]
             self.stop()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
             raise RuntimeError(f"{argv[:3]} did not become ready: {err[-2000:]}")
 
     def rss_mb(self) -> float:
@@ -240,7 +239,9 @@ def request_bodies(project: Path, models: Path, n: int = 256) -> list[bytes]:
     if not rows:
         rows = [
             {
-                f["name"]: (float(i % 50) if f["kind"] == "numeric" else (f.get("categories") or ["x"])[0])
+                f["name"]: (
+                    float(i % 50) if f["kind"] == "numeric" else (f.get("categories") or ["x"])[0]
+                )
                 for f in features
             }
             for i in range(n)
