@@ -53,8 +53,14 @@ def write_outputs(
     category: str = "self_employed",
     hard_noise: float = 0.35,
     n: int = 2000,
+    retrain: int = 0,
 ) -> None:
-    """Write contract-shaped pipeline outputs (binary task) computed from simulated data."""
+    """Write contract-shaped pipeline outputs (binary task) computed from simulated data.
+
+    ``seed`` draws the data and the model's errors; ``retrain`` > 0 flips 1% of the
+    predictions at random, as retraining with another random state does (noise);
+    ``hard_noise`` is the error rate on the planted hard slice.
+    """
     rng = np.random.default_rng(seed)
     types = np.array(["salaried", category, "contract", "retired"])
     emp = types[rng.choice(4, size=n, p=[0.55, 0.2, 0.2, 0.05])]
@@ -63,6 +69,9 @@ def write_outputs(
     noise = np.where(emp == category, hard_noise, 0.1)
     flip = rng.random(n) < noise
     y_pred = np.where(flip, 1 - y_true, y_true)
+    if retrain:
+        jitter = np.random.default_rng(1000 + retrain).random(n) < 0.01
+        y_pred = np.where(jitter, 1 - y_pred, y_pred)
     p1 = np.clip(np.where(y_pred == 1, 0.7, 0.3) + rng.normal(0, 0.15, n), 0.01, 0.99)
     reports = root / "reports"
     reports.mkdir(parents=True, exist_ok=True)
@@ -129,15 +138,19 @@ def write_outputs(
     (reports / "explain.json").write_text(
         json.dumps(
             {
-                "permutation_importance": [
-                    {"feature": "credit_score", "mean": 0.08, "std": 0.01},
-                    {"feature": "employment_type", "mean": 0.03, "std": 0.005},
-                    {"feature": "income", "mean": 0.02, "std": 0.004},
-                ],
+                "permutation_importance": {
+                    "metric": "accuracy",
+                    "features": [
+                        {"feature": "credit_score", "mean": 0.08, "std": 0.01},
+                        {"feature": "employment_type", "mean": 0.03, "std": 0.005},
+                        {"feature": "income", "mean": 0.02, "std": 0.004},
+                    ],
+                },
                 "surrogate": {
                     "depth": 3,
                     "fidelity": 0.91,
-                    "rules": "|--- credit_score <= 600\n|   |--- class: 1\n|--- credit_score > 600",
+                    "rules": [{"conditions": ["credit_score <= 600"], "prediction": 1}],
+                    "text": "credit_score <= 600 -> 1\ncredit_score > 600 -> 0",
                 },
             }
         )
@@ -149,10 +162,15 @@ def write_outputs(
                 "examples": [
                     {
                         "row": 17,
+                        "features": {"employment_type": category, "credit_score": 710.0},
                         "y_true": 1,
                         "y_pred": 0,
-                        "employment_type": category,
-                        "counterfactual": "credit_score 710 -> 640 flips to 1",
+                        "counterfactual": {
+                            "feature": "credit_score",
+                            "from": 710.0,
+                            "to": 640.0,
+                            "new_prediction": 1,
+                        },
                     }
                 ],
             }
@@ -202,7 +220,7 @@ def write_outputs(
     )
     models = root / "models"
     models.mkdir(exist_ok=True)
-    (models / "model.skops").write_bytes(b"not a real model " + str(seed).encode())
+    (models / "model.skops").write_bytes(f"not a real model {seed} {retrain}".encode())
     (models / "model.json").write_text(
         json.dumps(
             {
@@ -220,8 +238,8 @@ def write_outputs(
                 ],
                 "classes": [0, 1],
                 "estimator": "hist_gradient_boosting",
-                "hyperparameters": {"max_depth": 3 + seed, "learning_rate": 0.1},
-                "sha256": f"{seed:064d}",
+                "hyperparameters": {"max_depth": 3 + seed + retrain, "learning_rate": 0.1},
+                "sha256": f"{seed:032d}{retrain:032d}",
                 "trained_at": "2026-11-29T02:00:00Z",
                 "training_seconds": 1.5,
                 "train_rows": 3 * n,
@@ -253,3 +271,55 @@ def test_helper_project_follows_the_contract(tmp_path: Path) -> None:
     assert set(slices) == {"primary_metric", "higher_is_better", "overall", "hlp_kind", "slices"}
     first = min((s for s in slices["slices"] if s["rank"]), key=lambda s: s["rank"])
     assert "self_employed" in first["name"]
+
+
+OUTPUTS = (
+    "data/prepared",
+    "data/provenance.json",
+    "models/",
+    "reports/",
+    "model_card/",
+    "dvc.lock",
+)
+
+
+def run_real_pipeline(root: Path, rows: int = 3000, bootstrap: int = 200) -> Path:
+    """Copy the project (its files, not its outputs) and run `dvc repro evaluate` for real."""
+    import os
+
+    import pytest
+    import yaml
+
+    if not (REPO / "dvc.yaml").is_file():
+        pytest.skip("the pipeline (dvc.yaml) has not landed yet")
+    listed = git(REPO, "ls-files", "-co", "--exclude-standard").splitlines()
+    root.mkdir(parents=True)
+    for rel in listed:
+        src = REPO / rel
+        if rel.startswith(OUTPUTS) or rel.startswith(("tests/", "bench/")) or not src.is_file():
+            continue
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, root / rel)
+    (root / "data/raw").mkdir(parents=True, exist_ok=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["rows"] = rows
+    params["evaluate"]["bootstrap"] = bootstrap
+    # small and single-threaded: the machine is shared, the card needs real shapes, not accuracy
+    params.setdefault("train", {}).setdefault("params", {})["max_iter"] = 40
+    params["evaluate"].setdefault("explain", {}).update({"permutation_repeats": 2, "max_rows": 500})
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    init_repo(root)
+    if not (root / ".dvc").is_dir():
+        subprocess.run(["dvc", "init", "-q"], cwd=root, check=True)
+    commit_all(root, "project")
+    env = {
+        **os.environ,
+        "PATH": f"{REPO / '.venv/bin'}:{os.environ.get('PATH', '')}",
+        "OMP_NUM_THREADS": "1",
+    }
+    done = subprocess.run(
+        ["dvc", "repro", "evaluate"], cwd=root, capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    commit_all(root, "repro")
+    return root

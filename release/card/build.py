@@ -16,6 +16,7 @@ from typing import Any
 from release import paths
 from release.card import SCHEMA_VERSION
 from release.card.content import is_placeholder
+from release.errors import UsageError
 
 SLICE_FIELDS = (
     "name",
@@ -101,8 +102,8 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
             or params["evaluate"].get("primary_metric"),
             "higher_is_better": bool(slices.get("higher_is_better", True)),
             "overall": slices.get("overall") or {},
-            "confidence": params["evaluate"].get("confidence"),
-            "bootstrap": params["evaluate"].get("bootstrap"),
+            "confidence": slices.get("confidence", params["evaluate"].get("confidence")),
+            "bootstrap": slices.get("bootstrap", params["evaluate"].get("bootstrap")),
             "hlp_kind": slices.get("hlp_kind"),
         },
         "evaluation_data": {
@@ -125,7 +126,10 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
         "quantitative_analyses": {
             "primary_metric": slices.get("primary_metric"),
             "hlp_kind": slices.get("hlp_kind"),
-            "min_slice_size": params["evaluate"].get("min_slice_size"),
+            "min_slice_size": slices.get(
+                "min_slice_size", params["evaluate"].get("min_slice_size")
+            ),
+            "ranking": slices.get("ranking", "hlp"),
             "slices": [{k: s.get(k) for k in SLICE_FIELDS} for s in slices.get("slices") or []],
         },
         "explanations": _explanations(facts.get("explain"), facts.get("examples")),
@@ -308,11 +312,14 @@ def _explanations(explain: Any, examples: Any) -> dict[str, Any]:
     importance.sort(key=lambda r: -r["mean"])
     surrogate = explain.get("surrogate")
     if isinstance(surrogate, dict):
-        rules = surrogate.get("rules") or surrogate.get("text") or ""
+        rules = surrogate.get("text") or surrogate.get("rules") or ""
+        if isinstance(rules, list):
+            rules = "\n".join(_rule_text(r) for r in rules)
         surrogate = {
             "depth": surrogate.get("depth") or surrogate.get("max_depth"),
             "fidelity": surrogate.get("fidelity"),
-            "rules": "\n".join(map(str, rules)) if isinstance(rules, list) else str(rules),
+            "fidelity_measure": surrogate.get("fidelity_measure"),
+            "rules": str(rules),
         }
     else:
         surrogate = None
@@ -325,7 +332,36 @@ def _explanations(explain: Any, examples: Any) -> dict[str, Any]:
         "importance": importance,
         "surrogate": surrogate,
         "examples_slice": str(slice_name) if slice_name is not None else None,
-        "examples": [e for e in items if isinstance(e, dict)][:20],
+        "examples": [_example(e) for e in items if isinstance(e, dict)][:20],
+    }
+
+
+def _rule_text(rule: Any) -> str:
+    if not isinstance(rule, dict):
+        return str(rule)
+    conditions = " and ".join(map(str, rule.get("conditions") or []))
+    return f"if {conditions} then {rule.get('prediction')} ({rule.get('rows')} rows)"
+
+
+def _example(raw: dict[str, Any]) -> dict[str, Any]:
+    """One misclassified example: its features as text and its counterfactual as a sentence."""
+    features = raw.get("features")
+    if not isinstance(features, dict):
+        features = {k: v for k, v in raw.items() if k not in ("row", "y_true", "y_pred")}
+        features.pop("counterfactual", None)
+    fix = raw.get("counterfactual")
+    if isinstance(fix, dict):
+        text = f"{fix.get('feature')}: {fix.get('from')} → {fix.get('to')}"
+        if fix.get("new_prediction") is not None:
+            text += f" flips the prediction to {fix.get('new_prediction')}"
+    else:
+        text = "" if fix is None else str(fix)
+    return {
+        "row": None if raw.get("row") is None else str(raw.get("row")),
+        "y_true": None if raw.get("y_true") is None else str(raw.get("y_true")),
+        "y_pred": None if raw.get("y_pred") is None else str(raw.get("y_pred")),
+        "features": {str(k): None if v is None else str(v) for k, v in features.items()},
+        "counterfactual": text,
     }
 
 
@@ -366,6 +402,10 @@ def build_card(
     from release.fsio import dumps_json, write_text
 
     root = Path(root)
+    if template_dir is not None and not Path(template_dir).is_dir():
+        raise UsageError(
+            f"template folder {template_dir} not found", "pass an existing --template-dir"
+        )
     facts = gather_facts(root, Path(params))
     content = load_content(Path(content_file) if content_file else root / paths.CARD_INPUT)
     card = json.loads(dumps_json(assemble_card(facts, content)))  # exactly what is written
