@@ -125,3 +125,42 @@ def test_undefined_metric_has_no_interval():
         "accuracy", out, resamples=0, confidence=0.95, rng=np.random.default_rng(0)
     )
     assert est.value == 1.0 and est.low is None
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "mae", "rmse"])
+def test_large_slices_resample_cells_like_rows(metric):
+    """Above ``exact_rows`` the cell bootstrap gives the row bootstrap's distribution."""
+    rng = np.random.default_rng(21)
+    n = 8000
+    if metric in ("mae", "rmse"):
+        y = rng.normal(size=n)
+        out = m.Outcomes("regression", y, y + rng.standard_t(4, n), None, 0)
+    else:
+        y = rng.integers(0, 2, n)
+        s = np.round(np.clip(0.3 * y + rng.normal(0.35, 0.25, n), 0.001, 0.999), 3)
+        out = m.Outcomes("binary", y, (s > 0.5).astype(int), np.column_stack([1 - s, s]), 2)
+    rows = bootstrap.resample_metric(metric, out, 2000, np.random.default_rng(1), exact_rows=n)
+    cells = bootstrap.resample_metric(metric, out, 2000, np.random.default_rng(2), exact_rows=0)
+    assert cells.shape == rows.shape == (2000,)
+    sd = rows.std()
+    assert abs(cells.mean() - m.point(metric, out)) < 0.1 * sd
+    assert cells.std() == pytest.approx(sd, rel=0.08)
+    for q in (0.025, 0.975):
+        assert abs(np.quantile(cells, q) - np.quantile(rows, q)) < 0.2 * sd
+
+
+@pytest.mark.slow
+def test_cell_bootstrap_covers_truth_at_nominal_rate():
+    def draw(rng):
+        n = 6000
+        y = rng.normal(size=n)
+        return m.Outcomes("regression", y, y + rng.laplace(0, 1.0, n), None, 0)
+
+    rng = np.random.default_rng(5)
+    hits = 0
+    reps = 200
+    for _ in range(reps):
+        samples = bootstrap.resample_metric("mae", draw(rng), 500, rng, exact_rows=0)
+        low, high = bootstrap.percentile_interval(samples, 0.95)
+        hits += low <= 1.0 <= high
+    assert 0.91 <= hits / reps <= 0.985
