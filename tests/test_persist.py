@@ -67,3 +67,13 @@ def test_missing_file_names_the_stage(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as info:
         load_model(tmp_path / "absent.skops")
     assert "not found (run `release train` or `dvc repro`)" in info.value.one_line()
+
+
+def test_same_model_same_bytes(tmp_path: Path, fitted) -> None:
+    import copy
+
+    model, x = fitted
+    first = save_model(model, tmp_path / "a.skops")
+    second = save_model(copy.deepcopy(model), tmp_path / "b.skops")
+    assert first == second
+    assert (load_model(tmp_path / "b.skops").predict(x) == model.predict(x)).all()

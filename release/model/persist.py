@@ -30,6 +30,7 @@ def save_model(pipeline: Any, path: str | os.PathLike[str] = paths.MODEL) -> str
 
     with atomic_path(path) as tmp:
         sio.dump(pipeline, tmp)
+        _normalize_zip(tmp)
         untrusted = sorted(set(sio.get_untrusted_types(file=tmp)) - set(TRUSTED_TYPES))
         if untrusted:
             raise ModelError(
@@ -38,6 +39,52 @@ def save_model(pipeline: Any, path: str | os.PathLike[str] = paths.MODEL) -> str
                 "TRUSTED_TYPES after review",
             )
     return sha256_file(path)
+
+
+def _normalize_zip(path: Path) -> None:
+    """Rewrite the archive canonically: the same model always gives the same bytes.
+
+    skops stamps entries with the current time and names nodes and array files after
+    Python object ids (memory addresses). Renumbering ids in order of first appearance
+    and fixing timestamps keeps every reference intact while making retraining an
+    identical model reproduce the file hash, which `release verify` relies on.
+    """
+    import json
+    import re
+
+    with zipfile.ZipFile(path) as src:
+        blobs = {info.filename: (info, src.read(info.filename)) for info in src.infolist()}
+    schema = json.loads(blobs["schema.json"][1])
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+    npy = re.compile(r"^(\d+)\.npy$")
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = ids.setdefault(value, len(ids) + 1)
+                elif key == "file" and isinstance(value, str) and npy.match(value):
+                    out[key] = files.setdefault(value, f"{len(files) + 1:06d}.npy")
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    canonical = walk(schema)
+    renamed = {"schema.json": json.dumps(canonical, sort_keys=True).encode()}
+    for name, (_, data) in blobs.items():
+        if name != "schema.json":
+            renamed[files.get(name, name)] = data
+    with zipfile.ZipFile(path, "w") as dst:
+        for name in sorted(renamed):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = blobs.get(name, blobs["schema.json"])[0].compress_type
+            info.external_attr = 0o644 << 16
+            dst.writestr(info, renamed[name])
 
 
 def load_model(
