@@ -39,9 +39,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from release.deploy.judge import norm_label as _norm
+from release.deploy.upstream import UpstreamError, UpstreamPool
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -300,20 +299,25 @@ class Router:
         self.total_failed = 0
         self._random = random.Random(seed)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.client: httpx.AsyncClient | None = None
+        self._pools: dict[str, UpstreamPool] = {}
 
     # -- lifecycle
     async def start(self) -> None:
-        """Open the pooled keep-alive HTTP client."""
-        limits = httpx.Limits(max_connections=128, max_keepalive_connections=64)
-        self.client = httpx.AsyncClient(limits=limits, timeout=self.timeout, trust_env=False)
+        """Nothing to open: upstream connections are pooled lazily, per backend."""
 
     async def stop(self) -> None:
-        """Wait for mirrored requests, then close the client."""
+        """Wait for mirrored requests, then close the pooled connections."""
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.timeout)
-        if self.client is not None:
-            await self.client.aclose()
+        for pool in self._pools.values():
+            pool.close()
+
+    def _pool(self, url: str) -> UpstreamPool:
+        pool = self._pools.get(url)
+        if pool is None:
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            pool = self._pools[url] = UpstreamPool(host.strip("[]"), int(port))
+        return pool
 
     # -- admin
     def state(self) -> dict[str, Any]:
@@ -392,22 +396,19 @@ class Router:
         self, backend: Backend, method: str, path: str, query: bytes, body: bytes
     ) -> Answer:
         """Send one request upstream; a refused connection or timeout is a failed answer."""
-        assert self.client is not None
-        url = backend.url + path + (("?" + query.decode("latin-1")) if query else "")
+        target = path + (("?" + query.decode("latin-1")) if query else "")
         start = time.perf_counter()
         try:
-            resp = await self.client.request(
-                method, url, content=body, headers={"content-type": "application/json"}
-            )
-        except httpx.HTTPError as exc:
+            resp = await self._pool(backend.url).request(method, target, body, timeout=self.timeout)
+        except UpstreamError as exc:
             latency = (time.perf_counter() - start) * 1000
-            error = {"error": f"upstream {backend.url} failed: {type(exc).__name__}"}
+            error = {"error": f"upstream {backend.url} failed: {exc}"}
             return Answer(False, 502, json.dumps(error).encode(), "application/json", latency)
         latency = (time.perf_counter() - start) * 1000
         return Answer(
-            resp.status_code < 500,
-            resp.status_code,
-            resp.content,
+            resp.status < 500,
+            resp.status,
+            resp.body,
             resp.headers.get("content-type", "application/json"),
             latency,
         )
@@ -582,7 +583,11 @@ async def _respond(
     content_type: str,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    headers = [(b"content-type", content_type.encode()), *(extra or [])]
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
