@@ -370,3 +370,44 @@ def test_changed_input_schema_is_rolled_back_before_traffic(repo: Path):
     assert "input schema changed: removed x; added y" in result.reason
     assert "--allow-schema-change" in result.reason
     assert gto_prod(repo) == "v0.1.0"
+
+
+@pytest.mark.slow
+def test_candidate_that_cannot_start_is_rolled_back(repo: Path):
+    settings = settings_for()
+    launcher = FakeLauncher({"v0.2.0": ["--no-such-flag"]})
+    port = processes.free_port()
+    first_deploy(repo, settings, launcher, port)
+    release_version(repo, "v0.2.0")
+    result = deploy_local(
+        repo, settings, "model", "prod", DeployOptions(port=port, launcher=launcher)
+    )
+    assert result.outcome == "rolled_back"
+    assert "candidate server failed to start" in result.reason
+    assert "exited with code 2" in result.reason
+    assert gto_prod(repo) == "v0.1.0"
+    # The baseline kept serving through its router.
+    r = httpx.post(
+        f"http://127.0.0.1:{port}/v2/models/model/infer",
+        json={"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [0.9]}]},
+    )
+    assert r.status_code == 200 and r.json()["model_version"] == "v0.1.0"
+
+
+@pytest.mark.slow
+def test_first_deployment_that_cannot_start_fails_without_rollback(repo: Path):
+    settings = settings_for()
+    launcher = FakeLauncher({"v0.1.0": ["--no-such-flag"]})
+    release_version(repo, "v0.1.0")
+    result = deploy_local(
+        repo,
+        settings,
+        "model",
+        "prod",
+        DeployOptions(port=processes.free_port(), launcher=launcher),
+    )
+    assert result.outcome == "failed" and not result.ok
+    assert result.rollback_tag is None
+    record = load_record(repo / ".release/deployments", "model", "prod")
+    assert record["current"] is None and record["router"] is None
+    assert record["history"][-1]["outcome"] == "failed"

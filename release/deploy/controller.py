@@ -257,6 +257,7 @@ class Rollout:
         info = self.record.get("router")
         if info and processes.alive(info):
             client = RouterClient(info["url"], info.get("token"))
+            client.configure(sticky_header=self.deploy.sticky_header)
             self.router = client
             return client
         # One router per stage: by default each stage gets its own port after router_port.
