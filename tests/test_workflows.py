@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ci_harness import load_workflow, untrusted_in_run
 
 from release.registry import grammar
+from tests.ci_harness import load_workflow, untrusted_in_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ci_harness import Event, HarnessError, Status, WorkflowRunner, evaluate, substitute
+
+from tests.ci_harness import Event, HarnessError, Status, WorkflowRunner, evaluate, substitute
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
