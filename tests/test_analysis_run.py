@@ -280,3 +280,52 @@ def test_errors_are_clear_and_leave_old_reports(fitted, tmp_path):
     raw["evaluate"]["primary_metric"] = "log_loss"
     with pytest.raises(ConfigError, match="probabilities"):
         analyse_slices(settings_from_dict(raw), test, test["y"], pred, None, [0, 1])
+
+
+def test_multiclass_macro_f1_with_counterfactuals(tmp_path):
+    rng = np.random.default_rng(8)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "group": rng.choice(["a", "b", "hard"], size=n),
+            "size": rng.integers(1, 10, n),
+        }
+    )
+    clean = np.select([frame["x1"] > 0.5, frame["x2"] > 0.0], ["red", "green"], "blue")
+    noisy = rng.choice(["red", "green", "blue"], size=n)
+    frame["y"] = np.where(frame["group"] == "hard", noisy, clean)
+    for name in ANNOTATORS:
+        frame[name] = np.where(rng.random(n) < 0.9, frame["y"], rng.choice(["red", "blue"], n))
+    train, test = frame.iloc[:2000], frame.iloc[2000:]  # keeps the original row labels
+    model = fit_classifier(train)
+    classes = list(model.classes_)
+    proba = model.predict_proba(test[FEATURES])
+    pred = np.asarray(classes)[proba.argmax(axis=1)]
+    raw = json.loads(json.dumps(SETTINGS))
+    raw["data"]["task"] = "multiclass"
+    raw["data"]["protected"] = ["group"]
+    raw["evaluate"]["primary_metric"] = "f1"
+    summary = run_error_analysis(
+        settings_from_dict(raw), test, test["y"].to_numpy(), pred, proba, classes, model, tmp_path
+    )
+    assert summary["top_slice"] == "group=hard"
+    doc = json.loads((tmp_path / "slices.json").read_text())
+    from sklearn.metrics import f1_score
+
+    assert doc["overall"]["metric"] == pytest.approx(f1_score(test["y"], pred, average="macro"))
+    examples = json.loads((tmp_path / "examples.json").read_text())
+    checked = 0
+    for ex in examples["examples"]:
+        assert ex["row"] >= 2000  # the test frame's own row labels
+        assert set(ex["proba"]) == {"blue", "green", "red"}
+        fix = ex["counterfactual"]
+        if fix is None:
+            continue
+        assert fix["protected"] is (fix["feature"] == "group")
+        changed = dict(ex["features"])
+        changed[fix["feature"]] = fix["to"]
+        assert model.predict(pd.DataFrame([changed])[FEATURES])[0] == ex["y_true"]
+        checked += 1
+    assert checked >= 1

@@ -340,7 +340,11 @@ def examples_for(
     chosen = np.sort(rng.choice(wrong, size=min(count, len(wrong)), replace=False))
     assert classes is not None
     fixes = counterfactual.find(model, x.iloc[chosen], out.y_true[chosen], x, classes)
+    protected = set(settings.data.protected)
     for pos, fix in zip(chosen, fixes, strict=True):
+        if fix is not None:
+            # A flip by a protected attribute alone is a fairness finding, not advice.
+            fix["protected"] = fix["feature"] in protected
         doc["examples"].append(_example(test_df, x, out, classes, int(pos), fix))
     return doc
 
