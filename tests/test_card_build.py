@@ -285,16 +285,24 @@ def test_cli_build_and_check(project: Path, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.slow
 def test_real_pipeline_outputs(tmp_path: Path) -> None:
     """The card builds from the outputs of a real `release` pipeline run, when present."""
+    import yaml
     from test_card_helpers import run_real_pipeline
 
-    root = run_real_pipeline(tmp_path / "real")
-    card = build_card(root)
+    root = run_real_pipeline(tmp_path / "real")  # `dvc repro card`: the stage built the card
+    card = json.loads((root / "model_card/card.json").read_text())
     assert check_card(card) == [], check_card(card)
     assert check_card(card, "hf") == []
     metrics = json.loads((root / "reports/metrics.json").read_text())
     metrics.pop("n_test", None)
     assert _front_matter_results((root / "model_card/README.md").read_text()) == metrics
     assert card["lineage"]["dvc"]["source"] == "dvc.lock"
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    model_out = next(o for o in lock["train"]["outs"] if o["path"] == "models/model.skops")
+    assert card["lineage"]["dvc"]["model"]["models/model.skops"] == "md5:" + model_out["md5"]
+    assert card["lineage"]["git"]["dirty"] is False
+    again = build_card(root)  # after the commit: only the commit it was built at differs
+    assert again["lineage"].pop("git") != card["lineage"].pop("git")
+    assert again == card
     slices = json.loads((root / "reports/slices.json").read_text())
     ranks = {s["name"]: s["rank"] for s in slices["slices"]}
     assert {s["name"]: s["rank"] for s in card["quantitative_analyses"]["slices"]} == ranks
@@ -302,3 +310,26 @@ def test_real_pipeline_outputs(tmp_path: Path) -> None:
     assert card["explanations"]["importance"] and card["explanations"]["surrogate"]
     html = (root / "model_card/card.html").read_text()
     assert "http" not in html.lower() and html.count("<svg") == 4
+
+
+def test_multiclass_plots(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from release.card import svg
+    from release.card.facts import plot_data
+
+    df = pd.DataFrame(
+        {
+            "y_true": ["a", "b", "c", "a", "b", "c"],
+            "y_pred": ["a", "b", "b", "a", "c", "c"],
+            "proba_a": [0.8, 0.1, 0.1, 0.7, 0.2, 0.1],
+            "proba_b": [0.1, 0.8, 0.5, 0.2, 0.3, 0.2],
+            "proba_c": [0.1, 0.1, 0.4, 0.1, 0.5, 0.7],
+        }
+    )
+    df.to_parquet(tmp_path / "p.parquet")
+    plots = plot_data(tmp_path / "p.parquet", {"task": "multiclass", "classes": ["a", "b", "c"]})
+    assert plots["confusion_matrix"]["matrix"] == [[2, 0, 0], [0, 1, 1], [0, 1, 1]]
+    assert [c["class"] for c in plots["roc"]] == ["a", "b", "c"]
+    assert plots["roc"][0]["auc"] == 1.0
+    assert str(svg.roc(plots["roc"])).count("<polyline") == 3

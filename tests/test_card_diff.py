@@ -117,3 +117,15 @@ def test_diff_cards_directions() -> None:
     assert d["regressions"] == ["s"] and d["metrics"][0]["better"] is False
     d = diff_cards(card(2.0, 1.8, 2.2, False), card(1.0, 0.9, 1.1, False))
     assert d["improvements"] == ["s"] and d["metrics"][0]["better"] is True
+
+
+def test_stage_shortcut_resolves_through_the_registry(history: Path) -> None:
+    commit = git(history, "rev-parse", "model@v1.0.0^{commit}")
+    git(
+        history, "tag", "-a", "model#prod#1", "-m", "Assigning stage prod to version v1.0.0", commit
+    )
+    assert resolve_revision(history, "model#prod") == commit
+    d = diff_revisions(history, "model#prod", "HEAD")
+    assert d["a"] == "model#prod" and HARD in d["regressions"]
+    with pytest.raises(UsageError, match="no version of model is in stage staging"):
+        resolve_revision(history, "model#staging")

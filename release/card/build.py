@@ -60,7 +60,11 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
     task = str(model.get("task") or params["data"].get("task") or "binary")
     name = content.get("model_name") or params["release"].get("artifact") or model.get("name")
     registry = facts.get("registry") or []
-    version = next((r["version"] for r in registry if r.get("name") == name), None)
+    # the version of this artifact at this commit; else the only one registered here
+    mine = [r for r in registry if r.get("name") == name] or (
+        registry if len(registry) == 1 else []
+    )
+    version = mine[0]["version"] if mine else None
     values = {
         k: v
         for k, v in (facts["metrics"] or {}).items()

@@ -131,14 +131,23 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def git_facts(root: Path) -> dict[str, Any]:
-    """HEAD commit, branch and whether tracked files differ from it (outputs aside)."""
+    """HEAD commit, branch and whether tracked source files differ from it.
+
+    Pipeline outputs (data, models, reports, the card, ``dvc.lock``) are rewritten by the
+    very run that builds the card, so they do not make the tree "dirty"; code and params do.
+    """
     commit = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if not commit:
         return {"commit": None, "branch": None, "dirty": None}
     status = _git(root, "status", "--porcelain", "--untracked-files=no") or ""
     changed = [line[3:] for line in status.splitlines() if line.strip()]
-    # the card's own outputs and the lock are rewritten by the pipeline: not "dirty" code
-    ignored = (paths.CARD_DIR + "/", "dvc.lock", paths.REPORTS + "/")
+    ignored = (
+        paths.CARD_DIR + "/",
+        paths.REPORTS + "/",
+        paths.MODELS + "/",
+        "data/",
+        "dvc.lock",
+    )
     dirty = [p for p in changed if not p.startswith(ignored)]
     return {
         "commit": commit,
