@@ -36,6 +36,19 @@ def test_wasserstein_matches_scipy_and_is_normalised():
     assert w == pytest.approx(sps.wasserstein_distance(a, b) / np.std(a), rel=1e-10)
 
 
+@pytest.mark.parametrize("n,m", [(3000, 3000), (3000, 1999), (12_000, 20_000)])
+def test_ties_agree_with_scipy(n, m):
+    rng = np.random.default_rng(m)
+    a, b = rng.integers(0, 20, n).astype(float), rng.integers(1, 21, m).astype(float)
+    assert stats.wasserstein(_sorted(a), _sorted(b)) == pytest.approx(
+        sps.wasserstein_distance(a, b), rel=1e-10
+    )
+    d, p = stats.ks_test(_sorted(a), _sorted(b))
+    ref = sps.ks_2samp(a, b, method="auto" if max(n, m) <= 10_000 else "asymp")
+    assert d == pytest.approx(ref.statistic, abs=1e-12)
+    assert p == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
+
+
 def test_wasserstein_constant_reference():
     same = _sorted([2.0] * 10)
     assert stats.normalised_wasserstein(same, same, 0.0) == 0.0
