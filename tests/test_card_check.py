@@ -126,3 +126,18 @@ def test_cli_exit_codes(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(SystemExit) as done:
         main(["card", "check", str(tmp_path / "missing")])
     assert done.value.code == 2
+
+
+def test_hf_profile_without_huggingface_hub(card: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from release.card.check import hf_parser_note
+
+    # huggingface_hub is a dev dependency: without it, a structural check and a note
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    monkeypatch.setitem(sys.modules, "huggingface_hub.repocard_data", None)
+    assert "not installed" in (hf_parser_note() or "")
+    assert check_card(card, "hf") == []
+    broken = copy.deepcopy(card)
+    broken["front_matter"]["model-index"][0]["results"][0].pop("task")
+    assert any("model-index is malformed" in p for p in check_card(broken, "hf"))

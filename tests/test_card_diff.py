@@ -129,3 +129,13 @@ def test_stage_shortcut_resolves_through_the_registry(history: Path) -> None:
     assert d["a"] == "model#prod" and HARD in d["regressions"]
     with pytest.raises(UsageError, match="no version of model is in stage staging"):
         resolve_revision(history, "model#staging")
+
+
+def test_fail_on_regression_exit_code(history: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from release.cli import main
+
+    monkeypatch.chdir(history)
+    with pytest.raises(SystemExit) as done:
+        main(["card", "diff", "model@v1.0.0", "HEAD", "--fail-on-regression"])
+    assert done.value.code == 1
+    assert main(["card", "diff", "model@v1.0.0", "noise", "--fail-on-regression"]) is None

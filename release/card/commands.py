@@ -116,9 +116,20 @@ def check_cmd(path: str, profile: str, as_json: bool) -> None:
 @click.argument("rev_b")
 @click.option("--repo", default=".", show_default=True, help="The git repository.")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
-def diff_cmd(rev_a: str, rev_b: str, repo: str, as_json: bool) -> None:
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Exit 1 when a slice regresses beyond its confidence interval.",
+)
+def diff_cmd(rev_a: str, rev_b: str, repo: str, as_json: bool, fail_on_regression: bool) -> None:
     """Compare the cards at two revisions (commits, tags, NAME@vX.Y.Z) without checkout."""
     from release.card.diff import diff_revisions, to_markdown
 
     result = diff_revisions(repo, rev_a, rev_b)
     click.echo(json.dumps(result, indent=2) if as_json else to_markdown(result), nl=as_json)
+    if fail_on_regression and result["regressions"]:
+        raise CheckFailed(
+            f"{len(result['regressions'])} slice regression(s) from {rev_a} to {rev_b}: "
+            + ", ".join(result["regressions"][:5]),
+            "look at the slices before promoting this version",
+        )

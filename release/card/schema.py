@@ -9,7 +9,14 @@ from typing import Any
 
 from release.errors import CheckFailed
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "card"
+
+def _builtin_templates() -> Path:
+    """``templates/card`` beside the package (a source or editable install), else in cwd."""
+    beside = Path(__file__).resolve().parents[2] / "templates" / "card"
+    return beside if beside.is_dir() else Path.cwd() / "templates" / "card"
+
+
+BUILTIN_TEMPLATES = _builtin_templates()
 SCHEMA_FILE = "card.schema.json"
 
 
