@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from release.analysis.explain import is_numeric
+from release.analysis.explain import is_numeric, predict_codes
 
 GRID = 41  # quantile grid for numeric features (every 2.5%)
 MAX_CATEGORIES = 30
@@ -32,9 +32,7 @@ class _Candidate:
 
 
 def _predict_codes(model: Any, frame: Any, index: Any) -> np.ndarray:
-    if hasattr(model, "predict_proba"):
-        return np.asarray(model.predict_proba(frame)).argmax(axis=1)
-    return np.asarray(index.get_indexer(np.asarray(model.predict(frame))))
+    return predict_codes(model, frame, index)[0]
 
 
 def _variants(base: Any, changes: list[tuple[int, str, Any]]) -> Any:

@@ -31,16 +31,30 @@ def is_numeric(series: Any) -> bool:
     )
 
 
+def predict_codes(model: Any, x: Any, index: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class codes (positions in ``index``) and probabilities in ``index`` order.
+
+    The model's own ``classes_`` order is honoured, so a model that knows fewer classes
+    (or orders them differently) still lines up with the analysis' classes.
+    """
+    if not hasattr(model, "predict_proba"):
+        return np.asarray(index.get_indexer(np.asarray(model.predict(x)))), None
+    raw = np.asarray(model.predict_proba(x), dtype=np.float64)
+    own = np.asarray(getattr(model, "classes_", index))
+    columns = index.get_indexer(own)
+    proba = np.zeros((raw.shape[0], len(index)))
+    proba[:, columns[columns >= 0]] = raw[:, columns >= 0]
+    return np.asarray(columns[raw.argmax(axis=1)]), proba
+
+
 def _predict(model: Any, x: Any, task: str, metric: str, index: Any) -> tuple[Any, Any]:
     """Predictions (class codes, or values) and probabilities when the metric needs them."""
     if task == "regression":
         return np.asarray(model.predict(x), dtype=np.float64), None
-    if hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(x), dtype=np.float64)
-        return proba.argmax(axis=1), proba
-    if metric in ("roc_auc", "log_loss"):
+    codes, proba = predict_codes(model, x, index)
+    if proba is None and metric in ("roc_auc", "log_loss"):
         raise ValueError(f"{metric} needs a model with predict_proba")
-    return np.asarray(index.get_indexer(np.asarray(model.predict(x)))), None
+    return codes, proba
 
 
 def permutation_importance(
