@@ -333,3 +333,16 @@ def test_multiclass_plots(tmp_path: Path) -> None:
     assert [c["class"] for c in plots["roc"]] == ["a", "b", "c"]
     assert plots["roc"][0]["auc"] == 1.0
     assert str(svg.roc(plots["roc"])).count("<polyline") == 3
+
+
+def test_bad_card_yaml_is_a_usage_error(project: Path) -> None:
+    (project / "card.yaml").write_text("license: mit\nintended_uses: typo\n")
+    with pytest.raises(UsageError, match="unknown field intended_uses"):
+        build_card(project)
+    (project / "card.yaml").write_text("license: mit\ncaveats: [unclosed\n")
+    with pytest.raises(UsageError, match=r"card.yaml line \d+ is not valid YAML"):
+        build_card(project)
+    (project / "card.yaml").write_text("authors: {a: 1}\n")
+    with pytest.raises(UsageError, match="authors must be a list of text"):
+        build_card(project)
+    assert not (project / "model_card").exists()
