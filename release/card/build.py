@@ -109,6 +109,9 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
             "confidence": slices.get("confidence", params["evaluate"].get("confidence")),
             "bootstrap": slices.get("bootstrap", params["evaluate"].get("bootstrap")),
             "hlp_kind": slices.get("hlp_kind"),
+            "decision_threshold": None
+            if task == "regression"
+            else "the class with the highest predicted probability (0.5 for binary)",
         },
         "evaluation_data": {
             "dataset": dataset_name,
@@ -125,6 +128,7 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
             "source": _source(facts.get("provenance") or {}),
             "hashes": dict(facts["dvc"]["data"]),
             "quality": _quality(facts.get("data_quality") or {}),
+            "preprocessing": _preprocessing(params),
             "provenance": facts.get("provenance") or {},
         },
         "quantitative_analyses": {
@@ -233,19 +237,34 @@ def _features(features: list[Any]) -> list[dict[str, Any]]:
 
 
 def _factors(params: dict[str, Any], slices: dict[str, Any], content: dict[str, Any]) -> dict:
-    declared = list(params["evaluate"].get("slices", {}).get("columns") or [])
-    declared += [c for c in params["data"].get("slice_columns") or [] if c not in declared]
-    seen = [str(s.get("name", "")).split("=")[0] for s in slices.get("slices") or []]
-    relevant = list(dict.fromkeys(declared + [c for c in seen if c and " " not in c]))
-    pairs = params["evaluate"].get("slices", {}).get("intersections") or []
+    spec = params["evaluate"].get("slices") or {}
+    declared = [str(c) for c in spec.get("columns") or []]
+    declared += [str(c) for c in spec.get("bins") or {}]
+    declared += [str(c) for c in params["data"].get("slice_columns") or []]
+    for s in slices.get("slices") or []:  # value and bin slices name their column
+        if s.get("kind") in ("value", "bin") and "=" in str(s.get("name")):
+            declared.append(str(s["name"]).split("=", 1)[0])
+    relevant = list(dict.fromkeys(declared))
+    pairs = spec.get("intersections") or []
     intersections = [" x ".join(map(str, p)) for p in pairs]
+    conditions = [f"{k}: {v}" for k, v in (spec.get("predicates") or {}).items()]
     return {
         "relevant": relevant,
+        "conditions": conditions,
         "protected": list(params["data"].get("protected") or []),
         "intersections": intersections,
         "evaluation": [str(s.get("name")) for s in slices.get("slices") or []],
         "notes": content.get("factors", ""),
     }
+
+
+def _preprocessing(params: dict[str, Any]) -> str:
+    train = params.get("train") or {}
+    scale = ", then standard scaling" if train.get("scale_numeric", True) else ""
+    return (
+        f"numeric columns: median imputation{scale}; categorical columns: a constant "
+        "for missing values, then one-hot encoding (categories unseen in training ignored)"
+    )
 
 
 def _dataset(facts: dict[str, Any], content: dict[str, Any]) -> tuple[str, str]:
