@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from release.analysis.metrics import RATE_METRICS
+from release.config import LOWER_IS_BETTER
 from release.fsio import write_json, write_text
 
 SLICES_JSON = "slices.json"
@@ -71,7 +72,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     )
     direction = "higher" if result["higher_is_better"] else "lower"
     lines.append(
-        f"Primary metric: **{metric}** ({direction} is better). Overall "
+        f"- Primary metric: **{metric}** ({direction} is better). Overall "
         f"{fmt(overall['metric'], rate=rate)}{interval} on {overall['rows']:,} test rows."
     )
     hlp_kind = result.get("hlp_kind")
@@ -81,25 +82,27 @@ def render_markdown(result: dict[str, Any]) -> str:
             "agreement": "the expected agreement between two random annotators",
             "given": "values given in params.yaml (evaluate.hlp.given)",
         }.get(hlp_kind, hlp_kind)
-        lines.append(
-            f"HLP (human-level performance): {what}; overall "
-            f"{fmt(overall.get('hlp'), rate=impact_rate)}."
-        )
+        overall_hlp = overall.get("hlp")
+        tail = "" if overall_hlp is None else f"; overall {fmt(overall_hlp, rate=impact_rate)}"
+        lines.append(f"- HLP (human-level performance): {what}{tail}.")
+    impact_hib = impact_metric not in LOWER_IS_BETTER
+    formula = "max(HLP - model, 0)" if impact_hib else "max(model - HLP, 0)"
     lines.append(
-        f"Potential impact = max(HLP - model, 0) x share: how much overall {impact_metric} "
+        f"- Potential impact = {formula} x share: how much overall {impact_metric} "
         "could improve if the slice reached human level."
     )
     if result.get("ranking") == "gap":
         lines.append(
-            "No HLP is available, so slices are ranked by max(overall - model, 0) x share."
+            "- No HLP is available, so slices are ranked by "
+            f"{formula.replace('HLP', 'overall')} x share (shown in parentheses)."
         )
     if impact_metric != metric:
         lines.append(
-            f"HLP is measured as {impact_metric}, so the HLP, model and impact columns use "
+            f"- HLP is measured as {impact_metric}, so the HLP, model and impact columns use "
             f"{impact_metric}; the CI column is for {metric}."
         )
     lines += [
-        f"Slices with fewer than {result.get('min_slice_size', 0):,} rows are flagged small: "
+        f"- Slices with fewer than {result.get('min_slice_size', 0):,} rows are flagged small: "
         "reported, not ranked.",
         "",
         "| slice | HLP | model | share | potential impact | rank | rows | "

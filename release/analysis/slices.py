@@ -75,7 +75,10 @@ def value_levels(df: Any, column: str, setting: str) -> list[Slice]:
     _require_column(df, column, setting)
     series = df[column]
     present = series.notna().to_numpy()
-    codes, uniques = pd.factorize(series, sort=True)
+    try:
+        codes, uniques = pd.factorize(series, sort=True)
+    except TypeError:  # values of mixed types cannot be sorted: keep first-seen order
+        codes, uniques = pd.factorize(series, sort=False)
     if len(uniques) > MAX_VALUES:
         raise ConfigError(
             f"{setting} column {column!r} has {len(uniques)} distinct values",
