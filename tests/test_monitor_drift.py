@@ -253,3 +253,16 @@ def test_reference_from_data_uses_every_value():
     assert reference.target == "default"
     with pytest.raises(DataError, match="lacks feature columns: nope"):
         reference_from_frame(ref, ["nope"])
+
+
+def test_parquet_batches_read_column_by_column_keep_dtypes(tmp_path):
+    df = frame(50, seed=30).set_index(pd.Index(range(100, 150)))
+    df["income"] = df["income"].astype("float32")
+    path = tmp_path / "b.parquet"
+    df.to_parquet(path)
+    back = read_table(path)
+    assert list(back.columns) == list(df.columns)  # the saved index is not a column
+    assert back["income"].dtype == "float32" and back["region"].tolist() == df["region"].tolist()
+    empty = tmp_path / "e.parquet"
+    df.iloc[:0].to_parquet(empty)
+    assert len(read_table(empty)) == 0

@@ -171,3 +171,9 @@ def test_wrong_method_for_kind_is_a_clear_error():
         stats.numeric_test("chi2", x, x, ref_std=1.0, alpha=0.05, threshold=0.1)
     with pytest.raises(ValueError, match="not a categorical test"):
         stats.categorical_test("ks", x, x, alpha=0.05, threshold=0.1)
+
+
+def test_sorted_quantiles_match_numpy():
+    x = _sorted(np.random.default_rng(3).normal(size=1001))
+    qs = [0, 0.01, 0.25, 0.5, 0.9, 0.999, 1]
+    assert stats.sorted_quantiles(x, qs) == pytest.approx(np.quantile(x, qs))

@@ -26,7 +26,7 @@ import numpy as np
 
 from release.errors import DataError
 from release.fsio import write_text
-from release.monitor.stats import FloatArray, sorted_finite
+from release.monitor.stats import FloatArray, sorted_finite, sorted_quantiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +51,7 @@ class NumericRef:
     null_rate: float
     mean: float
     std: float
-    n_unique: int
+    n_unique: int | None  # None: more than 20 distinct values
     counts: dict[str, float] | None = None
     quantiles: dict[str, float] = field(default_factory=dict)
     kind: str = "numeric"
@@ -135,12 +135,17 @@ def numeric_ref(series: pd.Series, *, sample: int | None, seed: int) -> NumericR
     raw = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     full = sorted_finite(raw)
     count = int(full.size)
-    n_unique = int(np.count_nonzero(np.diff(full)) + 1) if count else 0
+    n_unique = _distinct(full)
     mean = float(full.mean()) if count else math.nan
     std = float(full.std()) if count else math.nan
-    counts = numeric_counts(full) if 0 < n_unique <= _COUNTS_LIMIT else None
+    counts = (
+        numeric_counts(full) if n_unique is not None and 0 < n_unique <= _COUNTS_LIMIT else None
+    )
     quantiles = (
-        {f"{q:g}": float(v) for q, v in zip(QUANTILES, np.quantile(full, QUANTILES), strict=True)}
+        {
+            f"{q:g}": float(v)
+            for q, v in zip(QUANTILES, sorted_quantiles(full, QUANTILES), strict=True)
+        }
         if count
         else {}
     )
@@ -159,6 +164,16 @@ def numeric_ref(series: pd.Series, *, sample: int | None, seed: int) -> NumericR
         counts=counts,
         quantiles=quantiles,
     )
+
+
+def _distinct(values: FloatArray) -> int | None:
+    """Distinct values of a sorted array; None when surely more than the counts limit."""
+    if values.size > 4 * _COUNTS_LIMIT:
+        # Cheap first look: distinct values among evenly spaced order statistics.
+        probe = values[np.linspace(0, values.size - 1, 4 * _COUNTS_LIMIT + 1).astype(np.int64)]
+        if np.count_nonzero(probe[1:] != probe[:-1]) + 1 > _COUNTS_LIMIT:
+            return None
+    return int(np.count_nonzero(values[1:] != values[:-1]) + 1) if values.size else 0
 
 
 def categorical_ref(series: pd.Series) -> CategoricalRef:
@@ -384,7 +399,7 @@ def _column_from_json(data: Mapping[str, Any]) -> ColumnRef:
         null_rate=float(data["null_rate"]),
         mean=float(data["mean"]) if data.get("mean") is not None else math.nan,
         std=float(data["std"]) if data.get("std") is not None else math.nan,
-        n_unique=int(data.get("n_unique") or 0),
+        n_unique=int(data["n_unique"]) if data.get("n_unique") is not None else None,
         counts={str(k): float(v) for k, v in counts.items()} if counts else None,
         quantiles={str(k): float(v) for k, v in (data.get("quantiles") or {}).items()},
     )

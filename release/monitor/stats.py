@@ -24,7 +24,7 @@ Methods and their verdicts (defaults as Evidently's data drift preset, documente
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,6 +66,14 @@ def sorted_finite(values: NDArray[np.generic]) -> FloatArray:
     arr = arr[np.isfinite(arr)]
     arr.sort(kind="quicksort")
     return arr
+
+
+def sorted_quantiles(values: FloatArray, qs: Sequence[float] | FloatArray) -> FloatArray:
+    """Quantiles (numpy's default linear method) of an already sorted array, by indexing."""
+    pos = np.asarray(qs, dtype=np.float64) * (values.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, values.size - 1)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
 def _ecdfs(ref: FloatArray, cur: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -121,8 +129,7 @@ def normalised_wasserstein(ref: FloatArray, cur: FloatArray, ref_std: float) -> 
 
 def psi_numeric(ref: FloatArray, cur: FloatArray, bins: int = PSI_BINS) -> float:
     """PSI with bins at the reference quantiles (sorted inputs)."""
-    qs = np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1])
-    edges = np.unique(qs)
+    edges = np.unique(sorted_quantiles(ref, np.linspace(0, 1, bins + 1)[1:-1]))
     ref_counts = np.diff(np.searchsorted(ref, edges, side="right"), prepend=0, append=ref.size)
     cur_counts = np.diff(np.searchsorted(cur, edges, side="right"), prepend=0, append=cur.size)
     return _psi(ref_counts.astype(float), cur_counts.astype(float))
