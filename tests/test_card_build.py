@@ -310,6 +310,17 @@ def test_real_pipeline_outputs(tmp_path: Path) -> None:
     assert card["explanations"]["importance"] and card["explanations"]["surrogate"]
     html = (root / "model_card/card.html").read_text()
     assert "http" not in html.lower() and html.count("<svg") == 4
+    # the card's "how to load" snippet loads the real model and predicts the example row
+    import os
+
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        scope: dict = {}
+        exec(compile(card["how_to_load"]["python"], "how_to_load", "exec"), scope)
+    finally:
+        os.chdir(here)
+    assert len(scope["labels"]) == 1 and scope["proba"].shape == (1, 2)
 
 
 def test_multiclass_plots(tmp_path: Path) -> None:

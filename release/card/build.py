@@ -155,7 +155,7 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
             "params": params,
         },
         "plots": facts["plots"],
-        "how_to_load": _how_to_load(model),
+        "how_to_load": _how_to_load(model, facts.get("examples"), str(name), version),
     }
     card["front_matter"] = front_matter(card, content, dataset_id, dataset_name)
     card["placeholders"] = placeholders(card)
@@ -388,20 +388,49 @@ def _example(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _how_to_load(model: dict[str, Any]) -> dict[str, str]:
-    sha = model.get("sha256") or ""
+def _example_row(model: dict[str, Any], examples: Any) -> dict[str, Any]:
+    """One input row for the loading snippet: a real test row when examples.json has one."""
+    items = examples.get("examples") if isinstance(examples, dict) else examples
+    first: dict[str, Any] = next((e for e in items or [] if isinstance(e, dict)), {})
+    features = first.get("features")
+    real: dict[str, Any] = features if isinstance(features, dict) else {}
+    row: dict[str, Any] = {}
+    for f in model.get("features") or []:
+        if not isinstance(f, dict) or "name" not in f:
+            continue
+        name = str(f["name"])
+        value = real.get(name)
+        if isinstance(value, str | int | float | bool) and value == value:  # not NaN
+            row[name] = value
+        elif f.get("kind") == "categorical" and f.get("categories"):
+            row[name] = str(f["categories"][0])
+        else:
+            row[name] = 0.0 if f.get("kind") != "categorical" else ""
+    return row
+
+
+def _how_to_load(
+    model: dict[str, Any], examples: Any, name: str, version: str | None
+) -> dict[str, str]:
+    sha = str(model.get("sha256") or "")
+    row = _example_row(model, examples)
+    columns = ",\n".join(f"    {k!r}: [{v!r}]" for k, v in row.items())
     python = (
         "from release.model.persist import load_model, read_metadata\n"
         "from release.model.predict import frame_from_records, predict\n\n"
-        f'pipeline = load_model("models/model.skops", expected_sha256="{sha}")\n'
+        f'pipeline = load_model("models/model.skops", expected_sha256={sha!r})\n'
         'meta = read_metadata("models/model.json")\n'
-        "df = frame_from_records(meta, {name: [value] for name, value in row.items()})\n"
+        "# one list per feature, one position per row (this row is from the test set)\n"
+        f"columns = {{\n{columns}\n}}\n"
+        "df = frame_from_records(meta, columns)\n"
         "labels, proba = predict(pipeline, meta, df)\n"
     )
+    ref = f"{name}@{version}" if version else "models"
     return {
         "python": python,
         "fetch": "dvc pull models/model.skops models/model.json",
-        "serve": "release serve",
+        "serve": f"release serve --model {ref}",
+        "infer": f"POST /v2/models/{name}/infer (Open Inference Protocol, KServe V2)",
     }
 
 
