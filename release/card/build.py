@@ -45,6 +45,8 @@ METRIC_NAMES = {
     "r2": "R2",
 }
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
+# values shown in the code snippet: plain tokens only, whatever odd categories the data has
+_PLAIN = re.compile(r"^[\w .+-]{1,40}$")
 TASK_NAMES = {
     "binary": "Binary classification",
     "multiclass": "Multiclass classification",
@@ -400,10 +402,13 @@ def _example_row(model: dict[str, Any], examples: Any) -> dict[str, Any]:
             continue
         name = str(f["name"])
         value = real.get(name)
-        if isinstance(value, str | int | float | bool) and value == value:  # not NaN
+        plain = [str(c) for c in f.get("categories") or [] if _PLAIN.match(str(c))]
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            row[name] = value  # (value == value: not NaN)
+        elif isinstance(value, str) and _PLAIN.match(value):
             row[name] = value
-        elif f.get("kind") == "categorical" and f.get("categories"):
-            row[name] = str(f["categories"][0])
+        elif plain:
+            row[name] = plain[0]
         else:
             row[name] = 0.0 if f.get("kind") != "categorical" else ""
     return row
