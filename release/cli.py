@@ -36,7 +36,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "release.deploy.commands:deploy",
     "deployments": "release.deploy.commands:deployments",
     "monitor": "release.monitor.commands:monitor",
-    "verify": "release.verify:verify",
+    "verify": "release.verify:verify_command",
 }
 
 
