@@ -139,3 +139,12 @@ def test_fail_on_regression_exit_code(history: Path, monkeypatch: pytest.MonkeyP
         main(["card", "diff", "model@v1.0.0", "HEAD", "--fail-on-regression"])
     assert done.value.code == 1
     assert main(["card", "diff", "model@v1.0.0", "noise", "--fail-on-regression"]) is None
+
+
+def test_a_card_file_can_stand_for_a_revision(history: Path, tmp_path: Path) -> None:
+    card = json.loads((history / "model_card/card.json").read_text())
+    card["model_details"]["hyperparameters"]["max_depth"] = 9
+    (tmp_path / "work.json").write_text(json.dumps(card))
+    d = diff_revisions(history, "HEAD", str(tmp_path / "work.json"))
+    assert d["hyperparameters"] == [{"name": "max_depth", "a": 5, "b": 9}]
+    assert d["regressions"] == [] and d["data_hashes"] == []
