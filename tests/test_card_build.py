@@ -357,3 +357,38 @@ def test_bad_card_yaml_is_a_usage_error(project: Path) -> None:
     with pytest.raises(UsageError, match="authors must be a list of text"):
         build_card(project)
     assert not (project / "model_card").exists()
+
+
+def test_regression_card(project: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(150, 50, 400)
+    pd.DataFrame({"y_true": y, "y_pred": y + rng.normal(0, 20, 400)}).to_parquet(
+        project / "reports/predictions.parquet"
+    )
+    meta = json.loads((project / "models/model.json").read_text())
+    meta.update(task="regression", classes=None, target="progression")
+    (project / "models/model.json").write_text(json.dumps(meta))
+    metrics = {"mae": 16.1, "rmse": 20.2, "r2": 0.83, "n_test": 400}
+    (project / "reports/metrics.json").write_text(json.dumps(metrics))
+    slices = json.loads((project / "reports/slices.json").read_text())
+    slices.update(primary_metric="mae", higher_is_better=False, hlp_kind=None)
+    slices["overall"] = {"metric": 16.1, "ci_low": 14.9, "ci_high": 17.4, "rows": 400}
+    for s in slices["slices"]:
+        s.update(metric=16.0, ci_low=14.0, ci_high=18.0, hlp=None, potential_impact=None)
+    (project / "reports/slices.json").write_text(json.dumps(slices))
+    (project / "params.yaml").write_text(
+        "data:\n  task: regression\n  target: progression\n"
+        "train:\n  estimator: ridge\nevaluate:\n  primary_metric: mae\n"
+    )
+    card = build_card(project)
+    assert check_card(card) == [] and check_card(card, "hf") == []
+    assert card["front_matter"]["pipeline_tag"] == "tabular-regression"
+    readme = (project / "model_card/README.md").read_text()
+    assert _front_matter_results(readme) == {"mae": 16.1, "rmse": 20.2, "r2": 0.83}
+    assert "(lower is better)" in readme and "Confusion matrix" not in readme
+    html = (project / "model_card/card.html").read_text()
+    assert html.count("<svg") == 3  # residuals, slices, importance
+    assert "Residuals" in html and "ROC" not in html
