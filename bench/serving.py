@@ -90,6 +90,11 @@ class Proc:
             err = self.proc.stderr.read() if self.proc.stderr else ""
             raise RuntimeError(f"{argv[:3]} did not become ready: {err[-2000:]}")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         try:
             for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -161,16 +166,33 @@ async def _user(
 
 
 def load(
-    url: str, path: str, bodies: list[bytes], concurrency: int, duration: float, warmup: float
+    url: str,
+    path: str,
+    bodies: list[bytes],
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    server: Proc | None = None,
 ) -> dict[str, Any]:
-    """Closed-loop load: ``concurrency`` users on keep-alive connections for ``duration``."""
+    """Closed-loop load: ``concurrency`` users on keep-alive connections for ``duration``.
+
+    The server's CPU time over the measured window gives CPU ms per request, which
+    (unlike rps) barely depends on what else the shared machine is doing.
+    """
     host, port = url.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    cpu: dict[str, float] = {}
+
+    async def snapshot(at: float, key: str) -> None:
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        if server is not None:
+            cpu[key] = server.cpu_seconds()
 
     async def main() -> None:
         start = time.perf_counter()
         warm_until, stop_at = start + warmup, start + warmup + duration
+        marks = [snapshot(warm_until, "start"), snapshot(stop_at, "stop")]
         await asyncio.gather(
             *(
                 _user(
@@ -185,13 +207,20 @@ def load(
                     statuses,
                 )
                 for k in range(concurrency)
-            )
+            ),
+            *marks,
         )
 
     asyncio.run(main())
     ok = statuses.get(200, 0)
     latencies.sort()
+    cpu_ms = (
+        1000 * (cpu["stop"] - cpu["start"]) / len(latencies)
+        if latencies and "stop" in cpu
+        else float("nan")
+    )
     return {
+        "server_cpu_ms_per_request": cpu_ms,
         "requests": len(latencies),
         "errors": len(latencies) - ok,
         "rps": len(latencies) / duration,
@@ -328,7 +357,13 @@ def main() -> int:
             try:
                 print(f"  {label} ...", flush=True)
                 stats = load(
-                    proc.url or "", path, bodies, args.concurrency, args.duration, args.warmup
+                    proc.url or "",
+                    path,
+                    bodies,
+                    args.concurrency,
+                    args.duration,
+                    args.warmup,
+                    server=proc,
                 )
                 stats["rss_mb"] = proc.rss_mb()
             finally:
@@ -346,14 +381,19 @@ def main() -> int:
     results["runs"] = {label: stats for label, stats in rows}
 
     print()
-    header = f"{'target':38} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'x mlflow':>9}"
+    header = (
+        f"{'target':38} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'x mlflow':>9}"
+        f" {'cpu ms/req':>10} {'rps/core':>9}"
+    )
     print(header)
     print("-" * len(header))
     for label, s in rows:
         ratio = s["rps"] / MLFLOW_REFERENCE["rps"]
+        cpu_ms = s.get("server_cpu_ms_per_request", float("nan"))
+        per_core = 1000 / cpu_ms if cpu_ms == cpu_ms and cpu_ms > 0 else float("nan")
         print(
             f"{label:38} {s['rps']:8.0f} {s['p50_ms']:8.1f} {s['p99_ms']:8.1f} "
-            f"{s.get('errors', 0):7d} {ratio:8.1f}x"
+            f"{s.get('errors', 0):7d} {ratio:8.1f}x {cpu_ms:10.2f} {per_core:9.0f}"
         )
     print(
         f"\ncold start (command -> ready): median {cold:.2f} s over {len(starts)} "

@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import socket
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -132,6 +133,34 @@ def test_port_in_use_is_a_usage_error_and_fault_flags_are_hidden(model_dir, tmp_
         [RELEASE, "serve", "--help"], capture_output=True, text=True, env=ENV, check=True
     ).stdout
     assert "--model" in help_text and "--fault" not in help_text
+
+
+@pytest.mark.slow
+def test_sigterm_drains_requests_in_flight(model_dir, tmp_path):
+    server = ServeProcess(
+        ["--model", str(model_dir), "--port", "0", "--fault-delay-ms", "400"], tmp_path
+    )
+    assert server.url is not None, server.stderr()
+    body = {"inputs": column_inputs(sample_rows(1))}
+
+    def one(_: int) -> int:
+        return httpx.post(server.url + "/v2/models/model/infer", json=body, timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(one, i) for i in range(4)]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # wait until all four are inside the server
+            metrics = httpx.get(server.url + "/metrics").text
+            if 'model_in_flight_requests{model="model"' in metrics and any(
+                line.startswith("model_in_flight_requests{") and line.endswith(" 4.0")
+                for line in metrics.splitlines()
+            ):
+                break
+            time.sleep(0.02)
+        server.proc.terminate()
+        codes = [f.result() for f in futures]
+    assert codes == [200, 200, 200, 200]
+    assert server.stop() == 0
 
 
 @pytest.mark.slow

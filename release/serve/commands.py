@@ -127,6 +127,7 @@ def run_server(server: Any, sock: socket.socket, http: str = "auto") -> None:
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,  # clients talk to us directly or through our own router
         timeout_graceful_shutdown=5,
         timeout_keep_alive=30,
         backlog=2048,
