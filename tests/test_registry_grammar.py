@@ -45,6 +45,30 @@ def test_patterns_are_gtos() -> None:
     assert grammar.NAME_RE.pattern == gto_constants.name_re.pattern
     assert grammar.FULLNAME_RE.pattern == gto_constants.fullname_re.pattern
     assert grammar.FULLNAME_IN_TAG_RE.pattern == gto_constants.fullname_in_tag_re.pattern
+    assert grammar.SHORTCUT_RE.pattern == gto_constants.shortcut_re.pattern
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "model",
+        "model#prod",
+        "model@v1.2.3",
+        "model@latest",
+        "dir/sub:model#dev",
+        "model@greatest",
+        "model#bad!",
+    ],
+)
+def test_shortcuts_match_gto(value: str) -> None:
+    theirs = gto_constants.parse_shortcut(value)
+    ours = grammar.parse_shortcut(value)
+    assert (ours.name, ours.stage, ours.version, ours.latest) == (
+        theirs.name,
+        theirs.stage,
+        theirs.version,
+        theirs.latest,
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -25,25 +25,29 @@ from test_registry_support import (
 pytestmark = pytest.mark.slow
 
 
+def same_output(repo: Path, *args: str) -> None:
+    """``release ARGS --json`` prints exactly what ``gto ARGS --json`` prints."""
+    theirs = gto(repo, *args, "--json", check=False)
+    ours = release(repo, *args, "--json", check=False)
+    if theirs.returncode == 0:
+        assert ours.returncode == 0, ours.stderr
+        assert ours.stdout == theirs.stdout, args
+
+
 def assert_same_reads(repo: Path, artifacts: list[str]) -> None:
     """Every read of release equals gto's: show, show NAME, history, check-ref."""
-    assert release_json(repo, "show") == gto_json(repo, "show")
-    assert release(repo, "show", "--json").stdout == gto(repo, "show", "--json").stdout
-    assert release_json(repo, "show", "--deprecated") == gto_json(repo, "show", "--deprecated")
-    assert release_json(repo, "history") == gto_json(repo, "history")
+    same_output(repo, "show")
+    same_output(repo, "show", "--deprecated")
+    same_output(repo, "history")
     for name in artifacts:
-        assert release_json(repo, "history", name) == gto_json(repo, "history", name)
-        ours = release(repo, "show", name, "--json", check=False)
-        theirs = gto(repo, "show", name, "--json", check=False)
-        if theirs.returncode == 0:
-            assert ours.returncode == 0, ours.stderr
-            assert ours.stdout == theirs.stdout
+        same_output(repo, "history", name)
+        same_output(repo, "show", name)
     kinds: dict[str, str] = {}  # one tag of each kind keeps gto's slow check-ref bounded
     for tag in tags(repo):
         kind = "".join(c for c in tag if c in "@#!") + str(tag.endswith("deprecated"))
         kinds.setdefault(kind, tag)
     for tag in kinds.values():
-        assert release_json(repo, "check-ref", tag) == gto_json(repo, "check-ref", tag), tag
+        same_output(repo, "check-ref", tag)
 
 
 def test_gto_writes_release_reads(tmp_path: Path) -> None:
@@ -64,6 +68,11 @@ def test_gto_writes_release_reads(tmp_path: Path) -> None:
     gto_write(repo, "deprecate", "old")
     assert "model#dev!#" not in " ".join(tags(repo))
     assert_same_reads(repo, ["model", "dir/sub:other", "old", "data"])
+    for shortcut in ("model#dev", "model@latest", "model@v0.0.1", "model#staging"):
+        assert (
+            release(repo, "show", shortcut, "--json").stdout
+            == gto(repo, "show", shortcut, "--json").stdout
+        )
     state = release_json(repo, "show")
     assert state["model"]["stage"] == {"dev": "v0.1.0", "prod": "v0.1.0"}
     assert state["dir/sub:other"]["version"] == "v1.0.0"

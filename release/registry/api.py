@@ -19,6 +19,7 @@ from release.registry.grammar import (
     Action,
     SemVer,
     is_semver,
+    parse_shortcut,
     tag_name,
     validate_name,
     validate_stage,
@@ -29,6 +30,9 @@ from release.registry.state import (
     RegistryState,
     VersionState,
     parse_commit_object,
+    parse_scan,
+    scan,
+    start_scan,
 )
 from release.registry.state import read_state as _scan_state
 from release.registry.write import TagPlan, write
@@ -65,10 +69,12 @@ def read_state(repo: str | os.PathLike[str] = ".", *, declarations: bool = True)
     ``artifacts:`` are listed even before their first registration.
     """
     root = _root(repo)
-    state = _scan_state(root)
+    scan = start_scan(root)  # git scans the tags while we read the declarations
+    decl = project.Declarations()
     if declarations:
-        config = project.read_gto_config(root)
-        decl = project.read_declarations(root, config.index)
+        decl = project.read_declarations(root, project.read_gto_config(root).index)
+    state = parse_scan(git.finish(scan))
+    if declarations:
         for name in [*decl.index, *decl.dvc]:
             art = state.artifacts.get(name)
             if art is None:
@@ -78,6 +84,7 @@ def read_state(repo: str | os.PathLike[str] = ".", *, declarations: bool = True)
                 art.discovered_at = decl.head_time
             if name in decl.index and decl.head and decl.head_raw is not None:
                 _discover_head(state, art, decl.head, decl.head_raw)
+    state.load_commits(root)  # only for deprecated artifacts: commit times decide activity
     return state
 
 
@@ -88,6 +95,7 @@ def _discover_head(state: RegistryState, art: ArtifactState, head: str, raw: byt
     art.commit_times[head] = state.commits[head].time
     if art.version_at(head) is None and head not in art.versions:
         art.versions[head] = VersionState(art.name, head, head)
+        art.by_commit.setdefault(head, []).append(art.versions[head])
 
 
 def show(
@@ -97,18 +105,30 @@ def show(
     deprecated: bool = False,
     state: RegistryState | None = None,
 ) -> Any:
-    """``gto show --json``: all artifacts (a dict), or the versions of ``name`` (a list)."""
+    """``gto show --json``: all artifacts (a dict), or the versions of ``name`` (a list).
+
+    ``name`` may be a gto shortcut: ``NAME#STAGE``, ``NAME@vX.Y.Z`` or ``NAME@latest``.
+    """
     root = _root(repo)
     state = state or read_state(root)
     if name is None:
         config = project.read_gto_config(root)
         stage_keys = config.stages if config.stages is not None else state.used_stages()
         return views.show_all(state, stage_keys, deprecated=deprecated)
-    validate_name(name)
-    art = state.artifact(name)
+    short = parse_shortcut(name)
+    validate_name(short.name)
+    art = state.artifact(short.name)
     if not art.active and not deprecated:
         return []
-    return views.show_versions(state, art, _enrichments(root, art))
+    state.load_commits(root, [short.name])
+    versions = views.show_versions(state, art, _enrichments(root, art))
+    if short.latest:
+        return versions[:1]
+    if short.version:
+        return [v for v in versions if v["version"] == short.version]
+    if short.stage:
+        return [v for v in versions if any(s["stage"] == short.stage for s in v["stages"])]
+    return versions
 
 
 def _enrichments(root: Path, art: ArtifactState) -> dict[str, list[Any]]:
@@ -171,7 +191,9 @@ def check_ref(repo: str | os.PathLike[str], ref: str) -> dict[str, Any]:
             f"{ref!r} is not a GTO tag name",
             "expected NAME@vX.Y.Z, NAME#STAGE#N, NAME#STAGE!#N, NAME@vX.Y.Z! or NAME@deprecated",
         )
-    state = _scan_state(root, [parsed.artifact])
+    # the tag itself, plus the artifact's registrations: an assignment names the version
+    # registered at its commit. Its other assignments cannot change the answer.
+    state = parse_scan(scan(root, [parsed.artifact], extra=[name], seps="@"))
     event = state.tags.get(name)
     if event is None:
         if name in state.lightweight:
@@ -192,8 +214,8 @@ def stages(
 
 # ----------------------------------------------------------------------------- writing
 def _writable_root(repo: str | os.PathLike[str]) -> Path:
-    root = _root(repo)
-    if not git.has_commits(root):
+    root, head = git.probe(repo)
+    if head is None:
         raise RegistryError("the repository has no commits", "commit something first")
     return root
 
@@ -279,12 +301,23 @@ def register(
 
 
 def _load_settings(root: Path, settings: Settings | None, params: str | None) -> Settings:
+    """Settings given, or params.yaml; without one, defaults with the stages of .gto."""
     if settings is not None:
         return settings
+    import dataclasses
+
     from release.config import Settings, load_settings
 
     path = Path(params) if params else root / "params.yaml"
-    return load_settings(path) if path.is_file() else Settings()
+    if params and not path.is_file():
+        raise UsageError(f"{params} not found", "pass an existing --params file")
+    if path.is_file():
+        return load_settings(path)
+    defaults = Settings()
+    order = project.stage_order(root)  # .gto stages, else dev, staging, prod
+    return dataclasses.replace(
+        defaults, release=dataclasses.replace(defaults.release, stages=order)
+    )
 
 
 def _reason_text(reason: str | None) -> str:

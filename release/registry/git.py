@@ -6,6 +6,7 @@ hexsha/ref checked with ``--end-of-options``; nothing runs through a shell.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +14,27 @@ from pathlib import Path
 from release.errors import RegistryError
 
 _ENV = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+
+
+def start(repo: str | os.PathLike[str], *args: str) -> subprocess.Popen[bytes]:
+    """Start ``git -C repo ARGS`` in the background (collect with :func:`finish`)."""
+    return subprocess.Popen(
+        ["git", "-C", str(repo), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **_ENV},
+    )
+
+
+def finish(proc: subprocess.Popen[bytes]) -> bytes:
+    """Wait for a :func:`start`-ed git; its stdout, or RegistryError on failure."""
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        raise RegistryError(
+            f"git failed: {lines[-1] if lines else proc.returncode}", "check the repository"
+        )
+    return out
 
 
 def run(
@@ -43,20 +65,42 @@ def run(
     return proc
 
 
-def toplevel(repo: str | os.PathLike[str]) -> Path:
-    """The work tree root of ``repo``; RegistryError when it is not a git repository."""
+def probe(repo: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """The work tree root of ``repo`` and its HEAD commit (None before the first commit).
+
+    One git process; RegistryError when ``repo`` is not a git repository.
+    """
     if not Path(repo).is_dir():
         raise RegistryError(f"{repo} is not a directory", "pass the path of a git repository")
-    proc = run(repo, "rev-parse", "--show-toplevel", check=False)
-    if proc.returncode != 0:
-        proc_git = run(repo, "rev-parse", "--git-dir", check=False)
-        if proc_git.returncode == 0:  # a bare repository: tags live there, no work tree
-            return Path(repo).resolve()
-        raise RegistryError(
-            f"{Path(repo).resolve()} is not a git repository",
-            "run inside a git repository (git init) or pass --repo",
-        )
-    return Path(proc.stdout.decode().strip())
+    proc = run(repo, "rev-parse", "--show-toplevel", "HEAD^{commit}", check=False)
+    lines = proc.stdout.decode().splitlines()
+    if proc.returncode == 0 and len(lines) == 2:
+        return Path(lines[0]), lines[1]
+    if lines and Path(lines[0]).is_absolute():
+        return Path(lines[0]), None  # a repository without commits
+    proc_git = run(repo, "rev-parse", "--git-dir", check=False)
+    if proc_git.returncode == 0:  # a bare repository: tags live there, no work tree
+        return Path(repo).resolve(), resolve_commit_or_none(repo)
+    raise RegistryError(
+        f"{Path(repo).resolve()} is not a git repository",
+        "run inside a git repository (git init) or pass --repo",
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _toplevel(path: str) -> Path:
+    return probe(path)[0]
+
+
+def toplevel(repo: str | os.PathLike[str]) -> Path:
+    """The work tree root of ``repo`` (cached: it never changes); RegistryError if none."""
+    return _toplevel(os.path.abspath(repo))
+
+
+def resolve_commit_or_none(repo: str | os.PathLike[str]) -> str | None:
+    """HEAD's commit, or None."""
+    proc = run(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
 
 def resolve_commit(repo: str | os.PathLike[str], ref: str) -> str:

@@ -43,6 +43,9 @@ TAG_RE = re.compile(
     f"^(?P<artifact>{FULLNAME_IN_TAG})(((#(?P<stage>{NAME})|@(?P<version>v{SEMVER}))"
     f"(?P<cancel>!?))|@((?P<deprecated>deprecated)|(?P<created>created)))(#({COUNTER}))?$"
 )
+SHORTCUT_RE = re.compile(
+    f"^(?P<artifact>{FULLNAME})(#(?P<stage>{NAME})|@(?P<version>latest|greatest|v{SEMVER}))$"
+)
 SEMVER_RE = re.compile(f"^v{SEMVER}$")
 HEXSHA_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 # A git remote name: what `git remote add` accepts, minus anything an option could start with.
@@ -85,6 +88,30 @@ class ParsedTag:
     version: str | None = None
     stage: str | None = None
     counter: int | None = None
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """``NAME``, ``NAME#STAGE``, ``NAME@vX.Y.Z`` or ``NAME@latest`` (gto's shortcuts)."""
+
+    name: str
+    stage: str | None = None
+    version: str | None = None
+    latest: bool = False
+
+
+def parse_shortcut(value: str) -> Shortcut:
+    """Split a gto shortcut; a plain name comes back as ``Shortcut(name)``."""
+    match = SHORTCUT_RE.search(value)
+    if not match:
+        return Shortcut(value)
+    latest = match["version"] in ("latest", "greatest")
+    return Shortcut(
+        match["artifact"],
+        stage=match["stage"],
+        version=None if latest else match["version"],
+        latest=latest,
+    )
 
 
 def name_to_tag(name: str) -> str:

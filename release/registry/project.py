@@ -84,6 +84,8 @@ def stage_order(
 ) -> list[str]:
     """Stages in promotion order (params.yaml, else .gto, else dev, staging, prod)."""
     path = Path(params) if params is not None else Path(root) / "params.yaml"
+    if params is not None and not path.is_file():
+        raise ConfigError(f"{params} not found", "pass an existing --params file")
     if path.is_file():
         from release.config import load_settings
 

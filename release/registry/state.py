@@ -25,7 +25,9 @@ tags (gto ignores them too; in CI fetch tags as annotated objects).
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -41,24 +43,9 @@ from release.registry.grammar import (
     parse_tag,
 )
 
-# One record per tag; %00 separates fields (tag messages cannot contain NUL).
-_FIELDS = (
-    "%(refname)",
-    "%(objecttype)",
-    "%(objectname)",
-    "%(*objectname)",
-    "%(*objecttype)",
-    "%(taggername)",
-    "%(taggeremail:trim)",
-    "%(taggerdate:raw)",
-    "%(contents)",
-    "%(*committerdate:raw)",
-    "%(*authorname)",
-    "%(*authoremail:trim)",
-    "%(*committername)",
-    "%(*committeremail:trim)",
-    "%(*contents)",
-)
+# One record per tag; %00 separates fields (tag messages cannot contain NUL). Only fields
+# of the tag object itself: peeling to the commit would make git read every commit too.
+_FIELDS = ("%(refname)", "%(objecttype)", "%(object)", "%(type)", "%(tagger)", "%(contents)")
 FORMAT = "%00".join(_FIELDS) + "%00"
 _N = len(_FIELDS)
 
@@ -77,7 +64,7 @@ class CommitInfo:
     message: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One GTO tag, as gto's event of the same name."""
 
@@ -93,11 +80,11 @@ class Event:
     version: str | None = None  # for assignments: the version registered at the commit
     stage: str | None = None
     counter: int | None = None
+    # Deterministic order: tagger time, counter, gto priority, tag name.
+    key: tuple[int, int, int, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[int, int, int, str]:
-        """Deterministic order: tagger time, counter, gto priority, tag name."""
-        return (self.time, self.counter or 0, PRIORITY[self.action], self.tag)
+    def __post_init__(self) -> None:
+        self.key = (self.time, self.counter or 0, PRIORITY[self.action], self.tag)
 
     @property
     def event(self) -> str:
@@ -141,9 +128,14 @@ def parse_commit_object(hexsha: str, raw: bytes) -> CommitInfo:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _zone(offset: int) -> timezone:
+    return timezone(timedelta(seconds=offset))
+
+
 def to_datetime(epoch: int, offset: int) -> datetime:
     """A timezone-aware datetime exactly as gto (scmrepo) builds it."""
-    return datetime.fromtimestamp(epoch, tz=timezone(timedelta(seconds=offset)))
+    return datetime.fromtimestamp(epoch, tz=_zone(offset))
 
 
 @dataclass
@@ -170,10 +162,11 @@ class VersionState:
     @property
     def active(self) -> bool:
         """Registered and not deregistered since (or only seen through assignments)."""
-        direct = self.registrations + self.deregistrations
-        if not direct:
+        if not self.deregistrations:
             return True
-        return max(direct, key=lambda e: e.key).action is Action.REGISTER
+        if not self.registrations:
+            return False
+        return self.registrations[-1].key > self.deregistrations[-1].key
 
     def stage_active(self, stage: str) -> bool:
         """True when the latest event of this version in ``stage`` is an assignment."""
@@ -201,6 +194,7 @@ class ArtifactState:
     deprecations: list[Event] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     commit_times: dict[str, int] = field(default_factory=dict)
+    by_commit: dict[str, list[VersionState]] = field(default_factory=dict)
     discovered_at: int | None = None  # HEAD commit time when declared in artifacts.yaml
 
     @property
@@ -260,7 +254,7 @@ class ArtifactState:
 
     def version_at(self, commit: str) -> VersionState | None:
         """The registered (or deregistered) version at ``commit``; latest if several."""
-        found = [v for v in self.versions.values() if v.commit == commit and not v.discovered]
+        found = [v for v in self.by_commit.get(commit, []) if not v.discovered]
         if not found:
             return None
         return max(found, key=lambda v: max(e.key for e in v.registrations + v.deregistrations))
@@ -322,18 +316,54 @@ class RegistryState:
         """All events of all artifacts, oldest first."""
         return sorted((e for a in self.artifacts.values() for e in a.events), key=lambda e: e.key)
 
+    def load_commits(self, repo: str | os.PathLike[str], names: list[str] | None = None) -> None:
+        """Read the commits versions point at (for gto's enrichment events), in one batch.
+
+        ``names`` defaults to the artifacts with a deprecation: only there do commit times
+        change a result (whether the artifact is active).
+        """
+        if names is None:
+            names = [a.name for a in self.artifacts.values() if a.deprecations]
+        arts = [self.artifacts[n] for n in names if n in self.artifacts]
+        todo = sorted({v.commit for a in arts for v in a.versions.values()} - set(self.commits))
+        for sha, obj in zip(todo, git.read_objects(repo, todo), strict=True):
+            if obj is not None and obj[1] == "commit":
+                self.commits[sha] = parse_commit_object(sha, obj[2])
+        for a in arts:
+            for v in a.versions.values():
+                if v.commit in self.commits:
+                    a.commit_times[v.commit] = self.commits[v.commit].time
+
     def used_stages(self) -> list[str]:
         """Stages with an active assignment in any artifact, sorted (gto's used stages)."""
         return sorted({s for a in self.artifacts.values() for s in a.used_stages()})
 
 
 # --------------------------------------------------------------------------------- scan
-def scan(repo: str | os.PathLike[str] = ".", names: list[str] | None = None) -> bytes:
-    """Raw ``for-each-ref`` output for all tags (or only the tags of ``names``)."""
+def _scan_args(names: list[str] | None, seps: str = "@#") -> list[str]:
     patterns = ["refs/tags"]
     if names:
-        patterns = [f"refs/tags/{name_to_tag(n)}{sep}*" for n in names for sep in "@#"]
-    return git.run(repo, "for-each-ref", f"--format={FORMAT}", *patterns).stdout
+        patterns = [f"refs/tags/{name_to_tag(n)}{sep}*" for n in names for sep in seps]
+    return ["for-each-ref", f"--format={FORMAT}", *patterns]
+
+
+def scan(
+    repo: str | os.PathLike[str] = ".",
+    names: list[str] | None = None,
+    extra: list[str] | None = None,
+    seps: str = "@#",
+) -> bytes:
+    """Raw ``for-each-ref`` output for all tags, or the tags of ``names`` (``seps``: which
+    kinds, ``@`` versions and deprecations, ``#`` stages) plus the ``extra`` tags."""
+    args = _scan_args(names, seps) + [f"refs/tags/{t}" for t in extra or []]
+    return git.run(repo, *args).stdout
+
+
+def start_scan(
+    repo: str | os.PathLike[str] = ".", names: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the scan in the background; pass the result to ``parse_scan(git.finish(p))``."""
+    return git.start(repo, *_scan_args(names))
 
 
 def _raw_offset(raw: str) -> tuple[int, int]:
@@ -361,26 +391,22 @@ def parse_scan(raw: bytes) -> RegistryState:
         if parsed.counter is not None:
             prev = state.max_counter.get(parsed.artifact, 0)
             state.max_counter[parsed.artifact] = max(prev, parsed.counter)
-        if rec[1] != "tag" or rec[4] != "commit":
+        if rec[1] != "tag" or rec[3] != "commit":
             state.lightweight.append(name)  # gto reads annotated tags on commits only
             continue
-        time, offset = _raw_offset(rec[7])
-        commit = rec[3]
-        if commit not in state.commits:
-            ctime, coffset = _raw_offset(rec[9])
-            state.commits[commit] = CommitInfo(
-                commit, ctime, coffset, rec[10], rec[11], rec[12], rec[13], rec[14]
-            )
+        who, _, when = rec[4].rpartition(">")
+        author, _, email = who.partition("<")
+        time, offset = _raw_offset(when.strip())
         event = Event(
             tag=name,
             artifact=parsed.artifact,
             action=parsed.action,
-            commit=commit,
+            commit=rec[2],
             time=time,
             offset=offset,
-            author=rec[5],
-            author_email=rec[6],
-            message=rec[8].strip(),
+            author=author.strip(),
+            author_email=email.strip(),
+            message=rec[5].strip(),
             version=parsed.version,
             stage=parsed.stage,
             counter=parsed.counter,
@@ -407,8 +433,6 @@ def parse_scan(raw: bytes) -> RegistryState:
             v.deregistrations.sort(key=lambda e: e.key)
             for events in v.stages.values():
                 events.sort(key=lambda e: e.key)
-            if v.commit in state.commits:
-                art.commit_times[v.commit] = state.commits[v.commit].time
     if state.skipped:
         shown = ", ".join(state.skipped[:3]) + (" ..." if len(state.skipped) > 3 else "")
         state.warnings.append(
@@ -436,6 +460,7 @@ def _index(state: RegistryState, event: Event) -> None:
         v = art.versions.get(event.version)
         if v is None:
             v = art.versions[event.version] = VersionState(art.name, event.version, event.commit)
+            art.by_commit.setdefault(event.commit, []).append(v)
         (v.registrations if event.action is Action.REGISTER else v.deregistrations).append(event)
         return
     found = art.version_at(event.commit)
@@ -443,6 +468,7 @@ def _index(state: RegistryState, event: Event) -> None:
         found = art.versions.get(event.commit)
         if found is None:
             found = art.versions[event.commit] = VersionState(art.name, event.commit, event.commit)
+            art.by_commit.setdefault(event.commit, []).append(found)
     event.version = found.version
     assert event.stage is not None
     found.stages.setdefault(event.stage, []).append(event)
