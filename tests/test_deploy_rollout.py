@@ -155,7 +155,9 @@ def gto_prod(repo: Path) -> str:
     return json.loads(out)["model"]["stage"]["prod"]
 
 
-def rollout_with_fault(repo: Path, flags: list[str], *, settings=None, kill=False, traffic=True):
+def rollout_with_fault(
+    repo: Path, flags: list[str], *, settings=None, kill=False, traffic=True, smoke=True
+):
     settings = settings or settings_for()
     launcher = FakeLauncher({"v0.2.0": flags})
     port = processes.free_port()
@@ -177,7 +179,7 @@ def rollout_with_fault(repo: Path, flags: list[str], *, settings=None, kill=Fals
             os.kill(pid, signal.SIGKILL)
             events.append({"killed": pid})
 
-    options = DeployOptions(port=port, launcher=launcher, progress=progress)
+    options = DeployOptions(port=port, launcher=launcher, progress=progress, smoke=smoke)
     if traffic:
         with Client(f"http://127.0.0.1:{port}") as client:
             result = deploy_local(repo, settings, "model", "prod", options)
@@ -242,7 +244,8 @@ def test_healthy_candidate_is_promoted_and_stop_leaves_nothing(repo: Path):
 
 @pytest.mark.slow
 def test_candidate_answering_500_to_half_is_rolled_back(repo: Path):
-    result, record = rollout_with_fault(repo, ["--error-rate", "0.5"])
+    # Without the smoke check (which would catch it before any traffic), the canary must.
+    result, record = rollout_with_fault(repo, ["--error-rate", "0.5"], smoke=False)
     assert "error rate" in result.reason
     assert record["history"][-1]["steps"][0]["retries"] > 0
 
@@ -411,3 +414,27 @@ def test_first_deployment_that_cannot_start_fails_without_rollback(repo: Path):
     record = load_record(repo / ".release/deployments", "model", "prod")
     assert record["current"] is None and record["router"] is None
     assert record["history"][-1]["outcome"] == "failed"
+
+
+@pytest.mark.slow
+def test_bluegreen_smoke_check_stops_a_failing_candidate_before_the_switch(repo: Path):
+    settings = settings_for()
+    launcher = FakeLauncher({"v0.2.0": ["--error-rate", "0.5"]})
+    port = processes.free_port()
+    first_deploy(repo, settings, launcher, port)
+    release_version(repo, "v0.2.0")
+    with Client(f"http://127.0.0.1:{port}") as client:
+        result = deploy_local(
+            repo,
+            settings,
+            "model",
+            "prod",
+            DeployOptions(port=port, launcher=launcher, strategy="bluegreen"),
+        )
+    assert client.failed == [] and client.ok > 0
+    assert result.outcome == "rolled_back" and result.steps == []
+    (smoke,) = [c for c in result.checks if c["name"] == "smoke"]
+    assert smoke["status"] == "fail" and smoke["numbers"]["failures"]["500"] > 0
+    assert gto_prod(repo) == "v0.1.0"
+    record = load_record(repo / ".release/deployments", "model", "prod")
+    assert record["standby"] is None and record["current"]["version"] == "v0.1.0"

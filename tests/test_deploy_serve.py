@@ -185,7 +185,11 @@ def test_real_server_identical_retrain_shadows_then_promotes(repo: Path):
     shadow = result.steps[0]["shadow"]
     assert shadow["agreement"] == 1.0 and shadow["flips"] == {}
     assert shadow["max_proba_diff"] < 1e-9
-    assert [c["status"] for c in result.checks] == ["pass", "pass"]  # contract, golden
+    assert [(c["name"], c["status"]) for c in result.checks] == [
+        ("contract", "pass"),
+        ("smoke", "pass"),
+        ("golden", "pass"),
+    ]
     assert gto_prod(repo) == "v0.2.0"
 
 
@@ -196,14 +200,14 @@ def test_real_server_half_500s_rolls_back(repo: Path):
     first(repo, settings, port, launcher)
     build(repo)
     snapshot(repo, "v0.2.0")
-    # Without the golden set (which would catch it before any traffic), the canary must.
+    # Without the smoke and golden checks (which catch it before traffic), the canary must.
     with RowClient(repo, f"http://127.0.0.1:{port}") as client:
         result = deploy_local(
             repo,
             settings,
             "model",
             "prod",
-            DeployOptions(port=port, launcher=launcher, golden=False),
+            DeployOptions(port=port, launcher=launcher, golden=False, smoke=False),
         )
     assert client.failed == [] and client.ok > 20
     assert result.outcome == "rolled_back" and "error rate" in result.reason

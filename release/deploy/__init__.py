@@ -12,8 +12,9 @@ How the local target behaves:
   candidate) with the one the deployment record says serves it (the baseline). It starts
   the candidate's ``release serve`` process and, when needed, the stage's router
   (``release.deploy.router_port`` + the stage's index, or ``--port``), then runs the plan.
-- Before any traffic: the contract check (same V2 inputs, or ``--allow-schema-change``)
-  and the golden-set replay (the candidate must reproduce the predictions recorded at
+- Before any traffic: the contract check (same V2 inputs, or ``--allow-schema-change``),
+  a smoke test (requests built from the model's metadata must all succeed) and the
+  golden-set replay (the candidate must reproduce the predictions recorded at
   evaluation time for its own commit; skipped, and recorded as skipped, when that
   commit's test set and predictions are in neither git nor the DVC cache).
 - Each analysed step opens a new measurement window in the router and asks the judge

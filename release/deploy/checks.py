@@ -1,7 +1,8 @@
-"""Checks before any traffic: the input contract and the golden-set replay.
+"""Checks before any traffic: the input contract, a smoke test and the golden-set replay.
 
 The contract check compares the V2 metadata inputs (name, datatype) of candidate and
-baseline: a changed schema must be declared (``--allow-schema-change``). The golden set
+baseline: a changed schema must be declared (``--allow-schema-change``). The smoke test
+sends a few requests built from the metadata straight to the candidate. The golden set
 is the evaluation run of the candidate's own commit: rows of the test set and the
 predictions recorded for them (``reports/predictions.parquet``), found through that
 commit's ``dvc.lock`` (in the working tree when the hashes match, else in the DVC cache)
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,64 @@ def contract_check(
     if allow_change:
         return Check("contract", "pass", detail + " (declared)", numbers)
     return Check("contract", "fail", detail + " (declare it with --allow-schema-change)", numbers)
+
+
+def smoke_check(
+    url: str, name: str, metadata: dict[str, Any], *, requests: int = 20, timeout: float = 10.0
+) -> Check:
+    """Single-row requests built from the model's own metadata, straight to the candidate:
+    every one must succeed (a server failing a share of requests is caught before traffic).
+
+    Numeric inputs get 0.0 and categorical ones their first known category, so the check
+    needs no data and works for every strategy.
+    """
+    import httpx
+
+    features = {
+        str(f.get("name")): f for f in (metadata.get("parameters") or {}).get("features", [])
+    }
+    inputs = []
+    for item in metadata.get("inputs", []):
+        datatype = str(item.get("datatype", "FP64"))
+        if datatype == "BYTES":
+            cats = features.get(str(item["name"]), {}).get("categories") or [""]
+            value: Any = str(cats[0])
+        else:
+            value = 0.0
+        inputs.append({"name": item["name"], "shape": [1], "datatype": datatype, "data": [value]})
+    body = {"inputs": inputs}
+    failures: dict[str, int] = {}
+    latencies: list[float] = []
+
+    def one(client: httpx.Client) -> None:
+        try:
+            resp = client.post(f"{url}/v2/models/{name}/infer", json=body)
+            latencies.append(resp.elapsed.total_seconds() * 1000)
+            if resp.status_code == 200:
+                return
+            key = str(resp.status_code)
+        except httpx.HTTPError as exc:
+            key = type(exc).__name__
+        failures[key] = failures.get(key, 0) + 1
+
+    # A few at a time, so a slow candidate does not make the check slow.
+    with (
+        httpx.Client(timeout=timeout, trust_env=False) as client,
+        ThreadPoolExecutor(max_workers=5) as pool,
+    ):
+        list(pool.map(lambda _: one(client), range(requests)))
+    latencies.sort()
+    numbers = {
+        "requests": requests,
+        "failed": sum(failures.values()),
+        "failures": failures,
+        "p50_ms": latencies[len(latencies) // 2] if latencies else None,
+    }
+    if failures:
+        listed = ", ".join(f"{n} x {k}" for k, n in sorted(failures.items()))
+        reason = f"smoke: {sum(failures.values())}/{requests} requests failed ({listed})"
+        return Check("smoke", "fail", reason, numbers)
+    return Check("smoke", "pass", f"smoke: {requests} requests answered", numbers)
 
 
 # ----------------------------------------------------------------------- golden set

@@ -201,7 +201,9 @@ def _kubernetes(
     """Render (and optionally apply) the stage's manifests."""
     try:
         from release.deploy import kubernetes
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "release.deploy.kubernetes":
+            raise
         raise DeployError(
             "the Kubernetes target is not installed (release.deploy.kubernetes is missing)",
             "use --target local",

@@ -93,6 +93,7 @@ class DeployOptions:
     rps: float = 20.0
     allow_schema_change: bool = False
     golden: bool = True
+    smoke: bool = True
     launcher: Launcher | None = None
     progress: Progress | None = None
     push: str | None = None
@@ -399,12 +400,13 @@ class Rollout:
 
     # -- steps
     def _checks(self, current: dict[str, Any] | None) -> str | None:
-        """Contract and golden set, before any traffic; the failure reason or None."""
+        """Contract, smoke and golden set, before any traffic; the failure reason or None."""
         from release.deploy.checks import (
             contract_check,
             fetch_metadata,
             find_golden,
             golden_replay,
+            smoke_check,
             temp_dir,
         )
 
@@ -416,6 +418,8 @@ class Rollout:
             checks.append(
                 contract_check(base_meta, cand_meta, allow_change=self.options.allow_schema_change)
             )
+        if self.options.smoke:
+            checks.append(smoke_check(self.candidate.url, self.name, cand_meta))
         if self.options.golden:
             commit = self.registry_state.version_commit(self.name, self.version)
             with temp_dir() as tmp:
