@@ -170,3 +170,51 @@ def test_golden_set_found_through_dvc_lock_and_cache(tmp_path: Path):
 def test_default_settings_are_valid():
     dep = Settings().release.deploy
     assert dep.router_port == 8700 and dep.shadow.weight == 100
+
+
+def test_progress_display_rewrites_on_a_terminal_and_prints_lines_in_ci(capsys):
+    from release.deploy.commands import ProgressDisplay
+
+    events = [
+        {"event": "check", "check": "contract", "status": "pass", "reason": "same inputs"},
+        *[
+            {
+                "event": "step",
+                "step": "canary 10%",
+                "weight": 10,
+                "elapsed": t,
+                "candidate_requests": n,
+                "baseline_requests": 9 * n,
+                "retries": 0,
+                "verdict": "inconclusive" if n < 100 else "pass",
+                "reasons": [],
+            }
+            for t, n in ((0.5, 20), (1.0, 60), (2.0, 120))
+        ],
+        {
+            "event": "step",
+            "step": "canary 50%",
+            "weight": 50,
+            "elapsed": 0.5,
+            "candidate_requests": 3,
+            "baseline_requests": 3,
+            "retries": 1,
+            "verdict": "fail",
+            "reasons": ["error rate"],
+        },
+        {"event": "done", "outcome": "rolled_back", "version": "v2", "reason": "error rate"},
+    ]
+    quiet = ProgressDisplay(interactive=False)
+    for e in events:
+        quiet(e)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "check contract: pass (same inputs)"
+    assert lines[1].startswith("canary 10%") and lines[1].endswith("pass")  # last state only
+    assert lines[2].startswith("canary 50%") and lines[2].endswith("fail")
+    assert lines[3] == "rolled_back: v2 (error rate)"
+    assert len(lines) == 4
+    tty = ProgressDisplay(interactive=True)
+    for e in events:
+        tty(e)
+    err = capsys.readouterr().err
+    assert err.count("\r") == 4  # one rewritten line per update
