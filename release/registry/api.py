@@ -470,10 +470,11 @@ def check_gates(
 
 
 def previous_version(art: ArtifactState, stage: str) -> str | None:
-    """The version ``stage`` held before its current holder (still active), or None.
+    """The version ``stage`` held before its current holder, or None.
 
-    Replays the stage's assignments and unassignments in order; like ``kubectl rollout
-    undo``, rolling back twice returns to where it started.
+    Replays the stage's assignments and unassignments in order and returns the most recent
+    earlier holder that is still registered and was not unassigned from the stage since.
+    Like ``kubectl rollout undo``, rolling back twice returns to where it started.
     """
     events = sorted(
         (e for v in art.versions.values() for e in v.stages.get(stage, [])), key=lambda e: e.key
@@ -492,7 +493,11 @@ def previous_version(art: ArtifactState, stage: str) -> str | None:
             timeline.append(holder)
     current = art.active_version(stage)
     for holder in reversed(timeline):
-        if holder is not None and holder != current and art.versions[holder].active:
+        if holder is None or holder == current:
+            continue
+        version = art.versions[holder]
+        # skip versions deregistered or explicitly unassigned from the stage since
+        if version.active and version.stage_active(stage):
             return holder
     return None
 
