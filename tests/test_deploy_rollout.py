@@ -382,10 +382,20 @@ def test_candidate_that_cannot_start_is_rolled_back(repo: Path):
     port = processes.free_port()
     first_deploy(repo, settings, launcher, port)
     release_version(repo, "v0.2.0")
+    origin = repo.parent / "origin.git"
+    git(repo.parent, "init", "-q", "--bare", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
     result = deploy_local(
-        repo, settings, "model", "prod", DeployOptions(port=port, launcher=launcher)
+        repo,
+        settings,
+        "model",
+        "prod",
+        DeployOptions(port=port, launcher=launcher, push="origin"),
     )
     assert result.outcome == "rolled_back"
+    # The rollback tag reached the remote (as CI needs), as an annotated tag.
+    remote_tags = git(repo, "ls-remote", "--tags", "origin")
+    assert f"refs/tags/{result.rollback_tag}" in remote_tags
     assert "candidate server failed to start" in result.reason
     assert "exited with code 2" in result.reason
     assert gto_prod(repo) == "v0.1.0"

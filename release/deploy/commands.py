@@ -121,6 +121,13 @@ def _load(params_path: str) -> Any:
 )
 @click.option("--apply", "apply_", is_flag=True, help="Kubernetes: kubectl apply the manifests.")
 @click.option("--repo", default=".", show_default=True, help="Git repository of the registry.")
+@click.option(
+    "--push",
+    "push_remote",
+    default=None,
+    metavar="REMOTE",
+    help="Push a rollback tag to this git remote (CI: origin).",
+)
 @params_option
 @json_option
 def deploy(
@@ -137,6 +144,7 @@ def deploy(
     out_dir: str | None,
     apply_: bool,
     repo: str,
+    push_remote: str | None,
     params_path: str,
     as_json: bool,
 ) -> None:
@@ -161,9 +169,13 @@ def deploy(
             "--render-only, --apply and --out are for --target kubernetes",
             "add --target kubernetes",
         )
-    from release.deploy.controller import DeployOptions, deploy_local
+    from release.deploy.controller import DeployOptions, ServeLauncher, deploy_local
 
     options = DeployOptions(
+        launcher=ServeLauncher(
+            repo=str(Path(repo).resolve()), params=str(Path(params_path).resolve())
+        ),
+        push=push_remote,
         strategy=strategy,
         port=port,
         replay=replay_file,
