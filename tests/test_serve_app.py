@@ -307,3 +307,46 @@ def test_injected_faults_answer_500_and_add_latency(model_dir):
 
     codes = run_app(model_dir, half, faults=Faults(error_rate=0.5, seed=7))
     assert set(codes) == {200, 500} and 8 <= codes.count(500) <= 32
+
+
+def test_mutated_requests_never_get_a_500(model_dir):
+    """Random corruptions of a valid request: every answer is 200 or a 4xx with an error."""
+    import copy
+    import random
+
+    base = {"id": "x", "inputs": column_inputs(sample_rows(2))}
+    junk: list[Any] = [None, {}, [], "x", 1e308, -1, True, [[1]], [None, None], "FP64", 10**400]
+    rng = random.Random(11)
+
+    def mutate() -> Any:
+        req = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 3)):
+            target = rng.choice(req["inputs"])
+            key = rng.choice(["name", "shape", "datatype", "data", "drop", "value", "top"])
+            if key == "drop":
+                req["inputs"].remove(target) if len(req["inputs"]) > 1 else None
+            elif key == "value":
+                target["data"][rng.randrange(2)] = copy.deepcopy(rng.choice(junk))
+            elif key == "top":
+                req[rng.choice(["inputs", "outputs", "id", "parameters"])] = copy.deepcopy(
+                    rng.choice(junk)
+                )
+                if not isinstance(req.get("inputs"), list):
+                    return req
+            else:
+                target[key] = copy.deepcopy(rng.choice(junk))
+        return req
+
+    async def check(client: httpx.AsyncClient, server: Any) -> list[int]:
+        bodies = [mutate() for _ in range(150)]
+        answers = await asyncio.gather(
+            *(client.post("/v2/models/model/infer", json=b) for b in bodies)
+        )
+        for body, answer in zip(bodies, answers):
+            assert answer.status_code < 500, (body, answer.text)
+            if answer.status_code != 200:
+                assert isinstance(answer.json()["error"], str)
+        return [a.status_code for a in answers]
+
+    codes = run_app(model_dir, check)
+    assert codes.count(400) > 100  # most mutations are caught, by the protocol or the schema

@@ -136,6 +136,14 @@ def test_table_tensor_flat_and_nested_give_the_same_columns():
         ),
         (
             {
+                "inputs": [
+                    {"name": "x", "datatype": "BYTES", "shape": [1, 2], "data": [10**400, "n"]}
+                ]
+            },
+            "too large",
+        ),
+        (
+            {
                 "inputs": [{"name": "x", "datatype": "BYTES", "shape": [1, 2], "data": [1, "n"]}],
                 "outputs": [{"name": "logits"}],
             },

@@ -33,6 +33,7 @@ NUMERIC_DATATYPES = frozenset(
 )
 DATATYPES = NUMERIC_DATATYPES | {"BYTES"}
 OUTPUT_PREDICT = "predict"
+_MAX_FLOAT = 1.7976931348623157e308
 OUTPUT_PROBABILITIES = "probabilities"
 PROTOCOL_VERSION = "2"
 
@@ -269,7 +270,7 @@ def _check_tensor(raw: Any, index: int) -> _Tensor:
     ):
         raise ProtocolError(400, f"input {name!r}: 'shape' must be a list of non-negative integers")
     datatype = raw.get("datatype")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise ProtocolError(
             400,
             f"input {name!r}: datatype {datatype!r} is not a V2 datatype "
@@ -343,6 +344,8 @@ def _check_finite(values: list[Any], name: str) -> None:
     for i, v in enumerate(values):
         if isinstance(v, float) and not math.isfinite(v):
             raise ProtocolError(400, f"input {name!r} row {i}: {v} is not a finite number")
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > _MAX_FLOAT:
+            raise ProtocolError(400, f"input {name!r} row {i}: the integer is too large")
 
 
 def _columns_from_inputs(
