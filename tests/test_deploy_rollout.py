@@ -344,6 +344,15 @@ def test_bluegreen_keeps_old_warm_for_instant_switch_back(repo: Path):
     assert client.failed == []
     record = load_record(repo / ".release/deployments", "model", "prod")
     assert record["current"]["version"] == "v0.1.0" and record["standby"]["version"] == "v0.2.0"
+    standby_server = record["standby"]["server"]
+    # Any other strategy retires the standby once its candidate is promoted.
+    release_version(repo, "v0.3.0")
+    direct = deploy_local(
+        repo, settings, "model", "prod", DeployOptions(launcher=launcher, strategy="direct")
+    )
+    assert direct.outcome == "promoted"
+    record = load_record(repo / ".release/deployments", "model", "prod")
+    assert record["standby"] is None and not processes.alive(standby_server)
 
 
 def test_deploy_without_assigned_version_is_an_error(repo: Path):

@@ -577,8 +577,13 @@ class Rollout:
             if old_standby:
                 processes.stop(old_standby.get("server"))
             self.record["standby"] = current
-        elif current is not None:
-            processes.stop(current.get("server"))
+        else:
+            # Only blue/green keeps a standby; any other promotion retires old ones.
+            if current is not None:
+                processes.stop(current.get("server"))
+            if old_standby:
+                processes.stop(old_standby.get("server"))
+            self.record["standby"] = None
         self.record["current"] = {"version": self.version, "server": self.candidate.to_dict()}
         self.entry.update(outcome="promoted", reason="all steps passed", finished=_now())
         self.emit(event="done", outcome="promoted", version=self.version)
