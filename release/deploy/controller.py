@@ -257,6 +257,12 @@ class Rollout:
         """Connect to the stage's router, starting it when it is not running."""
         info = self.record.get("router")
         if info and processes.alive(info):
+            if self.options.port and self.options.port != info["port"]:
+                self.emit(
+                    event="note",
+                    message=f"the router already runs on port {info['port']}; --port "
+                    f"{self.options.port} ignored (stop the deployment first to move it)",
+                )
             client = RouterClient(info["url"], info.get("token"))
             client.configure(sticky_header=self.deploy.sticky_header)
             self.router = client
@@ -375,7 +381,6 @@ class Rollout:
                 return self._rollback(current, f"candidate server failed to start: {exc.what}")
             if current is not None:
                 self.ensure_router(current["server"]["url"], current["version"])
-            replay = None
             for step in plan.steps:
                 if step.kind == "checks":
                     failure = self._checks(current)
