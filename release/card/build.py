@@ -70,7 +70,10 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
     values = {
         k: v
         for k, v in (facts["metrics"] or {}).items()
-        if k != "n_test" and isinstance(v, int | float) and not isinstance(v, bool)
+        if k != "n_test"
+        and not k.endswith(("_ci_low", "_ci_high"))  # intervals, shown with the metric
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
     }
     dataset_id, dataset_name = _dataset(facts, content)
     card: dict[str, Any] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -87,8 +88,26 @@ def gather_facts(root: str | Path = ".", params: str | Path = paths.PARAMS) -> d
     facts["git"] = git_facts(root)
     facts["dvc"] = dvc_lock_facts(root, params_path)
     facts["registry"] = registry_facts(root, facts["git"].get("commit"), facts["params"])
+    if not _model_is_committed(root, facts["git"].get("commit"), facts["model"]):
+        # A new model built on top of HEAD: the versions registered at HEAD are another
+        # model's, so this card must not claim them (it is registered after its commit).
+        facts["registry"] = []
+        facts["git"]["model_committed"] = False
     facts["packages"] = package_versions()
     return facts
+
+
+def _model_is_committed(root: Path, commit: str | None, model: dict[str, Any]) -> bool:
+    """Whether HEAD's committed model metadata describes the workspace's model file."""
+    if not commit:
+        return False
+    committed = _git(root, "show", f"{commit}:{paths.MODEL_META}")
+    if not committed:
+        return False
+    try:
+        return bool(json.loads(committed).get("sha256") == model.get("sha256"))
+    except ValueError:
+        return False
 
 
 def _read(root: Path, rel: str) -> Any:
