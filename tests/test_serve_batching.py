@@ -146,3 +146,30 @@ def test_invalid_settings_name_the_parameter():
         MicroBatcher(lambda p: p, max_batch_size=0)
     with pytest.raises(UsageError, match="max_wait_ms"):
         MicroBatcher(lambda p: p, max_wait_ms=-1)
+
+
+def test_two_threads_run_two_batches_at_once():
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def run(payloads: list[int]) -> list[int]:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.05)
+        with lock:
+            active -= 1
+        return payloads
+
+    async def main() -> list[int]:
+        batcher = MicroBatcher(run, max_batch_size=2, max_wait_ms=0, threads=2)
+        await batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit(i) for i in range(8)))
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(main()) == list(range(8))
+    assert peak == 2

@@ -32,11 +32,24 @@ def model_dir(tmp_path_factory):
 @pytest.mark.slow
 def test_serve_answers_real_http_and_stops_on_sigterm(model_dir, tmp_path):
     port = free_port()
+    params = tmp_path / "serve-params.yaml"
+    params.write_text("release:\n  deploy:\n    server: {max_batch_size: 8, max_wait_ms: 1}\n")
     server = ServeProcess(
-        ["--model", str(model_dir), "--port", str(port), "--version-label", "v3.1.0"], tmp_path
+        [
+            "--model",
+            str(model_dir),
+            "--port",
+            str(port),
+            "--version-label",
+            "v3.1.0",
+            "--params",
+            str(params),
+        ],
+        tmp_path,
     )
     try:
         assert server.url == f"http://127.0.0.1:{port}", (server.lines, server.stderr())
+        assert "batch <= 8 rows, wait <= 1.0 ms" in server.lines[0]
         df = sample_rows(32, seed=4)
         with httpx.Client(base_url=server.url, timeout=10) as client:
             assert client.get("/v2/health/live").json() == {"live": True}
@@ -69,7 +82,13 @@ def test_serve_answers_real_http_and_stops_on_sigterm(model_dir, tmp_path):
 
         metrics = httpx.get(server.url + "/metrics").text
         assert 'model_requests_total{model="model",status="200",version="v3.1.0"}' in metrics
-        assert "model_batch_size_bucket" in metrics and "process_start_time_seconds" in metrics
+        assert "process_start_time_seconds" in metrics
+        # the 32-row request runs alone; no micro-batch exceeds the configured 8 rows
+        le8 = [
+            ln for ln in metrics.splitlines() if ln.startswith('model_batch_size_bucket{le="8.0"')
+        ]
+        count = [ln for ln in metrics.splitlines() if ln.startswith("model_batch_size_count")]
+        assert float(count[0].rsplit(" ", 1)[1]) - float(le8[0].rsplit(" ", 1)[1]) == 1
     finally:
         status = server.stop()
     assert status == 0, server.stderr()
