@@ -2,10 +2,11 @@
 
 Throughput comes from micro-batching on one worker thread, not from more processes
 (several uvicorn workers leave TCP_NODELAY off and pile keep-alive connections onto one
-worker). BLAS/OpenMP are pinned to ``release.deploy.server.threads`` threads before numpy
-is imported. Once the socket accepts requests the command prints ``ready on
+worker; in one process asyncio sets TCP_NODELAY on every connection it accepts).
+BLAS/OpenMP are pinned to ``release.deploy.server.threads`` threads before numpy is
+imported. Once the socket accepts requests the command prints ``ready on
 http://HOST:PORT`` (the deploy target waits for that line); SIGTERM or Ctrl-C shut it
-down gracefully and it exits 0.
+down gracefully (requests in flight are answered) and it exits 0.
 """
 
 from __future__ import annotations
