@@ -17,6 +17,15 @@ Goals (issue 8): >= 10x faster than Evidently at 1M rows, peak memory at most ha
 
     .venv/bin/python bench/drift.py [--rows 100000 1000000] [--runs 3]
                                     [--evidently-python /tmp/evvenv/bin/python]
+
+Measured here (2 shared cores, load average ~7 from other work; medians; Evidently 0.7.23
+with pandas 2.3.3, one run at 1M rows):
+
+    rows       release          scipy baseline     Evidently DataDriftPreset
+    100,000    5.5 s, 238 MiB   12.4 s, 342 MiB    60.6 s, 552 MiB   (11.0x time, 2.3x memory)
+    1,000,000  7.9 s, 624 MiB   50.2 s, 1139 MiB   503 s, 2322 MiB   (63.7x time, 3.7x memory)
+
+Verdicts agreed on 25/25 columns with both, at both sizes (same scores to 4 decimals).
 """
 
 from __future__ import annotations

@@ -90,7 +90,15 @@ def drift(
         raise DataError(f"the current batch {current} has no rows", "pass a batch with data")
     outputs = None
     notes: list[str] = []
-    if settings.monitor.drift.prediction_drift or ref.metric:
+    has_outputs = ref.predictions is not None or ref.proba is not None
+    if not has_outputs and not ref.metric:
+        notes.append(
+            "the reference has no model outputs (data, not a profile): "
+            "prediction and concept drift not measured"
+        )
+    elif settings.monitor.drift.prediction_drift or ref.metric:
+        if version or stage:
+            notes.append(f"the model applied to the batch is the workspace's ({model_path})")
         meta = Path(model_path).with_name(Path(paths.MODEL_META).name)
         try:
             outputs = apply_model(batch, model_path, meta)
