@@ -266,3 +266,34 @@ def test_parquet_batches_read_column_by_column_keep_dtypes(tmp_path):
     empty = tmp_path / "e.parquet"
     df.iloc[:0].to_parquet(empty)
     assert len(read_table(empty)) == 0
+
+
+def test_regression_prediction_and_concept_drift(tmp_path):
+    settings = settings_from_dict(
+        {
+            "data": {"task": "regression", "target": "y"},
+            "train": {"estimator": "ridge"},
+            "evaluate": {"primary_metric": "mae"},
+        }
+    )
+    rng = np.random.default_rng(40)
+    x = rng.normal(size=4000)
+    ref = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(0, 0.5, 4000)})
+    profile = build_profile(
+        settings, ref, predictions=2 * x, metric_name="mae", metric_value=0.4, n_test=4000
+    )
+    assert (
+        profile["predictions"]["kind"] == "numeric"
+        and profile["metric"]["higher_is_better"] is False
+    )
+    write_profile(tmp_path / "p.json", profile)
+    reference = reference_from_profile(read_profile(tmp_path / "p.json"))
+    xc = rng.normal(size=3000)
+    good = pd.DataFrame({"x": xc, "y": 2 * xc + rng.normal(0, 0.5, 3000)})
+    ok = run(reference, good, settings, labels=2 * xc)
+    assert not ok.drift_detected and ok.concept is not None and not ok.concept.drifted
+    assert ok.concept.current == pytest.approx(0.4, abs=0.03)
+    bad = pd.DataFrame({"x": xc, "y": 3 * xc + rng.normal(0, 0.5, 3000)})  # the relation changed
+    worse = run(reference, bad, settings, labels=2 * xc)
+    assert worse.concept is not None and worse.concept.drifted and worse.concept.ci_low > 0.45
+    assert worse.dataset_drift is False  # same inputs: concept drift only
