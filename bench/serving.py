@@ -179,7 +179,7 @@ def load(
     """Closed-loop load: ``concurrency`` users on keep-alive connections for ``duration``.
 
     The server's CPU time over the measured window gives CPU ms per request, which
-    (unlike rps) barely depends on what else the shared machine is doing.
+    depends much less than rps on what else the shared machine is doing.
     """
     host, port = url.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
@@ -406,7 +406,7 @@ def main() -> int:
     )
     print(
         f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: wall-clock numbers "
-        "shrink with contention; cpu ms/req and rps/core (1000 / cpu ms) do not"
+        "shrink with contention; cpu ms/req and rps/core (1000 / cpu ms) vary much less"
     )
     print(f"note: {results['mlflow']}")
     ours = dict(rows)["release serve (httptools)"]
