@@ -67,6 +67,7 @@ def project(tmp_path_factory):
         n_test=len(test),
     )
     write_profile(root / "models" / "reference_profile.json", profile)
+    test.to_parquet(root / "reference.parquet")
     for drift in (0.0, 1.5):
         batch = builtin.generate_batch(rows=2000, seed=12, drift=drift)
         batch.to_parquet(root / f"batch{drift}.parquet")
@@ -152,3 +153,16 @@ def test_quality_uses_the_training_rules(project):
         timeout=60,
     )
     assert wrong.returncode == 2 and "unsupported file type" in wrong.stderr
+
+
+def test_reference_data_gets_the_model_outputs(project):
+    res = drift(project, "--current", "batch1.5.parquet", "--reference", "reference.parquet")
+    assert res.returncode == 1
+    report = json.loads(res.stdout)
+    assert [p["column"] for p in report["predictions"]] == ["prediction", "proba_1"]
+    assert report["prediction_drift"] and report["concept"]["drifted"]
+    profile = json.loads((project / "models" / "reference_profile.json").read_text())
+    assert report["concept"]["reference"] == pytest.approx(profile["metric"]["value"])
+    same = drift(project, "--current", "batch0.0.parquet", "--reference", "reference.parquet")
+    assert same.returncode == 0, same.stderr
+    assert not json.loads(same.stdout)["prediction_drift"]

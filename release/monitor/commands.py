@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from release import paths
 from release.errors import CheckFailed, DataError, UsageError
+
+if TYPE_CHECKING:
+    from release.config import Settings
+    from release.monitor.profile import Reference
 
 _PARAMS = click.option(
     "--params",
@@ -90,16 +95,14 @@ def drift(
         raise DataError(f"the current batch {current} has no rows", "pass a batch with data")
     outputs = None
     notes: list[str] = []
-    has_outputs = ref.predictions is not None or ref.proba is not None
-    if not has_outputs and not ref.metric:
-        notes.append(
-            "the reference has no model outputs (data, not a profile): "
-            "prediction and concept drift not measured"
-        )
+    meta = Path(model_path).with_name(Path(paths.MODEL_META).name)
+    if reference and ref.predictions is None and ref.metric is None:
+        notes += _outputs_on_reference_data(ref, reference, model_path, meta, settings)
+    if ref.predictions is None and ref.proba is None and not ref.metric:
+        pass  # nothing to compare the model's outputs with: the note above says why
     elif settings.monitor.drift.prediction_drift or ref.metric:
         if version or stage:
             notes.append(f"the model applied to the batch is the workspace's ({model_path})")
-        meta = Path(model_path).with_name(Path(paths.MODEL_META).name)
         try:
             outputs = apply_model(batch, model_path, meta)
         except DataError as exc:
@@ -141,6 +144,46 @@ def drift(
             f"see {files['md']}; retrain on recent data (dvc repro) or set "
             "monitor.drift.fail_on_drift: false",
         )
+
+
+def _outputs_on_reference_data(
+    ref: Reference, reference: str, model_path: str, meta: Path, settings: Settings
+) -> list[str]:
+    """Apply the model to reference data so prediction/concept drift have a baseline."""
+    from release.monitor.drift import reference_metric
+    from release.monitor.inputs import apply_model, read_table
+    from release.monitor.profile import attach_outputs
+
+    if not Path(model_path).is_file():
+        return [
+            f"no model at {model_path} and the reference is data: "
+            "prediction and concept drift not measured"
+        ]
+    frame = read_table(reference)
+    try:
+        outputs = apply_model(frame, model_path, meta)
+    except DataError as exc:
+        return [f"model not applied to the reference data ({exc.one_line()})"]
+    if outputs is None:
+        return [f"no model at {model_path}: prediction and concept drift not measured"]
+    labels, proba, classes = outputs
+    target = settings.data.target
+    metric = (
+        reference_metric(
+            settings.data.task,
+            settings.evaluate.primary_metric,
+            frame[target].to_numpy(),
+            labels,
+            proba,
+            classes,
+        )
+        if target in frame.columns
+        else None
+    )
+    attach_outputs(
+        ref, task=settings.data.task, labels=labels, proba=proba, classes=classes, metric=metric
+    )
+    return []
 
 
 @monitor.command()

@@ -454,6 +454,34 @@ def concept_drift(
     )
 
 
+def reference_metric(
+    task: str,
+    name: str,
+    y_true: Any,
+    labels: Any,
+    proba: Any,
+    classes: Sequence[Any] | None,
+) -> dict[str, Any] | None:
+    """The metric of a model on labelled reference data, shaped as a profile's ``metric``."""
+    from release.config import LOWER_IS_BETTER
+
+    yt = np.asarray(y_true)
+    keep = _present(yt)
+    if not keep.any():
+        return None
+    yt, yp = yt[keep], np.asarray(labels)[keep]
+    pr = np.asarray(proba, dtype=np.float64)[keep] if proba is not None else None
+    cls = [str(c) for c in classes] if classes is not None else None
+    if task != "regression":
+        yt, yp = _labels(yt), _labels(yp)
+    return {
+        "name": name,
+        "value": metric_value(name, yt, yp, pr, cls),
+        "n_test": int(yt.size),
+        "higher_is_better": name not in LOWER_IS_BETTER,
+    }
+
+
 def _present(values: np.ndarray) -> np.ndarray:
     import pandas as pd
 

@@ -229,6 +229,33 @@ def reference_from_frame(
     )
 
 
+def attach_outputs(
+    reference: Reference,
+    *,
+    task: str,
+    labels: Any,
+    proba: Any,
+    classes: Sequence[Any] | None,
+    metric: dict[str, Any] | None = None,
+) -> None:
+    """Give a data reference the model's outputs on it (as a profile carries them)."""
+    import pandas as pd
+
+    reference.task = task
+    reference.classes = list(classes) if classes is not None else None
+    series = pd.Series(np.asarray(labels))
+    reference.predictions = (
+        numeric_ref(series, sample=None, seed=0)
+        if task == "regression"
+        else categorical_ref(series)
+    )
+    if proba is not None and classes is not None and len(classes) == 2:
+        arr = np.asarray(proba, dtype=np.float64)
+        reference.proba = numeric_ref(pd.Series(arr[:, 1]), sample=None, seed=0)
+        reference.proba_class = str(_plain(classes[1]))
+    reference.metric = metric
+
+
 # ------------------------------------------------------------------------ the profile
 def build_profile(
     settings: Settings,
