@@ -74,14 +74,18 @@ def drift(
 
     \b
     Defaults (monitor.drift in params.yaml, as Evidently's):
-      numeric, <= large_rows values:  Kolmogorov-Smirnov, p < alpha (0.05)
-      numeric, larger:                Wasserstein / reference std >= 0.1
-      categorical, small:             chi-squared on the 2 x k table, p < alpha
-      categorical, larger:            Jensen-Shannon distance >= 0.1
+      numeric, a sample <= large_rows:  Kolmogorov-Smirnov, p < alpha (0.05)
+      numeric, both samples larger:     Wasserstein / reference std >= 0.1
+      categorical, small:               chi-squared on the 2 x k table, p < alpha
+      categorical, larger:              Jensen-Shannon distance >= 0.1
+      numeric with <= 5 distinct values: tested as categorical
       psi on request (methods: {column: psi}), threshold psi_threshold
-    Dataset drift when the share of drifted columns >= drift_share. Writes
-    drift.json (flat metrics), drift.md and drift.html; exits 1 on drift when
-    fail_on_drift is true.
+    Dataset drift when the share of drifted columns >= drift_share. Prediction
+    drift: the model's labels and scores on the batch against the reference's.
+    Concept drift (batch with labels): the metric fell by more than
+    max_metric_drop and its bootstrap CI excludes the reference value.
+    Writes drift.json (flat metrics), drift.md and drift.html; exits 1 on any
+    of the three when fail_on_drift is true.
     """
     from release.config import load_settings
     from release.monitor.drift import run_drift
