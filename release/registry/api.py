@@ -38,7 +38,7 @@ from release.registry.state import read_state as _scan_state
 from release.registry.write import TagPlan, write
 
 if TYPE_CHECKING:
-    from release.config import Settings
+    from release.config import Settings, StagePolicy
     from release.registry.policy import GateResult
 
 __all__ = [
@@ -300,24 +300,22 @@ def register(
     return write(root, plan, names=[name], push=push)
 
 
-def _load_settings(root: Path, settings: Settings | None, params: str | None) -> Settings:
-    """Settings given, or params.yaml; without one, defaults with the stages of .gto."""
-    if settings is not None:
-        return settings
-    import dataclasses
+def _stages_and_policy(
+    root: Path, settings: Settings | None, params: str | None, stage: str
+) -> tuple[list[str], StagePolicy | None]:
+    """Stage order and ``stage``'s policy: from settings given, else params.yaml; without
+    one, the stages of .gto (or dev, staging, prod) and no policy. Settings are only
+    imported when there are some (a plain gto repository does not pay for them)."""
+    if settings is None:
+        path = Path(params) if params else root / "params.yaml"
+        if params and not path.is_file():
+            raise UsageError(f"{params} not found", "pass an existing --params file")
+        if not path.is_file():
+            return project.stage_order(root), None
+        from release.config import load_settings
 
-    from release.config import Settings, load_settings
-
-    path = Path(params) if params else root / "params.yaml"
-    if params and not path.is_file():
-        raise UsageError(f"{params} not found", "pass an existing --params file")
-    if path.is_file():
-        return load_settings(path)
-    defaults = Settings()
-    order = project.stage_order(root)  # .gto stages, else dev, staging, prod
-    return dataclasses.replace(
-        defaults, release=dataclasses.replace(defaults.release, stages=order)
-    )
+        settings = load_settings(path)
+    return list(settings.release.stages), settings.release.policy.get(stage)
 
 
 def _reason_text(reason: str | None) -> str:
@@ -357,10 +355,9 @@ def promote(
     if force and not reason_text:
         raise UsageError("--force needs --reason", "say why the gates are overridden")
     root = _writable_root(repo)
-    conf = _load_settings(root, settings, params)
-    _check_stage(root, stage, list(conf.release.stages))
+    order, stage_policy = _stages_and_policy(root, settings, params, stage)
+    _check_stage(root, stage, order)
     commit_of_ref = git.resolve_commit(root, ref) if ref is not None else None
-    stage_policy = conf.release.policy.get(stage)
 
     def plan(state: RegistryState) -> TagPlan:
         art = state.artifact(name)
@@ -447,11 +444,10 @@ def check_gates(
 
     validate_name(name)
     root = _root(repo)
-    conf = _load_settings(root, settings, params)
-    _check_stage(root, stage, list(conf.release.stages))
+    order, pol = _stages_and_policy(root, settings, params, stage)
+    _check_stage(root, stage, order)
     art = _scan_state(root, [name]).artifact(name)
     target = _active_version(art, version or art.latest_version() or "v0.0.0")
-    pol = conf.release.policy.get(stage)
     if pol is None:
         return []
     holder = art.active_version(stage)
@@ -521,8 +517,8 @@ def rollback(
         validate_version(to)
     reason_text = _reason_text(reason) or "rollback"
     root = _writable_root(repo)
-    conf = _load_settings(root, None, params)
-    _check_stage(root, stage, list(conf.release.stages))
+    order, _ = _stages_and_policy(root, None, params, stage)
+    _check_stage(root, stage, order)
 
     def plan(state: RegistryState) -> TagPlan:
         art = state.artifact(name)
