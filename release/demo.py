@@ -61,11 +61,14 @@ class Demo:
         return proc
 
 
-def make_worse(project: Path) -> None:
-    """Edit params.yaml as a person would: a much weaker training configuration."""
+REPLAY = ("--replay", "data/prepared/test.parquet", "--rps", "100")
+
+
+def tune(project: Path, **hyperparameters: float) -> None:
+    """Edit train.params in params.yaml, as a person would."""
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
-    params["train"]["params"] = {"max_iter": 2, "learning_rate": 0.05, "max_leaf_nodes": 4}
+    params["train"]["params"].update(hyperparameters)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -76,34 +79,31 @@ def run_demo(project: Path) -> None:
     try:
         d.step("Reproduce the pipeline: data, validation, training, evaluation, card")
         d.sh("dvc", "repro")
-        d.sh("cat", "reports/slices.md", note="error analysis: where to work next")
+        d.sh("head", "-n", "14", "reports/slices.md", note="error analysis: where to work next")
         d.sh("git", "add", "-A")
         d.sh("git", "commit", "-q", "-m", "Train loan-model: pipeline outputs")
 
-        d.step("Register v0.1.0 and promote it through dev, staging and prod")
+        d.step("Register v0.1.0 and promote it to dev, staging and prod")
         d.sh(rel, "register", ARTIFACT, "--version", "v0.1.0")
-        d.sh(rel, "promote", ARTIFACT, "dev")
-        d.sh(rel, "deploy", ARTIFACT, "dev", note="direct")
-        d.sh(rel, "promote", ARTIFACT, "staging")
-        d.sh(rel, "deploy", ARTIFACT, "staging", note="blue/green")
-        d.sh(rel, "promote", ARTIFACT, "prod")
-        d.sh(
-            rel,
-            "deploy",
-            ARTIFACT,
-            "prod",
-            "--replay",
-            "data/prepared/test.parquet",
-            "--rps",
-            "100",
-            note="canary with replayed labelled traffic",
-        )
+        for stage in ("dev", "staging", "prod"):
+            d.sh(rel, "promote", ARTIFACT, stage)
+            d.sh(rel, "deploy", ARTIFACT, stage, note="first deployment of the stage: direct")
 
-        d.step(
-            "A worse model: v0.2.0 is refused by the prod gate, then forced; the canary "
-            "rolls it back"
-        )
-        make_worse(project)
+        d.step("A tuned v0.1.1: direct to dev, blue/green to staging, canary to prod")
+        tune(project, learning_rate=0.08)
+        d.sh("dvc", "repro")
+        d.sh("dvc", "metrics", "diff", "HEAD")
+        d.sh("git", "commit", "-q", "-am", "Tune the learning rate")
+        d.sh(rel, "register", ARTIFACT, "--bump", "patch")
+        d.sh(rel, "promote", ARTIFACT, "dev")
+        d.sh(rel, "deploy", ARTIFACT, "dev", note="direct: replace")
+        d.sh(rel, "promote", ARTIFACT, "staging")
+        d.sh(rel, "deploy", ARTIFACT, "staging", note="blue/green: checks, then atomic switch")
+        d.sh(rel, "promote", ARTIFACT, "prod")
+        d.sh(rel, "deploy", ARTIFACT, "prod", *REPLAY, note="canary, judged step by step")
+
+        d.step("A worse v0.2.0: the prod gate refuses it; forced, the canary rolls it back")
+        tune(project, max_iter=2, learning_rate=0.05, max_leaf_nodes=4)
         d.sh("git", "diff", "--stat")
         d.sh("dvc", "repro")
         d.sh("dvc", "metrics", "diff", "HEAD")
@@ -136,17 +136,15 @@ def run_demo(project: Path) -> None:
             "deploy",
             ARTIFACT,
             "prod",
-            "--replay",
-            "data/prepared/test.parquet",
-            "--rps",
-            "100",
+            *REPLAY,
             expect=1,
             note="expected: the canary fails and rolls back",
         )
         d.sh("git", "tag", "-n1", "--list", f"{ARTIFACT}#prod*", note="git records the rollback")
+        d.sh("git", "revert", "--no-edit", "HEAD", note="the team reverts the bad change")
+        d.sh("dvc", "checkout", note="outputs of the reverted commit, from the DVC cache")
 
-        d.step("Monitoring: a drifted production batch")
-        d.sh("git", "checkout", "-q", f"{ARTIFACT}@v0.1.0", "--", "params.yaml")
+        d.step("Monitoring: a drifted production batch against what prod serves")
         d.sh(
             rel,
             "data",
@@ -168,12 +166,20 @@ def run_demo(project: Path) -> None:
             "batches/2026-11-29.parquet",
             "--stage",
             "prod",
-            "--model",
-            "models/model.skops",
             expect=1,
             note="expected: drift detected",
         )
-        d.sh(rel, "monitor", "quality", "--current", "batches/2026-11-29.parquet", expect=None)
+        d.sh(rel, "monitor", "quality", "--current", "batches/2026-11-29.parquet")
+        d.sh(
+            rel,
+            "monitor",
+            "signals",
+            "--deployment",
+            ARTIFACT,
+            "prod",
+            expect=None,
+            note="golden signals of the live prod router",
+        )
 
         d.step("Reproducibility: rebuild v0.1.0 from its commit and compare")
         d.sh(rel, "verify", f"{ARTIFACT}@v0.1.0")

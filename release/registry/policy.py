@@ -6,7 +6,8 @@ Gates come from ``release.policy[stage]`` in ``params.yaml``:
   (no prod before staging);
 - ``min_metrics`` / ``max_metrics``: floors and ceilings on ``reports/metrics.json``;
 - ``max_slice_regression``: no slice of ``reports/slices.json`` may lose more than this
-  on the primary metric against the version the stage holds now;
+  on the primary metric against the version the stage holds now (slices flagged small
+  are not gated, and the loss must lie outside the candidate's confidence interval);
 - ``card_complete``: ``model_card/card.json`` passes ``release.card.check.check_card``.
 
 Facts are read from git objects at the version's commit (``git cat-file``), never from the
@@ -98,23 +99,35 @@ def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
         )
     higher = bool(facts.slices.get("higher_is_better", True))
     base = {
-        s.get("name"): _number(s.get("metric"))
+        s.get("name"): s
         for s in facts.baseline_slices.get("slices", []) or []
         if isinstance(s, dict)
     }
     worst: list[tuple[float, str]] = []
+    skipped = 0
     for s in facts.slices.get("slices", []) or []:
         if not isinstance(s, dict):
             continue
-        cand, old = _number(s.get("metric")), base.get(s.get("name"))
+        old_slice = base.get(s.get("name")) or {}
+        cand, old = _number(s.get("metric")), _number(old_slice.get("metric"))
         if cand is None or old is None:
             continue
+        if s.get("small") or old_slice.get("small"):
+            skipped += 1  # too few rows to rank (evaluate.min_slice_size): reported, not gated
+            continue
         loss = old - cand if higher else cand - old
-        if loss > limit:
+        # A regression must exceed the limit and lie outside the candidate's own interval,
+        # so retraining noise on a mid-sized slice does not block a promotion.
+        bound = _number(s.get("ci_high") if higher else s.get("ci_low"))
+        outside = bound is None or (bound < old if higher else bound > old)
+        if loss > limit and outside:
             worst.append((loss, str(s.get("name"))))
+    note = f" ({skipped} small slices not gated)" if skipped else ""
     if not worst:
         return GateResult(
-            gate, True, f"no slice regresses more than {limit:g} vs {facts.baseline_version}"
+            gate,
+            True,
+            f"no slice regresses more than {limit:g} vs {facts.baseline_version}{note}",
         )
     worst.sort(reverse=True)
     listed = ", ".join(f"{name} -{loss:.4g}" for loss, name in worst[:5])
