@@ -117,7 +117,11 @@ def history(name: str | None, repo: str, as_json: bool, ascending: bool) -> None
 @option_repo
 @option_json
 def check_ref(ref: str, repo: str, as_json: bool) -> None:
-    """Tell what the GTO tag REF registered or assigned (as gto check-ref)."""
+    """Tell what the GTO tag REF registered or assigned (as gto check-ref).
+
+    Exits 2 with one line when REF is not a GTO tag name, does not exist, or is a
+    lightweight tag (which gto ignores).
+    """
     event = api.check_ref(repo, ref)
     if as_json:
         click.echo(views.dumps(event))
