@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,6 +348,8 @@ class StepRun:
     outcome: str  # success | failure | skipped
     returncode: int | None = None
     output: str = ""
+    seconds: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -378,7 +381,8 @@ class JobRun:
     def log(self) -> str:
         """Every step's outcome and output, for assertion messages."""
         return "\n".join(
-            f"--- {s.name} [{s.kind}] {s.outcome} rc={s.returncode}\n{s.output}" for s in self.steps
+            f"--- {s.name} [{s.kind}] {s.outcome} rc={s.returncode} {s.seconds:.1f}s\n{s.output}"
+            for s in self.steps
         )
 
 
@@ -621,9 +625,12 @@ class WorkflowRunner:
                         "conclusion": "skipped",
                     }
                 continue
+            started = time.monotonic()
             result, outputs = self.run_step(
                 step, name, contexts, env, workspace, job_dir, extra_path
             )
+            result.seconds = time.monotonic() - started
+            result.outputs = outputs
             run.steps.append(result)
             if step.get("id"):
                 contexts["steps"][step["id"]] = {

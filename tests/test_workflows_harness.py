@@ -201,3 +201,84 @@ def test_expressions_follow_github_semantics():
     assert substitute("deploy-${{ needs.parse.outputs.stage }}", ctx) == "deploy-prod"
     with pytest.raises(HarnessError, match="env:"):
         substitute("echo ${{ needs.parse.outputs.stage }}", ctx, in_run=True)
+
+
+# ----------------------------------------------------------------------- ci.yml
+CI_YML = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def pull_request(repo: Path, base: str, head: str, tmp: Path) -> WorkflowRunner:
+    payload = {"pull_request": {"base": {"sha": base, "ref": "main"}, "head": {"sha": head}}}
+    runner = WorkflowRunner(
+        CI_YML,
+        origin=repo,
+        event=Event("pull_request", "refs/pull/7/merge", head, payload=payload),
+        tmp=tmp,
+        path_prepend=[str(BIN)],
+    )
+    # up to the change detection: what follows needs a trained DVC project (see e2e tests)
+    steps = runner.doc["jobs"]["report"]["steps"]
+    cut = next(i for i, s in enumerate(steps) if s.get("id") == "changes")
+    runner.doc["jobs"]["report"]["steps"] = steps[: cut + 1]
+    return runner
+
+
+@pytest.mark.parametrize(
+    ("path", "pipeline"),
+    [("README.md", "false"), ("params.yaml", "true"), ("release/x.py", "true")],
+)
+def test_ci_reports_only_when_params_data_or_code_change(tagged_repo, tmp_path, path, pipeline):
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(tagged_repo), str(repo)], check=True)
+    base = git(repo, "rev-parse", "HEAD")
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    with open(repo / path, "a") as fh:
+        fh.write("\n# changed\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"change {path}")
+    head = git(repo, "rev-parse", "HEAD")
+    jobs = pull_request(repo, base, head, tmp_path / "run").run(only={"report"})
+    report = jobs["report"]
+    assert report.result == "success", report.log()
+    assert report.step("Did params, data or code change?").outputs == {"pipeline": pipeline}
+
+
+def test_ci_report_rejects_a_hostile_base_sha(tagged_repo, tmp_path):
+    marker = tmp_path / "pwned"
+    head = git(tagged_repo, "rev-parse", "HEAD")
+    runner = pull_request(tagged_repo, f"$(touch {marker})", head, tmp_path / "run")
+    report = runner.run(only={"report"})["report"]
+    assert report.result == "failure"
+    assert "::error::not a commit id" in report.step("Did params").output
+    assert not marker.exists()
+
+
+def test_ci_skips_the_report_on_push(tagged_repo, tmp_path):
+    head = git(tagged_repo, "rev-parse", "HEAD")
+    runner = WorkflowRunner(
+        CI_YML,
+        origin=tagged_repo,
+        event=Event("push", "refs/heads/main", head),
+        tmp=tmp_path,
+        path_prepend=[str(BIN)],
+    )
+    assert runner.run(only={"report"})["report"].result == "skipped"
+
+
+# ------------------------------------------------------------------ monitor.yml
+def test_monitor_without_a_batch_fails_clearly(tagged_repo, tmp_path):
+    head = git(tagged_repo, "rev-parse", "HEAD")
+    runner = WorkflowRunner(
+        ROOT / ".github" / "workflows" / "monitor.yml",
+        origin=tagged_repo,
+        event=Event("schedule", "refs/heads/main", head),
+        tmp=tmp_path,
+        path_prepend=[str(BIN)],
+    )
+    jobs = runner.run()
+    step = jobs["monitor"].step("Find the newest production batch")
+    assert (
+        step.outcome == "failure"
+        and "::error::no production batch in data/production" in step.output
+    )
+    assert jobs["retrain"].result == "skipped"
