@@ -216,8 +216,14 @@ def test_url_and_record_validation(tmp_path):
     assert metrics_url("http://h:1/custom") == "http://h:1/custom"
     with pytest.raises(UsageError):
         metrics_url("file:///etc/passwd")
-    with pytest.raises(UsageError, match="invalid"):
-        deployment_url(tmp_path, "a/b", "prod")
+    with pytest.raises(UsageError):
+        deployment_url(tmp_path, "../etc", "prod")
+    with pytest.raises(UsageError):
+        deployment_url(tmp_path, "model", "prod/../../x")
+    # a slash in a GTO name is stored as "__", as the deploy records do
+    (tmp_path / "team__model").mkdir()
+    (tmp_path / "team__model" / "prod.json").write_text('{"url": "http://127.0.0.1:9/"}')
+    assert deployment_url(tmp_path, "team/model", "prod") == "http://127.0.0.1:9/metrics"
 
 
 def test_check_signals_is_pure():

@@ -281,15 +281,24 @@ def fetch_metrics(url: str, timeout: float = 5.0) -> str:
 
 
 def deployment_url(state_dir: str | Path, name: str, stage: str) -> str:
-    """The metrics URL of a deployment, from its record ``<state_dir>/<name>/<stage>.json``."""
+    """The metrics URL of a deployment, from its record ``<state_dir>/<name>/<stage>.json``.
+
+    The record is the deploy part's (``release.deploy.records``); a ``/`` in a GTO name
+    becomes ``__`` in the folder name.
+    """
     import json
 
-    for label, value in (("name", name), ("stage", stage)):
-        if not _NAME_RE.fullmatch(value) or ".." in value:
-            raise UsageError(
-                f"deployment {label} {value!r} is invalid", "use letters, digits, - _ ."
-            )
-    path = Path(state_dir) / name / f"{stage}.json"
+    try:
+        from release.deploy.records import record_path
+    except ImportError:  # the deploy part is optional: same layout, checked here
+        for label, value in (("name", name), ("stage", stage)):
+            if not _NAME_RE.fullmatch(value.replace("/", "_")) or ".." in value:
+                raise UsageError(
+                    f"deployment {label} {value!r} is invalid", "use letters, digits, - _ ."
+                ) from None
+        path = Path(state_dir) / name.replace("/", "__") / f"{stage}.json"
+    else:
+        path = record_path(state_dir, name, stage)  # validates both; "a/b" lives in "a__b"
     if not path.is_file():
         raise UsageError(
             f"no deployment record {path}", f"deploy first: release deploy {name} {stage}"
