@@ -306,6 +306,34 @@ def test_a_failing_canary_rolls_back_and_the_rollback_tag_is_pushed(project):
     assert "v1.0.0" in json.dumps(shown[ARTIFACT]["stage"]["prod"])
 
 
+def test_pull_request_report_compares_metrics_and_cards_with_the_base(project):
+    """ci.yml on a pull request that changed params: repro, metrics diff, card diff."""
+    log = sh(project.origin, "git", "log", "--format=%H %s").stdout.splitlines()
+    commits = {subject: sha for sha, subject in (line.split(" ", 1) for line in log)}
+    if "train v2 (broken)" not in commits:
+        pytest.skip("needs the v2 commit of the failing-canary test")
+    base, head = commits["train v1"], commits["train v2 (broken)"]
+    payload = {"pull_request": {"base": {"sha": base, "ref": "main"}, "head": {"sha": head}}}
+    project.runs += 1
+    runner = WorkflowRunner(
+        ROOT / ".github" / "workflows" / "ci.yml",
+        origin=project.origin,
+        event=Event("pull_request", "refs/pull/7/merge", head, payload=payload),
+        tmp=project.root / f"run{project.runs}",
+        path_prepend=[str(BIN)],
+    )
+    report = runner.run(only={"report"})["report"]
+    assert report.result == "success", report.log()
+    assert report.step("Did params").outputs == {"pipeline": "true"}
+    summary = report.summary
+    assert "## Metrics (base → pull request)" in summary
+    assert "| reports/metrics.json | accuracy" in summary  # dvc metrics diff --md table
+    assert "## Model card (base → pull request)" in summary
+    assert "Model card diff" in summary and "| accuracy |" in summary  # Markdown, not a log
+    card_diff = report.step("Model card against the base branch").output
+    assert report.step("Model card against the base branch").outcome == "success", card_diff
+
+
 def run_monitor(project: Project) -> dict[str, JobRun]:
     """What the daily schedule does: run monitor.yml on main's head."""
     project.runs += 1
