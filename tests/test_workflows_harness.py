@@ -282,3 +282,103 @@ def test_monitor_without_a_batch_fails_clearly(tagged_repo, tmp_path):
         and "::error::no production batch in data/production" in step.output
     )
     assert jobs["retrain"].result == "skipped"
+
+
+# ------------------------------------------------------- rollback tag hand-over
+SCRIPTS = ROOT / ".github" / "scripts"
+
+
+def script_env(tmp: Path, **extra: str) -> dict[str, str]:
+    import os
+
+    from tests.ci_harness import load_workflow
+
+    grammar = load_workflow(RELEASE_YML)["env"]["GTO_TAG_RE"]
+    return {
+        **os.environ,
+        "ARTIFACT": ARTIFACT,
+        "STAGE": "prod",
+        "GTO_TAG_RE": grammar,
+        "GITHUB_OUTPUT": str(tmp / "output.txt"),
+        **extra,
+    }
+
+
+def test_bundle_keeps_only_new_annotated_assignments_of_this_stage(tagged_repo, tmp_path):
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(tagged_repo), str(work)], check=True)
+    before = tmp_path / "before.txt"
+    before.write_text(git(work, "tag", "--list") + "\n")
+    git(work, "tag", "-a", "-m", "rollback", f"{ARTIFACT}#prod#9")  # the tool's rollback
+    git(work, "tag", f"{ARTIFACT}#prod#10")  # lightweight: GTO would ignore it
+    git(work, "tag", "-a", "-m", "x", f"{ARTIFACT}#dev#11")  # another stage
+    git(work, "tag", "-a", "-m", "x", "other-model#prod#12")  # another artifact
+    out = tmp_path / "bundle"
+    proc = subprocess.run(
+        [str(SCRIPTS / "bundle-rollback.sh"), str(before), str(out)],
+        cwd=work,
+        env=script_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "tags.txt").read_text() == f"{ARTIFACT}#prod#9\n"
+    assert (tmp_path / "output.txt").read_text() == "rollback=true\n"
+    listed = subprocess.run(
+        ["git", "bundle", "list-heads", str(out / "rollback.bundle")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert listed.split()[1:] == [f"refs/tags/{ARTIFACT}#prod#9"]
+
+
+@pytest.mark.parametrize("bad", [f"{ARTIFACT}#dev#9", "other#prod#9", f"{ARTIFACT}#prod#9;id"])
+def test_push_rollback_refuses_a_tag_that_is_not_this_stages(tagged_repo, tmp_path, bad):
+    origin = tmp_path / "origin"
+    subprocess.run(["git", "clone", "-q", "--bare", str(tagged_repo), str(origin)], check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(origin), str(work)], check=True)
+    safe = bad.split(";")[0]
+    git(work, "tag", "-a", "-m", "rollback", safe)
+    art = tmp_path / "artifact"
+    art.mkdir()
+    git(work, "bundle", "create", str(art / "rollback.bundle"), f"refs/tags/{safe}")
+    (art / "tags.txt").write_text(bad + "\n")
+    deploy = tmp_path / "deploy"
+    subprocess.run(["git", "clone", "-q", str(origin), str(deploy)], check=True)
+    proc = subprocess.run(
+        [str(SCRIPTS / "push-rollback.sh"), str(art)],
+        cwd=deploy,
+        env=script_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert "not an assignment of this stage" in proc.stdout + proc.stderr
+    assert safe not in git(origin, "tag", "--list").split()
+
+
+def test_push_rollback_publishes_the_annotated_tag(tagged_repo, tmp_path):
+    origin = tmp_path / "origin"
+    subprocess.run(["git", "clone", "-q", "--bare", str(tagged_repo), str(origin)], check=True)
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(origin), str(work)], check=True)
+    tag = f"{ARTIFACT}#prod#9"
+    git(work, "tag", "-a", "-m", "Rollback of prod", tag)
+    art = tmp_path / "artifact"
+    art.mkdir()
+    git(work, "bundle", "create", str(art / "rollback.bundle"), f"refs/tags/{tag}")
+    (art / "tags.txt").write_text(tag + "\n")
+    deploy = tmp_path / "deploy"
+    subprocess.run(["git", "clone", "-q", str(origin), str(deploy)], check=True)
+    proc = subprocess.run(
+        [str(SCRIPTS / "push-rollback.sh"), str(art)],
+        cwd=deploy,
+        env=script_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert git(origin, "cat-file", "-t", f"refs/tags/{tag}") == "tag"
+    assert git(origin, "tag", "-l", "--format=%(contents)", tag) == "Rollback of prod"
