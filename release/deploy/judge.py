@@ -309,8 +309,15 @@ def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettin
     if len(keep) >= 2:
         table = [[count_c[i] for i in keep], [count_b[i] for i in keep]]
         p = float(chi2_contingency(table).pvalue)
+    # PSI is a symmetrised KL divergence, about chi2 / n, so two samples of one
+    # distribution still score (k - 1) * (1/n_c + 1/n_b) on average. Judge the excess over
+    # that sampling floor: small canary windows must not fail a healthy candidate.
+    floor = max(len(keep) - 1, 0) * (1 / n_c + 1 / n_b)
+    excess = max(0.0, value - floor)
     numbers = {
         "psi": value,
+        "psi_sampling_floor": floor,
+        "psi_excess": excess,
         "jensen_shannon": jensen_shannon(prop_b, prop_c),
         "p_value": p,
         "bins": kind,
@@ -318,13 +325,15 @@ def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettin
         "baseline_rows": n_b,
         "max_psi": settings.max_prediction_psi,
     }
-    if value > settings.max_prediction_psi and p < settings.alpha:
+    if excess > settings.max_prediction_psi and p < settings.alpha:
         reason = (
-            f"prediction distribution shifted: PSI {value:.3f} > "
+            f"prediction distribution shifted: PSI {value:.3f} (sampling floor {floor:.3f}) > "
             f"{settings.max_prediction_psi} ({kind} bins, p={p:.2g})"
         )
         return Check("predictions", "fail", reason, numbers)
-    return Check("predictions", "pass", f"prediction PSI {value:.3f}", numbers)
+    return Check(
+        "predictions", "pass", f"prediction PSI {value:.3f} (sampling floor {floor:.3f})", numbers
+    )
 
 
 def check_accuracy(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
