@@ -181,7 +181,8 @@ def test_cli_deployment_record(server, tmp_path):
     assert missing.returncode == 2 and "no deployment record" in missing.stderr
     (state / "model").mkdir(parents=True)
     base = server.url.removesuffix("/metrics")
-    (state / "model" / "prod.json").write_text(json.dumps({"router_url": base}))
+    record = {"name": "model", "stage": "prod", "current": {"server": {"url": base}}}
+    (state / "model" / "prod.json").write_text(json.dumps(record))
     server.serve(5)
     few = cli("--deployment", "model", "prod", cwd=tmp_path)
     assert few.returncode == 1 and "inconclusive" in few.stderr
@@ -189,7 +190,7 @@ def test_cli_deployment_record(server, tmp_path):
     assert cli("--deployment", "model", "prod", cwd=tmp_path).returncode == 0
     (state / "model" / "prod.json").write_text(json.dumps({"stage": "prod"}))
     nourl = cli("--deployment", "model", "prod", cwd=tmp_path)
-    assert nourl.returncode == 2 and "no router_url or url" in nourl.stderr
+    assert nourl.returncode == 2 and "names no serving url" in nourl.stderr
     assert cli("--deployment", "../x", "prod", cwd=tmp_path).returncode == 2
     both = cli("--url", server.url, "--deployment", "model", "prod", cwd=tmp_path)
     assert both.returncode == 2 and "exactly one" in both.stderr

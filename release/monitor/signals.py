@@ -307,11 +307,16 @@ def deployment_url(state_dir: str | Path, name: str, stage: str) -> str:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise DataError(f"deployment record {path} is not JSON", "redeploy to rewrite it") from None
-    url = record.get("router_url") or record.get("url") if isinstance(record, dict) else None
+    url = None
+    if isinstance(record, dict):
+        # The model server that serves the stage now carries its golden signals.
+        current = record.get("current")
+        current = current if isinstance(current, dict) else {}
+        server = current.get("server")
+        server = server if isinstance(server, dict) else {}
+        url = server.get("url") or record.get("router_url") or record.get("url")
     if not isinstance(url, str) or not url:
-        raise DataError(
-            f"deployment record {path} has no router_url or url", "redeploy to rewrite it"
-        )
+        raise DataError(f"deployment record {path} names no serving url", "redeploy to rewrite it")
     return metrics_url(url)
 
 
