@@ -334,5 +334,3 @@ def verify_command(spec: str, repo: str, keep: bool, as_json: bool) -> None:
     if not report.passed:
         failed = ", ".join(c.name for c in report.checks if not c.passed)
         raise CheckFailed(f"{spec} is not reproducible: {failed}", "see the report above")
-
-
