@@ -116,7 +116,8 @@ def bench_repo(label: str, repo: Path, name: str, args: argparse.Namespace) -> l
         times.append(timed(cmd, repo) or 0.0)
     t_gto = None
     if not args.no_gto:
-        cmd = [GTO, "assign", name, "--version", "v0.0.50", "--stage", "prod"]
+        # --force: gto refuses a version with an active assignment to the stage
+        cmd = [GTO, "assign", name, "--version", "v0.0.50", "--stage", "prod", "--force"]
         t_gto = timed(cmd, repo, args.gto_timeout)
     rows.append(_row(label, "promote", statistics.median(times), t_gto, floor, args))
     return rows
