@@ -147,6 +147,9 @@ def main() -> None:
         rows += bench_repo("(b) 10x200+200", b, "model3", args)
         help_time = median([RELEASE, "--help"], a, args.runs)
         startup = median([sys.executable, "-c", "import release.cli"], a, args.runs)
+        from release.registry.state import FORMAT
+
+        fields = median(["git", "for-each-ref", f"--format={FORMAT}", "refs/tags"], a, args.runs)
     headers = ["repo", "command", "release s", "gto s", "gto/release", "floor s", "release/floor"]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
@@ -154,6 +157,8 @@ def main() -> None:
     print(f"\nrelease --help: {help_time:.3f} s median (goal <= 0.25 s)")
     print(f"python start-up + import release.cli (click): {startup:.3f} s median, paid by every")
     print("release command before it reads anything.")
+    print(f"git for-each-ref with the tag fields the state needs (repo a): {fields:.3f} s median")
+    print("(the floor does not read tag objects; tagger, message and target need them).")
     print("floor = git for-each-ref refs/tags (one process); goals: reads <= 3x floor,")
     print("check-ref <= 0.3 s, promote <= 0.5 s.")
 
