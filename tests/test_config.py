@@ -16,7 +16,7 @@ def test_project_params_load() -> None:
     settings = load_settings(ROOT / "params.yaml")
     assert settings.data.task == "binary"
     assert settings.release.stages == ["dev", "staging", "prod"]
-    assert [s.weight for s in settings.release.deploy.canary.steps] == [10, 50, 100]
+    assert [s.weight for s in settings.release.deploy.canary.steps] == [25, 50, 100]
 
 
 @pytest.mark.parametrize(

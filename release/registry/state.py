@@ -216,7 +216,8 @@ class ArtifactState:
         ]
         if self.discovered_at is not None:
             others.append(self.discovered_at)
-        return bool(others) and max(others) >= last_deprecation
+        # Same-second tie (ambiguous in gto): the deprecation, written last, wins.
+        return bool(others) and max(others) > last_deprecation
 
     def latest_version(self) -> str | None:
         """Highest semver among active registered versions (gto's latest)."""
