@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -15,7 +14,7 @@ BIN = Path(sys.executable).parent
 RELEASE = str(BIN / "release")
 GTO = str(BIN / "gto")
 
-_clock = itertools.count(int(time.time()) + 10, 7)
+_last_fake_time = [0]
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -51,8 +50,13 @@ def commit(repo: Path, name: str, content: str, message: str | None = None) -> s
 
 
 def fake_time_env() -> dict[str, str]:
-    """A GIT_COMMITTER_DATE a few seconds after the previous one (distinct tagger times)."""
-    return {"GIT_COMMITTER_DATE": f"{next(_clock)} +0000"}
+    """A GIT_COMMITTER_DATE a few seconds after the previous one (distinct tagger times).
+
+    Never behind the real clock: commits made for real in a long test session must not
+    look newer than the tags written after them.
+    """
+    _last_fake_time[0] = max(_last_fake_time[0] + 7, int(time.time()) + 10)
+    return {"GIT_COMMITTER_DATE": f"{_last_fake_time[0]} +0000"}
 
 
 def release(
