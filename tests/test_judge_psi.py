@@ -29,3 +29,15 @@ def test_a_real_shift_fails() -> None:
     base = Sample(requests=300, scores=scores(300, 0.6, 1.4, 2))
     check = check_predictions(cand, base, S)
     assert check.status == "fail" and "sampling floor" in check.reason
+
+
+def test_accuracy_drop_must_significantly_exceed_the_margin() -> None:
+    from release.deploy.judge import check_accuracy
+
+    def labelled(n: int, right: int) -> Sample:
+        return Sample(requests=n, correct=[True] * right + [False] * (n - right))
+
+    noise = check_accuracy(labelled(176, 150), labelled(485, 439), S)  # -5.3%, small window
+    assert noise.status == "pass"
+    harm = check_accuracy(labelled(176, 122), labelled(485, 439), S)  # -21%
+    assert harm.status == "fail" and "significantly more than 5.0%" in harm.reason

@@ -348,25 +348,41 @@ def check_accuracy(candidate: Sample, baseline: Sample, settings: JudgeSettings)
         )
     ok_c, ok_b = sum(candidate.correct), sum(baseline.correct)
     acc_c, acc_b = ok_c / n_c, ok_b / n_b
-    # Test that the baseline's accuracy exceeds the candidate's.
-    z, p = two_proportion_test(ok_b, n_b, ok_c, n_c)
+    drop, margin = acc_b - acc_c, settings.max_accuracy_drop
+    # Non-inferiority: fail only when the drop is significantly larger than the tolerated
+    # margin. Candidate and baseline answer different requests, so a drop just above the
+    # margin in a small window is as likely noise as harm.
+    z, p = margin_test(drop, margin, acc_b, n_b, acc_c, n_c)
     numbers = {
         "candidate_accuracy": acc_c,
         "baseline_accuracy": acc_b,
         "candidate_labelled": n_c,
         "baseline_labelled": n_b,
-        "drop": acc_b - acc_c,
+        "drop": drop,
         "z": z,
         "p_value": p,
-        "max_drop": settings.max_accuracy_drop,
+        "max_drop": margin,
     }
-    if p < settings.alpha and acc_b - acc_c > settings.max_accuracy_drop:
+    if p < settings.alpha and drop > margin:
         reason = (
             f"accuracy {acc_c:.1%} vs baseline {acc_b:.1%} "
-            f"(-{acc_b - acc_c:.1%} > {settings.max_accuracy_drop:.1%}, p={p:.2g})"
+            f"(-{drop:.1%}, significantly more than {margin:.1%}, p={p:.2g})"
         )
         return Check("accuracy", "fail", reason, numbers)
     return Check("accuracy", "pass", f"accuracy {acc_c:.1%} vs {acc_b:.1%}", numbers)
+
+
+def margin_test(
+    drop: float, margin: float, p_b: float, n_b: int, p_c: float, n_c: int
+) -> tuple[float, float]:
+    """One-sided z-test that ``drop`` (p_b - p_c) exceeds ``margin``: (z, p-value)."""
+    from scipy.stats import norm
+
+    se = math.sqrt(p_b * (1 - p_b) / n_b + p_c * (1 - p_c) / n_c)
+    if se <= 0:
+        return (math.inf, 0.0) if drop > margin else (0.0, 1.0)
+    z = (drop - margin) / se
+    return z, float(norm.sf(z))
 
 
 def _traffic(candidate: Sample, baseline: Sample, min_requests: int) -> Check:
