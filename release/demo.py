@@ -178,7 +178,7 @@ def run_demo(project: Path) -> None:
             ARTIFACT,
             "prod",
             expect=None,
-            note="golden signals of the live prod router",
+            note="golden signals of the live prod server",
         )
 
         d.step("Reproducibility: rebuild v0.1.0 from its commit and compare")

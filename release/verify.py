@@ -269,8 +269,13 @@ def _lineage(
     tags = [f"{report.artifact}@{report.version}"]
     stages: list[str] = []
     if vstate is not None:
-        stages = sorted(vstate.active_stages())
-        tags += [f"{report.artifact}#{s} (active)" for s in stages]
+        # Stages this version holds now (a later assignment of another version replaces it).
+        stages = sorted(
+            s
+            for s in vstate.active_stages()
+            if state.active_version(report.artifact, s) == report.version
+        )
+        tags += [f"{report.artifact}#{s}" for s in stages]
     deployments = []
     try:
         from release.config import load_settings
