@@ -12,7 +12,6 @@ reproduced evaluation set. Any mismatch exits 1.
 from __future__ import annotations
 
 import configparser
-import hashlib
 import json
 import os
 import shutil
@@ -27,7 +26,9 @@ import click
 
 from release import paths
 from release.console import emit_json, json_option, progress
-from release.errors import CheckFailed, RegistryError, UsageError
+from release.errors import CheckFailed, UsageError
+from release.fsio import sha256_file
+from release.registry import git
 
 TOLERANCE = 1e-9
 
@@ -73,25 +74,15 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return validate_name(name), validate_version(version)
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise RegistryError(f"git {' '.join(args)} failed: {proc.stderr.strip()}", "check repo")
-    return proc.stdout
-
-
 def _show_json(repo: Path, commit: str, path: str) -> Any:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "show", f"{commit}:{path}"],
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
+    """A JSON file at ``commit`` read from git objects, or None when absent or not JSON."""
+    from release.serve.loader import git_show
+
+    raw = git_show(repo, commit, path)
+    if raw is None:
         return None
     try:
-        return json.loads(proc.stdout)
+        return json.loads(raw)
     except ValueError:
         return None
 
@@ -124,9 +115,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 
 def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path) if path.is_file() else None
 
 
 def verify(
@@ -148,8 +137,8 @@ def verify(
     clone = workdir / "repo"
     try:
         progress(f"cloning {commit[:8]} into {clone}...")
-        _git(origin, "clone", "-q", "--no-checkout", str(origin), str(clone))
-        _git(clone, "checkout", "-q", "--detach", commit)
+        git.run(origin, "clone", "-q", "--no-checkout", str(origin), str(clone))
+        git.run(clone, "checkout", "-q", "--detach", commit)
         _absolute_remotes(origin, clone)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(clone), env.get("PYTHONPATH")]))
