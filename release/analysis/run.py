@@ -435,6 +435,7 @@ def run_error_analysis(
     return {
         "primary_metric": result["primary_metric"],
         "overall": result["overall"]["metric"],
+        "overall_ci": [result["overall"].get("ci_low"), result["overall"].get("ci_high")],
         "slices": len(result["slices"]),
         "top_slice": None if top is None else top["name"],
         "top_impact": None if top is None else top["potential_impact"],

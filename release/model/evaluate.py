@@ -9,7 +9,7 @@ from typing import Any
 
 from release import paths
 from release.config import Settings
-from release.fsio import atomic_path, read_json, write_json
+from release.fsio import atomic_path, write_json
 from release.model.metrics import compute_metrics
 
 
@@ -46,7 +46,7 @@ def evaluate(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
 
     run_error_analysis = _optional("release.analysis", "run_error_analysis")
     if run_error_analysis is not None:
-        run_error_analysis(
+        summary = run_error_analysis(
             settings,
             test,
             y_true,
@@ -57,13 +57,11 @@ def evaluate(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
             reports_dir=str(root / paths.REPORTS),
             feature_columns=columns.features,
         )
-        slices_path = root / paths.SLICES_JSON
-        if slices_path.is_file():  # the overall interval, flat, for `dvc metrics diff`
-            overall = read_json(slices_path).get("overall") or {}
-            metric = settings.evaluate.primary_metric
-            for key in ("ci_low", "ci_high"):
-                if overall.get(key) is not None:
-                    metrics[f"{metric}_{key}"] = overall[key]
+        # The overall interval, flat beside the metric, for `dvc metrics diff`.
+        metric = settings.evaluate.primary_metric
+        for key, value in zip(("ci_low", "ci_high"), summary.get("overall_ci") or (), strict=False):
+            if value is not None:
+                metrics[f"{metric}_{key}"] = value
     build_profile = _optional("release.monitor.profile", "build_profile")
     write_profile = _optional("release.monitor.profile", "write_profile")
     if build_profile is not None and write_profile is not None:
