@@ -295,7 +295,7 @@ CARD_STAGE = {
         "data/provenance.json",
         "models/model.json",
         "card.yaml",
-        "templates/card",
+        "release/templates/card",
     ],
     "outs": [{"model_card": {"cache": False}}],
 }

@@ -1,6 +1,6 @@
 """Render the card (a JSON dict) to Markdown and HTML with Jinja templates.
 
-Templates come from a user folder first and the built-in ``templates/card/`` second (a
+Templates come from a user folder first and the built-in ``release/templates/card/`` second (a
 ``ChoiceLoader``), so a user overrides one template and keeps the rest. HTML is
 autoescaped; in Markdown every value is stripped of raw HTML (``<``, ``>`` escaped), and
 table cells escape ``|`` and Markdown link syntax, so data such as a category named

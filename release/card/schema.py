@@ -1,22 +1,15 @@
-"""The card's JSON Schema (``templates/card/card.schema.json``) and validation against it."""
+"""The card's JSON Schema (``release/templates/card/card.schema.json``) and its validation."""
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from release.errors import CheckFailed
+from release.resources import builtin_templates
 
-
-def _builtin_templates() -> Path:
-    """``templates/card`` beside the package (a source or editable install), else in cwd."""
-    beside = Path(__file__).resolve().parents[2] / "templates" / "card"
-    return beside if beside.is_dir() else Path.cwd() / "templates" / "card"
-
-
-BUILTIN_TEMPLATES = _builtin_templates()
+BUILTIN_TEMPLATES = builtin_templates("card")
 SCHEMA_FILE = "card.schema.json"
 
 

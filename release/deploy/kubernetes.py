@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import DeployError, UsageError
+from release.resources import builtin_templates
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "k8s"
+TEMPLATE_DIR = builtin_templates("k8s")
 STRATEGIES = ("direct", "canary", "shadow", "bluegreen")
 PORT = 8080
 ROUTE = "primary"
@@ -117,7 +118,7 @@ def render_manifests(
     if problems:
         raise DeployError(
             "rendered manifests fail the Argo Rollouts/Istio checks: " + "; ".join(problems),
-            "fix templates/k8s or the deploy settings",
+            "fix the k8s templates or the deploy settings",
         )
     return _write_all(Path(out_dir), files)
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from release.fsio import dumps_json, write_text
 from release.monitor.drift import ColumnDrift, DriftReport
+from release.resources import builtin_templates
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATE_DIR = builtin_templates()
 SVG_W, SVG_H, PAD_L, PAD_B, PAD_T = 420, 170, 36, 46, 10
 
 
