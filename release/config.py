@@ -63,6 +63,11 @@ class DataSettings:
     protected: list[str] = field(default_factory=list)
     test_size: float = 0.25
     seed: int = 42
+    # Strings a CSV source reads as missing (the empty field always is); null keeps
+    # pandas' own list (NA, NaN, null, ...). Parquet has real nulls and ignores this.
+    na_values: list[str] | None = None
+    # Drop exact duplicate rows of the source at prepare (the count goes to provenance).
+    deduplicate: bool = False
 
     def __post_init__(self) -> None:
         _check(0 < self.test_size < 1, "data.test_size", self.test_size, "a number between 0 and 1")
@@ -78,6 +83,13 @@ class DataSettings:
                     value,
                     f"columns other than the target {self.target!r}",
                 )
+        if self.na_values is not None:
+            _check(
+                all(len(v) <= 64 and "\n" not in v for v in self.na_values),
+                "data.na_values",
+                self.na_values,
+                "a list of short one-line markers such as ['?', 'NA', '-']",
+            )
 
 
 # ------------------------------------------------------------------------- validate

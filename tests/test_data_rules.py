@@ -89,7 +89,7 @@ def test_categories(frame: pd.DataFrame) -> None:
 
 def test_duplicates(frame: pd.DataFrame) -> None:
     bad = pd.concat([frame, frame.head(100)], ignore_index=True)
-    assert "100 duplicate rows" in check(bad)["duplicates[None]"]
+    assert "100 exact duplicate rows" in check(bad)["duplicates[None]"]
 
 
 def test_constant_target(frame: pd.DataFrame) -> None:
@@ -106,9 +106,42 @@ def test_batch_without_labels_can_skip_target(frame: pd.DataFrame) -> None:
     assert check(frame.drop(columns=["default"]), require_target=False) == {}
 
 
-def test_leakage(frame: pd.DataFrame) -> None:
-    train, test = frame.iloc[:1500], frame.iloc[1400:]
-    assert "100 test rows also in train" in check(frame, train=train, test=test)["leakage[None]"]
+def test_exact_copies_across_the_split_are_duplicates_not_leakage(frame: pd.DataFrame) -> None:
+    train, test = frame.iloc[:1500], frame.iloc[1400:].reset_index(drop=True)
+    both = pd.concat([train, test], keys=["train", "test"])
+    report = validate_frame(both, settings_from_dict(ROOT_PARAMS), train=train, test=test)
+    rules = {r.name: r for r in report.rules if r.column is None}
+    assert rules["leakage"].passed and rules["leakage"].observed["exact_copies"] == 100
+    dup = rules["duplicates"]
+    assert not dup.passed
+    assert dup.observed == {"rows": 100, "groups": 100, "rate": 0.047619, "across_splits": 100}
+    assert "100 test rows repeat a train row" in dup.message
+    assert dup.examples[0] == {
+        "split": "test",
+        "row": 0,
+        "same_as": {"split": "train", "row": 1400},
+    }
+
+
+def test_leakage_is_the_same_features_under_another_label(frame: pd.DataFrame) -> None:
+    train = frame.iloc[:1500]
+    test = frame.iloc[1400:].reset_index(drop=True)
+    test["annotator_1"] = 1 - test["annotator_1"]  # not a feature: the inputs still leak
+    test.loc[:9, "default"] = 1 - test.loc[:9, "default"]
+    both = pd.concat([train, test], keys=["train", "test"])
+    report = validate_frame(both, settings_from_dict(ROOT_PARAMS), train=train, test=test)
+    rule = next(r for r in report.failures if r.name == "leakage")
+    assert "100 test rows have the key columns of a train row" in rule.message
+    example = rule.examples[0]
+    assert example["split"] == "test" and example["row"] == 0 and example["train_row"] == 1400
+    assert example["key"]["age"] == _plain_value(frame.loc[1400, "age"])
+    assert "default" not in example["key"] and "annotator_1" not in example["key"]
+
+
+def _plain_value(value: object) -> object:
+    from release.data.report import plain
+
+    return plain(value)
 
 
 def test_coverage(frame: pd.DataFrame) -> None:

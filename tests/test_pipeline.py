@@ -154,7 +154,7 @@ def test_diabetes_regression_from_parquet(make_project) -> None:
             "a,default\n1,0\nabc,1\n2,1\n3,0\n",
             {
                 "data": {"source": "csv", "path": "data/raw/x.csv"},
-                "validate": {"dtypes": {"a": "numeric"}},
+                "validate": {"dtypes": Exact(a="numeric")},
             },
             ["data", "prepare"],
             "column 'a' is numeric but row 1 holds 'abc'",

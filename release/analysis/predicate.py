@@ -8,7 +8,7 @@ Grammar (keywords are case-insensitive)::
     comparison := column OP literal | literal OP column
                 | column ["not"] "in" "[" literal ("," literal)* "]"
     OP         := == | != | < | <= | > | >=
-    column     := identifier | `any name in backticks`
+    column     := identifier | `any name in backticks`   (`hours-per-week` > 40)
     literal    := number | inf | "string" | 'string' | true | false | null
 
 Nothing is evaluated as Python: the text becomes a small tree that is applied to a
@@ -99,6 +99,25 @@ Node = Compare | Member | Not | BoolOp
 
 class PredicateError(ValueError):
     """The text is not a valid predicate; the message says where and why."""
+
+
+# An unquoted name with a '-' inside (``hours-per-week``): the tokenizer reads it as
+# ``hours`` then a stray '-', so the error says where the backticks go. Strings and
+# backticked names are skipped first; ``\b`` keeps ``1e-5`` out.
+_SKIP = re.compile(r"`[^`]*`|\"[^\"]*\"|'[^']*'")
+_HYPHENATED = re.compile(r"\b[A-Za-z_][A-Za-z0-9_.]*(?:-[A-Za-z0-9_.]+)+")
+
+
+def quoting_hint(text: str) -> str | None:
+    """The predicate with hyphenated column names put in backticks, or None if it has none."""
+    out, pos, changed = [], 0, False
+    for skip in [*_SKIP.finditer(text), None]:
+        end = skip.start() if skip else len(text)
+        chunk = _HYPHENATED.sub(lambda m: f"`{m.group(0)}`", text[pos:end])
+        changed = changed or chunk != text[pos:end]
+        out.append(chunk + (skip.group(0) if skip else ""))
+        pos = skip.end() if skip else end
+    return "".join(out) if changed else None
 
 
 def tokenize(text: str) -> list[Token]:
@@ -204,6 +223,17 @@ class _Parser:
             if self.accept("kw", "in"):
                 return Member(tok.value, self.literal_list(), negate)
             op = self.peek()
+            if op.kind == "column":
+                words = [tok.value]
+                j = self.i
+                while self.tokens[j].kind == "column":
+                    words.append(self.tokens[j].value)
+                    j += 1
+                spaced = " ".join(words)
+                self.fail(
+                    f"expected a comparison operator after column {tok.value!r}"
+                    f" (a name with spaces goes in backticks: `{spaced}`)"
+                )
             if op.kind != "op":
                 self.fail(f"expected a comparison operator after column {tok.value!r}")
             self.next()
@@ -245,10 +275,22 @@ class _Parser:
 
 
 def parse(text: str) -> Node:
-    """Parse predicate text into a tree; raise PredicateError with the position on error."""
+    """Parse predicate text into a tree; raise PredicateError with the position on error.
+
+    When the text holds an unquoted name such as ``hours-per-week``, the message ends
+    with the quoted form to write instead.
+    """
     if not text.strip():
         raise PredicateError("the predicate is empty")
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except PredicateError as exc:
+        hint = quoting_hint(text)
+        if hint is None:
+            raise
+        raise PredicateError(
+            f"{exc}; a column name with '-' or spaces goes in backticks: {hint}"
+        ) from None
 
 
 def columns(node: Node) -> set[str]:

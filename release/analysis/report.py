@@ -101,6 +101,8 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"- HLP is measured as {impact_metric}, so the HLP, model and impact columns use "
             f"{impact_metric}; the CI column is for {metric}."
         )
+    for warning in result.get("warnings") or []:
+        lines.append(f"- Warning: {_cell(warning)}.")
     lines += [
         f"- Slices with fewer than {result.get('min_slice_size', 0):,} rows are flagged small: "
         "reported, not ranked.",

@@ -121,6 +121,8 @@ def analyse_slices(
             "use a classifier with predict_proba or another primary metric",
         )
     slices = build_slices(test_df, ev.slices, settings.data.slice_columns)
+    warnings = [empty_slice_warning(s, ev.slices.predicates) for s in slices if s.rows == 0]
+    slices = [s for s in slices if s.rows > 0]
     use_annotators, given = _hlp_plan(settings, test_df, [s.name for s in slices])
     rows_hlp = (
         hlp.row_hlp_from_frame(test_df, list(settings.data.annotators), y_true)
@@ -225,7 +227,15 @@ def analyse_slices(
         "min_slice_size": ev.min_slice_size,
         "task": task,
         "slices": entries,
+        "warnings": warnings,
     }
+
+
+def empty_slice_warning(item: Any, predicates: dict[str, str]) -> str:
+    """The report's line for a declared slice that no test row falls in."""
+    text = predicates.get(item.name) if item.kind == "predicate" else None
+    what = f"slice {item.name} ({text})" if text else f"slice {item.name}"
+    return f"{what} matches no test row, so it has no metrics; check its definition"
 
 
 def feature_frame(

@@ -11,8 +11,10 @@ Four kinds, each a boolean row mask with a stable name:
 * ``intersection``: every non-empty pair of levels of two columns, each column split by
   its bins when it has some and by its values otherwise (``sex=female & age=[25, 60)``).
 
-A bad definition (unknown column, unparsable predicate, a declared slice with no rows)
-raises one :class:`~release.errors.ConfigError` naming the setting and how to fix it.
+A bad definition (unknown column, unparsable predicate) raises one
+:class:`~release.errors.ConfigError` naming the setting and how to fix it. A declared bin
+or predicate that no test row falls in is kept with zero rows: the analysis reports it as
+a warning instead of failing the pipeline (a small test set can miss a rare slice).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def parse_edges(column: str, edges: list[float | str]) -> list[float]:
 
 
 def bin_levels(df: Any, column: str, edges: list[float | str]) -> list[Slice]:
-    """One slice per bin of ``column`` (plus missing values, if any); empty bins are errors."""
+    """One slice per bin of ``column`` (plus missing values, if any); a bin may be empty."""
     import pandas as pd
 
     setting = f"evaluate.slices.bins.{column}"
@@ -136,11 +138,6 @@ def bin_levels(df: Any, column: str, edges: list[float | str]) -> list[Slice]:
         upper = values <= high if closed else values < high
         mask = (values >= low) & upper
         name = f"{column}=[{format_value(low)}, {format_value(high)}{']' if closed else ')'}"
-        if not mask.any():
-            raise ConfigError(
-                f"slice {name} is empty: no test row has {column} in that bin",
-                f"change the edges of {setting}",
-            )
         levels.append(Slice(name, "bin", mask))
     missing = np.isnan(values)
     if missing.any():
@@ -161,11 +158,6 @@ def predicate_slice(df: Any, name: str, text: str) -> Slice:
             f"{setting} = {text!r} is invalid: {exc}",
             'write comparisons such as age >= 60 and region == "north", joined by and/or/not',
         ) from None
-    if not mask.any():
-        raise ConfigError(
-            f"slice {name} ({text!r}) is empty: no test row matches it",
-            f"change or remove {setting}",
-        )
     return Slice(name, "predicate", mask)
 
 

@@ -31,6 +31,9 @@ def prepare(params_path: str, as_json: bool) -> None:
         emit_json(record)
         return
     splits = record["splits"]
+    dropped = record["source"].get("duplicates", {}).get("dropped", 0)
+    if dropped:
+        click.echo(f"dropped {dropped} exact duplicate rows (data.deduplicate: true)")
     click.echo(
         f"prepared {record['source']['rows']} rows from {record['source']['kind']}: "
         f"train {splits['train']['rows']} -> {paths.TRAIN}, "
@@ -60,6 +63,7 @@ def validate(
     """Check quality rules; exit 1 when any rule fails."""
     import pandas as pd
 
+    from release.data.checks import check_settings
     from release.data.sources import read_table
     from release.data.validate import validate_frame
     from release.fsio import write_json
@@ -67,14 +71,16 @@ def validate(
 
     settings = load_settings(params_path)
     if data_file:
-        frame = read_table(data_file)
+        frame = read_table(data_file, na_values=settings.data.na_values)
         report = validate_frame(
             frame, settings, require_target=not no_target, dataset=Path(data_file).name
         )
     else:
         train = read_split(paths.TRAIN)
         test = read_split(paths.TEST)
-        both = pd.concat([train, test], ignore_index=True)
+        check_settings(settings, train, "the prepared data")
+        # Indexed by (split, row), so every example says which split its row is in.
+        both = pd.concat([train, test], keys=["train", "test"])
         report = validate_frame(both, settings, train=train, test=test, dataset="train+test")
         out = out or paths.DATA_QUALITY
     if out:

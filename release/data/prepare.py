@@ -40,6 +40,17 @@ def split(settings: Settings, frame: Any) -> tuple[Any, Any]:
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
+def deduplicate(frame: Any, drop: bool) -> tuple[Any, dict[str, Any]]:
+    """Exact duplicate rows of the source: dropped when ``drop``, counted either way."""
+    mask = frame.duplicated(keep="first")
+    count = int(mask.sum())
+    groups = int(frame[mask].drop_duplicates().shape[0]) if count else 0
+    record = {"rows": count, "groups": groups, "dropped": count if drop else 0}
+    if drop and count:
+        frame = frame[~mask].reset_index(drop=True)
+    return frame, record
+
+
 def write_parquet(frame: Any, target: str | Path) -> None:
     """Write a frame to Parquet atomically and deterministically (no index)."""
     with atomic_path(target) as tmp:
@@ -48,13 +59,23 @@ def write_parquet(frame: Any, target: str | Path) -> None:
 
 def prepare(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     """Run the prepare stage; return the provenance record it wrote."""
-    from release.data.schema import coerce_declared_numeric, resolve_columns
+    from release.data.checks import check_columns, check_settings
+    from release.data.schema import (
+        coerce_declared_categorical,
+        coerce_declared_numeric,
+        resolve_columns,
+    )
     from release.data.sources import load_source
 
     root = Path(root)
     frame, source = load_source(settings)
+    where = source.get("path", "the builtin data")
+    check_columns(settings, [str(c) for c in frame.columns], where)
     columns = resolve_columns(settings, frame)
-    frame = coerce_declared_numeric(frame, columns, source.get("path", "builtin data"))
+    frame = coerce_declared_numeric(frame, columns, where)
+    frame = coerce_declared_categorical(frame, columns)
+    check_settings(settings, frame, where)
+    frame, source["duplicates"] = deduplicate(frame, settings.data.deduplicate)
     if frame[settings.data.target].isna().any():
         n = int(frame[settings.data.target].isna().sum())
         raise DataError(

@@ -24,6 +24,15 @@ class Columns:
         return [*self.numeric, *self.categorical]
 
 
+def feature_names(settings: Settings, present: list[str]) -> list[str]:
+    """The feature columns params.yaml asks for (a listed name absent from ``present`` too)."""
+    data = settings.data
+    if data.features == "all":
+        skip = {data.target, *data.annotators, *data.exclude}
+        return [c for c in present if c not in skip]
+    return list(data.features)
+
+
 def resolve_columns(settings: Settings, frame: Any) -> Columns:
     """Decide feature columns and kinds from params and the data's dtypes."""
     import pandas as pd
@@ -42,11 +51,8 @@ def resolve_columns(settings: Settings, frame: Any) -> Columns:
             f"target column {data.target!r} is absent from the data",
             "set data.target to one of: " + ", ".join(present),
         )
-    if data.features == "all":
-        skip = {data.target, *data.annotators, *data.exclude}
-        features = [c for c in present if c not in skip]
-    else:
-        features = list(data.features)
+    features = feature_names(settings, present)
+    if data.features != "all":
         missing = [c for c in features if c not in present]
         if missing:
             raise ConfigError(
@@ -89,4 +95,36 @@ def coerce_declared_numeric(frame: Any, columns: Columns, source: str) -> Any:
                 "fix the value or declare the column categorical in validate.dtypes",
             )
         frame[col] = converted
+    return frame
+
+
+def category_label(value: Any) -> Any:
+    """The one text form of a category value; NaN (missing) stays NaN.
+
+    A numeric code reads the same whether pandas parsed it as 1 or 1.0, and whether it
+    arrives from a CSV, a Parquet split or a JSON request: ``"1"``.
+    """
+    import math
+
+    if value is None:
+        return math.nan
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()  # numpy scalar to Python
+    if isinstance(value, float):
+        if math.isnan(value):
+            return math.nan
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def coerce_declared_categorical(frame: Any, columns: Columns) -> Any:
+    """Store numeric columns that are categories (``validate.dtypes``) as their labels."""
+    import pandas as pd
+
+    for col in columns.categorical:
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            frame[col] = series.astype(object).map(category_label).astype(object)
     return frame

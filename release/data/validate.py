@@ -6,67 +6,14 @@ offending rows, so a failed pipeline says exactly what is wrong with the data.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from release.config import Settings
+from release.data import report, rows
+from release.data.report import QualityReport, RuleResult, plain
+from release.data.schema import category_label
 
-
-@dataclass
-class RuleResult:
-    """The outcome of one rule on one column (or on the whole table)."""
-
-    name: str
-    column: str | None
-    passed: bool
-    observed: Any
-    limit: Any
-    message: str
-    examples: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class QualityReport:
-    """All rule results for one dataset."""
-
-    dataset: str
-    rows: int
-    rules: list[RuleResult]
-
-    @property
-    def passed(self) -> bool:
-        """True when every rule passed."""
-        return all(rule.passed for rule in self.rules)
-
-    @property
-    def failures(self) -> list[RuleResult]:
-        """The rules that failed."""
-        return [rule for rule in self.rules if not rule.passed]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready record (``reports/data_quality.json``)."""
-        return {
-            "dataset": self.dataset,
-            "rows": self.rows,
-            "passed": self.passed,
-            "rules_checked": len(self.rules),
-            "rules_failed": len(self.failures),
-            "rules": [asdict(rule) for rule in self.rules],
-        }
-
-    def summary(self) -> str:
-        """A short human-readable summary: counts, then one line per failed rule."""
-        head = (
-            f"{self.dataset}: {self.rows} rows, {len(self.rules)} rules, "
-            f"{len(self.failures)} failed"
-        )
-        lines = [head]
-        for rule in self.failures:
-            where = f" [{rule.column}]" if rule.column else ""
-            lines.append(f"  FAIL {rule.name}{where}: {rule.message}")
-            for example in rule.examples[:3]:
-                lines.append(f"       e.g. {example}")
-        return "\n".join(lines)
+__all__ = ["QualityReport", "RuleResult", "validate_frame"]
 
 
 def validate_frame(
@@ -83,32 +30,22 @@ def validate_frame(
     rules += _rows(df, settings)
     rules += _required(df, settings, require_target, with_annotators=train is not None)
     rules += _dtypes(df, settings)
+    rules += _finite(df, settings)
     rules += _nulls(df, settings)
     rules += _ranges(df, settings)
     rules += _categories(df, settings)
-    rules += _duplicates(df, settings)
+    rules += rows.duplicates(df, settings, train, test)
     if require_target or settings.data.target in df.columns:
         rules += _target(df, settings)
     if train is not None and test is not None:
-        rules += _leakage(train, test, settings)
+        rules += rows.leakage(train, test, settings)
         rules += _coverage(train, test, settings)
     return QualityReport(dataset=dataset, rows=len(df), rules=rules)
 
 
 # ---------------------------------------------------------------------------- rules
 def _examples(df: Any, mask: Any, column: str | None, settings: Settings) -> list[dict[str, Any]]:
-    rows = df.index[mask][: settings.validate.max_examples]
-    if column is None:
-        return [{"row": int(i)} for i in rows]
-    return [{"row": int(i), "value": _plain(df.at[i, column])} for i in rows]
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value if isinstance(value, int | float | str | bool) or value is None else str(value)
+    return report.examples(df, mask, column, settings.validate.max_examples)
 
 
 def _rows(df: Any, settings: Settings) -> list[RuleResult]:
@@ -168,7 +105,11 @@ def _dtypes(df: Any, settings: Settings) -> list[RuleResult]:
                 mask = series.notna() & (series != series.round())
                 ok = bool((values == values.round()).all())
         elif kind == "categorical":
-            ok = not pd.api.types.is_float_dtype(series)
+            # Numeric codes (sex 1/2, read as 1.0/2.0 when a value is missing) are
+            # categories; a fractional value means a measurement declared by mistake.
+            if pd.api.types.is_float_dtype(series):
+                mask = series.notna() & (series != series.round())
+                ok = not bool(mask.any())
         elif kind == "bool":
             ok = pd.api.types.is_bool_dtype(series) or set(series.dropna().unique()) <= {0, 1}
         observed = str(series.dtype)
@@ -178,6 +119,31 @@ def _dtypes(df: Any, settings: Settings) -> list[RuleResult]:
             message += f" (e.g. row {examples[0]['row']} holds {examples[0]['value']!r})"
         out.append(RuleResult("dtype", col, ok, observed, kind, message, examples))
     return out
+
+
+def _finite(df: Any, settings: Settings) -> list[RuleResult]:
+    """Numeric columns hold finite numbers: +inf/-inf break every estimator."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for col in df.columns:
+        series = df[col]
+        if not pd.api.types.is_float_dtype(series):
+            continue  # integers cannot be infinite; text is the dtype rule's business
+        mask = pd.Series(np.isinf(series.to_numpy(dtype="float64", na_value=np.nan)), df.index)
+        bad = int(mask.sum())
+        if not bad:
+            continue  # one result per offending column keeps wide tables' reports short
+        signs = sorted({"+inf" if v > 0 else "-inf" for v in series[mask]})
+        message = f"{bad} non-finite values ({', '.join(signs)})"
+        out.append(
+            RuleResult(
+                "finite", str(col), False, bad, 0, message, _examples(df, mask, str(col), settings)
+            )
+        )
+    passed = RuleResult("finite", None, True, 0, 0, "every numeric value is finite")
+    return out or [passed]
 
 
 def _nulls(df: Any, settings: Settings) -> list[RuleResult]:
@@ -213,7 +179,7 @@ def _ranges(df: Any, settings: Settings) -> list[RuleResult]:
         if high is not None:
             mask |= values > high
         bad = int(mask.sum())
-        observed = [_plain(values.min()), _plain(values.max())]
+        observed = [plain(values.min()), plain(values.max())]
         message = f"{bad} values outside [{low}, {high}] (observed {observed[0]}..{observed[1]})"
         out.append(
             RuleResult(
@@ -235,8 +201,9 @@ def _categories(df: Any, settings: Settings) -> list[RuleResult]:
         if col not in df.columns:
             continue
         series = df[col]
-        mask = series.notna() & ~series.astype(str).isin([str(a) for a in allowed])
-        unknown = sorted({str(v) for v in series[mask].unique()})
+        labels = series.astype(object).map(category_label)
+        mask = series.notna() & ~labels.isin([str(a) for a in allowed])
+        unknown = sorted({str(v) for v in labels[mask].unique()})
         message = (
             "all values allowed" if not unknown else "unknown values: " + ", ".join(unknown[:10])
         )
@@ -252,25 +219,6 @@ def _categories(df: Any, settings: Settings) -> list[RuleResult]:
             )
         )
     return out
-
-
-def _duplicates(df: Any, settings: Settings) -> list[RuleResult]:
-    if len(df) == 0:
-        return []
-    mask = df.duplicated(keep="first")
-    rate = float(mask.mean())
-    limit = settings.validate.max_duplicate_rate
-    return [
-        RuleResult(
-            "duplicates",
-            None,
-            rate <= limit,
-            round(rate, 6),
-            limit,
-            f"{int(mask.sum())} duplicate rows ({rate:.2%}, max {limit:.2%})",
-            _examples(df, mask, None, settings) if rate > limit else [],
-        )
-    ]
 
 
 def _target(df: Any, settings: Settings) -> list[RuleResult]:
@@ -292,32 +240,6 @@ def _target(df: Any, settings: Settings) -> list[RuleResult]:
     ]
 
 
-def _row_keys(frame: Any, columns: list[str]) -> Any:
-    import pandas as pd
-
-    return pd.util.hash_pandas_object(frame[columns], index=False)
-
-
-def _leakage(train: Any, test: Any, settings: Settings) -> list[RuleResult]:
-    skip = set(settings.data.annotators)
-    columns = [c for c in train.columns if c in test.columns and c not in skip]
-    train_keys = set(_row_keys(train, columns).tolist())
-    mask = _row_keys(test, columns).isin(train_keys)
-    count = int(mask.sum())
-    limit = settings.validate.max_leakage_rows
-    return [
-        RuleResult(
-            "leakage",
-            None,
-            count <= limit,
-            count,
-            limit,
-            f"{count} test rows also in train (max {limit})",
-            _examples(test, mask, None, settings) if count > limit else [],
-        )
-    ]
-
-
 def _coverage(train: Any, test: Any, settings: Settings) -> list[RuleResult]:
     out = []
     limit = settings.validate.min_slice_rows
@@ -326,12 +248,12 @@ def _coverage(train: Any, test: Any, settings: Settings) -> list[RuleResult]:
         if col not in train.columns or col not in test.columns:
             continue
         values = settings.validate.categories.get(col)
+        train_labels = train[col].dropna().astype(object).map(category_label)
+        test_labels = test[col].dropna().astype(object).map(category_label)
         if values is None:
-            values = sorted(
-                {str(v) for v in train[col].dropna()} | {str(v) for v in test[col].dropna()}
-            )
-        train_counts = train[col].astype(str).value_counts()
-        test_counts = test[col].astype(str).value_counts()
+            values = sorted(set(train_labels) | set(test_labels))
+        train_counts = train_labels.value_counts()
+        test_counts = test_labels.value_counts()
         short = {}
         for value in values:
             counts = (int(train_counts.get(str(value), 0)), int(test_counts.get(str(value), 0)))

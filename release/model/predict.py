@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from release.data.schema import category_label
 from release.errors import UsageError
 
 
@@ -56,8 +57,8 @@ def frame_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> A
             for i, v in enumerate(values):
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     cleaned.append(math.nan)
-                elif isinstance(v, str | int) and not isinstance(v, bool):
-                    cleaned.append(str(v))
+                elif isinstance(v, str | int | float) and not isinstance(v, bool):
+                    cleaned.append(category_label(v))  # 1 and 1.0 are the code "1"
                 else:
                     raise UsageError(
                         f"column {name!r} row {i}: {v!r} is not a category",
@@ -81,7 +82,7 @@ def normalize_frame(df: Any, numeric: list[str], categorical: list[str]) -> Any:
     for col in categorical:
         series = df[col]
         values = series.astype(object).where(series.notna(), np.nan)
-        out[col] = values.map(lambda v: v if isinstance(v, float) else str(v)).astype(object)
+        out[col] = values.map(category_label).astype(object)
     return out[[*numeric, *categorical]] if not df.columns.empty else out
 
 
