@@ -86,6 +86,7 @@ CASES = [
     ({"evaluate": {"slices": {"columns": ["wrk"]}}}, "evaluate.slices.columns 'wrk'"),
     ({"evaluate": {"slices": {"bins": {"ag": [0, 50]}}}}, "evaluate.slices.bins 'ag'"),
     ({"evaluate": {"slices": {"bins": {"work class": [0, 1]}}}}, "is not numeric"),
+    ({"evaluate": {"slices": {"bins": {"age": [60, 30]}}}}, "is not strictly increasing"),
     ({"evaluate": {"slices": {"intersections": [["age", "sx"]]}}}, "intersections 'sx'"),
     ({"monitor": {"drift": {"methods": {"agg": "ks"}}}}, "monitor.drift.methods 'agg'"),
     ({"evaluate": {"slices": {"predicates": {"p": "hours-per-week > 40"}}}}, "`hours-per-week`"),

@@ -12,6 +12,7 @@ import difflib
 from typing import Any
 
 from release.analysis import predicate
+from release.analysis.slices import parse_edges
 from release.config import Settings
 from release.errors import ConfigError
 
@@ -93,7 +94,8 @@ def check_predicate(name: str, text: str, frame: Any) -> None:
 def _check_bins(settings: Settings, frame: Any) -> None:
     import pandas as pd
 
-    for column in settings.evaluate.slices.bins:
+    for column, edges in settings.evaluate.slices.bins.items():
+        parse_edges(column, edges)  # increasing numbers, or one line naming the setting
         series = frame[column]
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             raise ConfigError(
