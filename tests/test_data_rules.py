@@ -178,3 +178,39 @@ def test_builtin_plants_a_hard_slice_and_annotator_disagreement() -> None:
     drifted = builtin.generate_batch(6000, seed=1, drift=1.0)
     assert "annotator_1" not in drifted.columns
     assert drifted.income.mean() > df.income.mean() * 1.1
+
+
+def test_finite_names_the_column_and_count(frame: pd.DataFrame) -> None:
+    bad = frame.copy()
+    bad.loc[[3, 8], "income"] = np.inf
+    bad.loc[5, "income"] = -np.inf
+    report = validate_frame(bad, settings_from_dict(ROOT_PARAMS))
+    rule = next(r for r in report.failures if r.name == "finite")
+    assert (rule.column, rule.observed) == ("income", 3)
+    assert rule.message == "3 non-finite values (+inf, -inf)"
+    assert rule.examples[0] == {"row": 3, "value": "+inf"}
+    assert "finite[None]" not in failed(report)
+
+
+def test_categorical_codes_pass_and_fractions_fail(frame: pd.DataFrame) -> None:
+    params = {
+        **ROOT_PARAMS,
+        "validate": {**ROOT_PARAMS["validate"], "dtypes": {"code": "categorical"}},
+    }
+    params["validate"]["categories"] = {"code": ["1", "2"]}
+    codes = frame.assign(code=np.where(frame.index % 2 == 0, 1.0, 2.0))
+    codes.loc[4, "code"] = np.nan  # why pandas reads the codes as floats
+    assert failed(validate_frame(codes, settings_from_dict(params))) == {}
+    codes.loc[6, "code"] = 1.5
+    failures = failed(validate_frame(codes, settings_from_dict(params)))
+    assert "dtype float64 is not categorical (e.g. row 6 holds 1.5)" == failures["dtype[code]"]
+    assert failures["categories[code]"] == "unknown values: 1.5"
+
+
+def test_train_refuses_an_infinite_regression_target() -> None:
+    from release.errors import DataError
+    from release.model.train import require_finite
+
+    target = pd.DataFrame({"y": [1.0, np.inf, 2.0]})
+    with pytest.raises(DataError, match=r"non-finite numbers \(\+inf/-inf\) in 'y' \(1\)"):
+        require_finite(target, ["y"], "data/prepared/train.parquet")

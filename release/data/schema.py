@@ -92,7 +92,8 @@ def coerce_declared_numeric(frame: Any, columns: Columns, source: str) -> Any:
             value = frame[col].iloc[row]
             raise DataError(
                 f"{source}: column {col!r} is numeric but row {row} holds {value!r}",
-                "fix the value or declare the column categorical in validate.dtypes",
+                "if it marks a missing value, list it in data.na_values; otherwise fix the"
+                " value or declare the column categorical in validate.dtypes",
             )
         frame[col] = converted
     return frame

@@ -41,6 +41,7 @@ def require_finite(x: Any, numeric: list[str], source: str | Path) -> None:
 def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     """Fit, save ``models/model.skops`` and ``models/model.json``; return the metadata."""
     import numpy as np
+    import pandas as pd
 
     from release.data.schema import resolve_columns
     from release.model.persist import save_model
@@ -51,7 +52,10 @@ def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     frame = read_split(root / paths.TRAIN)
     columns = resolve_columns(settings, frame)
     x = normalize_frame(frame, columns.numeric, columns.categorical)
-    require_finite(x, columns.numeric, root / paths.TRAIN)
+    require_finite(x, columns.numeric, paths.TRAIN)
+    if settings.data.task == "regression":
+        target = pd.to_numeric(frame[settings.data.target], errors="coerce").to_frame()
+        require_finite(target, [settings.data.target], paths.TRAIN)
     y = frame[settings.data.target].to_numpy()
     pipeline = build_pipeline(settings, columns.numeric, columns.categorical)
     started = time.perf_counter()
