@@ -40,22 +40,30 @@ def test_wine_and_breast_cancer_from_csv(
         assert len(meta["features"]) == data.shape[1] - 1
 
 
-def test_diabetes_sex_codes_are_one_category_in_prepare_train_and_serve(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+DIABETES = {
+    "data": {"task": "regression"},
+    "validate": {"dtypes": {"sex": "categorical"}, "categories": {"sex": ["1", "2"]}},
+    "train": {"estimator": "ridge"},
+    "evaluate": {"primary_metric": "mae"},
+}
+
+
+def diabetes_project(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, pd.DataFrame]:
+    """sklearn's diabetes data (unscaled: sex is 1.0/2.0) as CSV, prepared and trained."""
     from sklearn.datasets import load_diabetes
 
-    params = {
-        "data": {"task": "regression"},
-        "validate": {"dtypes": {"sex": "categorical"}, "categories": {"sex": ["1", "2"]}},
-        "train": {"estimator": "ridge"},
-        "evaluate": {"primary_metric": "mae"},
-    }
-    project = bare_project(tmp_path, params)
+    project = bare_project(root, DIABETES)
     data = load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "y"})
     assert data["sex"].dtype == "float64"  # 1.0 / 2.0: a code read as a measurement
     data.to_csv(project / "data/raw/data.csv", index=False)
     run_stages(project, capsys)
+    return project, data
+
+
+def test_diabetes_sex_codes_are_one_category_in_prepare_train_and_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, data = diabetes_project(tmp_path, capsys)
 
     train = pd.read_parquet(project / "data/prepared/train.parquet")
     assert sorted(set(train["sex"])) == ["1", "2"]
@@ -77,6 +85,47 @@ def test_diabetes_sex_codes_are_one_category_in_prepare_train_and_serve(
     # The category changes the prediction: it is used, not dropped as unknown.
     other = {n: [1 if n == "sex" else float(row[n].iloc[0])] for n in names}
     assert model.predict(frame_from_records(meta, other))[0] != pytest.approx(served[0])
+
+
+@pytest.mark.slow
+def test_a_served_diabetes_model_reads_sex_codes_as_training_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+
+    from tests.serve_support import ServeProcess, free_port
+
+    project, data = diabetes_project(tmp_path, capsys)
+    meta = read_metadata(project / "models/model.json")
+    model = load_model(project / "models/model.skops", expected_sha256=meta["sha256"])
+    rows = data.drop(columns=["y"]).iloc[:4]
+    expected, _ = predict(model, meta, rows)  # the raw CSV rows, sex as 1.0 / 2.0
+    port = free_port()
+    server = ServeProcess(["--model", str(project / "models"), "--port", str(port)], project)
+    try:
+        assert server.url, (server.lines, server.stderr())
+        for codes in (
+            rows["sex"].tolist(),
+            [int(v) for v in rows["sex"]],
+            [str(int(v)) for v in rows["sex"]],
+        ):
+            inputs = [
+                {
+                    "name": f["name"],
+                    "datatype": "FP64",
+                    "shape": [4],
+                    "data": rows[f["name"]].tolist(),
+                }
+                if f["kind"] == "numeric"
+                else {"name": "sex", "datatype": "BYTES", "shape": [4], "data": codes}
+                for f in meta["features"]
+            ]
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                reply = client.post(f"/v2/models/{meta['name']}/infer", json={"inputs": inputs})
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["outputs"][0]["data"] == pytest.approx(list(expected))
+    finally:
+        server.stop()
 
 
 def messy(rows: int = 400, seed: int = 7) -> str:
