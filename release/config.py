@@ -68,6 +68,7 @@ class DataSettings:
     na_values: list[str] | None = None
     # Drop exact duplicate rows of the source at prepare (the count goes to provenance).
     deduplicate: bool = False
+    delimiter: str = ","  # the CSV field separator (";" or "\t" for some exports)
 
     def __post_init__(self) -> None:
         _check(0 < self.test_size < 1, "data.test_size", self.test_size, "a number between 0 and 1")
@@ -83,6 +84,12 @@ class DataSettings:
                     value,
                     f"columns other than the target {self.target!r}",
                 )
+        _check(
+            len(self.delimiter) == 1 and self.delimiter not in '"\r\n',
+            "data.delimiter",
+            self.delimiter,
+            "one character such as ',', ';' or a tab",
+        )
         if self.na_values is not None:
             _check(
                 all(len(v) <= 64 and "\n" not in v for v in self.na_values),

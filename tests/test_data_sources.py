@@ -84,3 +84,29 @@ def test_bad_sources_fail_prepare_with_one_line_and_write_nothing(
     result = release(project, capsys, "data", "prepare")
     result.assert_one_error(2, *fragments)
     assert files_under(project) == before
+
+
+def test_semicolon_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("age;hours-per-week;y\n39;40;0\n?;38;1\n")
+    frame = read_table(path, na_values=["?"], delimiter=";")
+    assert list(frame.columns) == ["age", "hours-per-week", "y"]
+    assert frame["age"].isna().sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"delimiter": ";;"}, "data.delimiter = ';;' is invalid"),
+        ({"na_values": "?"}, "data.na_values = '?' is invalid"),
+        ({"na_values": ["?", "a\nb"]}, "data.na_values"),
+        ({"deduplicate": "yes"}, "data.deduplicate = 'yes' is invalid"),
+    ],
+)
+def test_data_settings_are_checked(data: dict, fragment: str) -> None:
+    from release.config import settings_from_dict
+    from release.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"data": data})
+    assert fragment in info.value.one_line()

@@ -31,9 +31,14 @@ def prepare(params_path: str, as_json: bool) -> None:
         emit_json(record)
         return
     splits = record["splits"]
-    dropped = record["source"].get("duplicates", {}).get("dropped", 0)
-    if dropped:
-        click.echo(f"dropped {dropped} exact duplicate rows (data.deduplicate: true)")
+    duplicates = record["source"].get("duplicates", {})
+    if duplicates.get("dropped"):
+        click.echo(f"dropped {duplicates['dropped']} exact duplicate rows (data.deduplicate)")
+    elif duplicates.get("rows"):
+        click.echo(
+            f"kept {duplicates['rows']} exact duplicate rows "
+            "(data.deduplicate: true drops them; release data validate counts them)"
+        )
     click.echo(
         f"prepared {record['source']['rows']} rows from {record['source']['kind']}: "
         f"train {splits['train']['rows']} -> {paths.TRAIN}, "
@@ -71,7 +76,9 @@ def validate(
 
     settings = load_settings(params_path)
     if data_file:
-        frame = read_table(data_file, na_values=settings.data.na_values)
+        frame = read_table(
+            data_file, na_values=settings.data.na_values, delimiter=settings.data.delimiter
+        )
         report = validate_frame(
             frame, settings, require_target=not no_target, dataset=Path(data_file).name
         )

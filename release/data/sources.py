@@ -11,12 +11,16 @@ from release.errors import DataError
 
 
 def read_table(
-    path: str | Path, kind: str | None = None, na_values: list[str] | None = None
+    path: str | Path,
+    kind: str | None = None,
+    na_values: list[str] | None = None,
+    delimiter: str = ",",
 ) -> Any:
     """Read a CSV or Parquet file (kind from the suffix when not given).
 
     ``na_values`` (from ``data.na_values``) are the strings a CSV holds for a missing
-    value, besides the empty field; None keeps pandas' own list. Parquet ignores them.
+    value, besides the empty field; None keeps pandas' own list. ``delimiter`` is the
+    CSV's field separator. Parquet ignores both.
     """
     import pandas as pd
 
@@ -29,7 +33,7 @@ def read_table(
         raise DataError(f"data file {path} not found", "check data.path in params.yaml")
     kind = kind or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
     if kind == "csv":
-        frame = _read_csv(path, na_values)
+        frame = _read_csv(path, na_values, delimiter)
     elif kind == "parquet":
         try:
             frame = pd.read_parquet(path)
@@ -44,17 +48,19 @@ def read_table(
     return frame
 
 
-def _read_csv(path: Path, na_values: list[str] | None) -> Any:
+def _read_csv(path: Path, na_values: list[str] | None, delimiter: str) -> Any:
     import pandas as pd
 
     # Markers given: exactly these (and the empty field) are missing, so a real category
     # such as "NA" (North America) survives when the user did not list it.
-    options: dict[str, Any] = {"skipinitialspace": True}
+    options: dict[str, Any] = {"skipinitialspace": True, "sep": delimiter}
     if na_values is not None:
         options.update(keep_default_na=False, na_values=[*na_values, ""])
     try:
         # The header as written: pandas renames a repeated name to "name.1" silently.
-        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        header = pd.read_csv(
+            path, sep=delimiter, header=None, nrows=1, dtype=str, keep_default_na=False
+        )
         _check_header(path, [str(v) for v in header.iloc[0].tolist()] if len(header) else [])
         return pd.read_csv(path, **options)
     except pd.errors.EmptyDataError:
@@ -92,7 +98,7 @@ def load_source(settings: Settings) -> tuple[Any, dict[str, Any]]:
         }
     else:
         assert data.path is not None  # checked by config
-        frame = read_table(data.path, data.source, data.na_values)
+        frame = read_table(data.path, data.source, data.na_values, data.delimiter)
         info = {"kind": data.source, "path": data.path, "sha256": sha256_file(data.path)}
     if data.target not in frame.columns:
         raise DataError(
