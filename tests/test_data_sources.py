@@ -110,3 +110,21 @@ def test_data_settings_are_checked(data: dict, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"data": data})
     assert fragment in info.value.one_line()
+
+
+def test_batch_validation_reads_like_prepare(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = bare_project(tmp_path, {"data": {"na_values": ["?"]}})
+    (project / "batch").mkdir()
+    release(project, capsys, "data", "validate", "--data", "batch").assert_one_error(
+        2, "is a directory"
+    )
+    (project / "dup.csv").write_text("a,a,y\n1,2,0\n")
+    release(project, capsys, "data", "validate", "--data", "dup.csv").assert_one_error(
+        2, "duplicated column name", "'a'"
+    )
+    (project / "b.csv").write_text("a,y\n" + "?,0\n1,1\n" * 30)
+    result = release(project, capsys, "data", "validate", "--data", "b.csv")
+    result.assert_one_error(1, "null_rate[a]")  # '?' counted as missing, not as a value
+    assert "null rate 50.00%" in result.out
