@@ -208,9 +208,18 @@ def test_categorical_codes_pass_and_fractions_fail(frame: pd.DataFrame) -> None:
 
 
 def test_train_refuses_an_infinite_regression_target() -> None:
+    from release.data.schema import require_finite
     from release.errors import DataError
-    from release.model.train import require_finite
 
     target = pd.DataFrame({"y": [1.0, np.inf, 2.0]})
     with pytest.raises(DataError, match=r"non-finite numbers \(\+inf/-inf\) in 'y' \(1\)"):
         require_finite(target, ["y"], "data/prepared/train.parquet")
+
+
+def test_predict_refuses_infinite_inputs_in_one_line() -> None:
+    from release.errors import DataError
+    from release.model.predict import predict
+
+    meta = {"task": "regression", "features": [{"name": "x", "kind": "numeric"}]}
+    with pytest.raises(DataError, match="the data to predict holds non-finite"):
+        predict(None, meta, pd.DataFrame({"x": [1.0, -np.inf]}))

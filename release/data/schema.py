@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from release.config import Settings
@@ -129,3 +130,17 @@ def coerce_declared_categorical(frame: Any, columns: Columns) -> Any:
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             frame[col] = series.astype(object).map(category_label).astype(object)
     return frame
+
+
+def require_finite(x: Any, numeric: list[str], source: str | Path) -> None:
+    """Refuse +inf/-inf in numeric columns: estimators fail on them with a traceback."""
+    import numpy as np
+
+    bad = {col: int(np.isinf(x[col].to_numpy(dtype="float64")).sum()) for col in numeric}
+    bad = {col: n for col, n in bad.items() if n}
+    if bad:
+        listed = ", ".join(f"{col!r} ({n})" for col, n in bad.items())
+        raise DataError(
+            f"{source} holds non-finite numbers (+inf/-inf) in {listed}",
+            "fix or drop those values in the source; `release data validate` reports them",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from release.data.schema import category_label
+from release.data.schema import category_label, require_finite
 from release.errors import UsageError
 
 
@@ -97,6 +97,7 @@ def predict(pipeline: Any, meta: dict[str, Any], df: Any) -> tuple[Any, Any | No
     """Predict labels (or values) and, for classifiers, class probabilities."""
     numeric, categorical = meta_kinds(meta)
     x = normalize_frame(df, numeric, categorical)[feature_names(meta)]
+    require_finite(x, numeric, "the data to predict")
     if meta.get("task") == "regression":
         return pipeline.predict(x), None
     proba = pipeline.predict_proba(x)

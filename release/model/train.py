@@ -24,26 +24,12 @@ def read_split(path: str | Path, stage: str = "prepare") -> Any:
     return pd.read_parquet(path)
 
 
-def require_finite(x: Any, numeric: list[str], source: str | Path) -> None:
-    """Refuse +inf/-inf in numeric features: estimators fail on them with a traceback."""
-    import numpy as np
-
-    bad = {col: int(np.isinf(x[col].to_numpy()).sum()) for col in numeric}
-    bad = {col: n for col, n in bad.items() if n}
-    if bad:
-        listed = ", ".join(f"{col!r} ({n})" for col, n in bad.items())
-        raise DataError(
-            f"{source} holds non-finite numbers (+inf/-inf) in {listed}",
-            "fix or drop those values in the source; `release data validate` reports them",
-        )
-
-
 def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     """Fit, save ``models/model.skops`` and ``models/model.json``; return the metadata."""
     import numpy as np
     import pandas as pd
 
-    from release.data.schema import resolve_columns
+    from release.data.schema import require_finite, resolve_columns
     from release.model.persist import save_model
     from release.model.pipeline import build_pipeline
     from release.model.predict import normalize_frame
