@@ -25,6 +25,7 @@ def frame(rows: int = 200) -> pd.DataFrame:
             "hours-per-week": rng.integers(10, 70, rows),
             "work class": rng.choice(["private", "state"], rows),
             "y": rng.integers(0, 2, rows),
+            "id": np.arange(rows),
         }
     )
 
@@ -87,6 +88,7 @@ CASES = [
     ({"evaluate": {"slices": {"bins": {"ag": [0, 50]}}}}, "evaluate.slices.bins 'ag'"),
     ({"evaluate": {"slices": {"bins": {"work class": [0, 1]}}}}, "is not numeric"),
     ({"evaluate": {"slices": {"bins": {"age": [60, 30]}}}}, "is not strictly increasing"),
+    ({"data": {"slice_columns": ["id"]}}, "slice column 'id' has 200 distinct values"),
     ({"evaluate": {"slices": {"intersections": [["age", "sx"]]}}}, "intersections 'sx'"),
     ({"monitor": {"drift": {"methods": {"agg": "ks"}}}}, "monitor.drift.methods 'agg'"),
     ({"evaluate": {"slices": {"predicates": {"p": "hours-per-week > 40"}}}}, "`hours-per-week`"),

@@ -12,7 +12,7 @@ import difflib
 from typing import Any
 
 from release.analysis import predicate
-from release.analysis.slices import parse_edges
+from release.analysis.slices import MAX_VALUES, parse_edges
 from release.config import Settings
 from release.errors import ConfigError
 
@@ -64,6 +64,7 @@ def check_settings(settings: Settings, frame: Any, where: str) -> None:
     """
     check_columns(settings, [str(c) for c in frame.columns], where)
     _check_bins(settings, frame)
+    _check_value_slices(settings, frame)
     for name, text in settings.evaluate.slices.predicates.items():
         check_predicate(name, text, frame)
 
@@ -101,6 +102,21 @@ def _check_bins(settings: Settings, frame: Any) -> None:
             raise ConfigError(
                 f"evaluate.slices.bins.{column}: column {column!r} is not numeric",
                 "list it under evaluate.slices.columns to get one slice per value instead",
+            )
+
+
+def _check_value_slices(settings: Settings, frame: Any) -> None:
+    """A column sliced by value needs few values; evaluate would refuse it after training."""
+    slices = settings.evaluate.slices
+    paired = [c for pair in slices.intersections for c in pair]
+    wanted = [*slices.columns, *settings.data.slice_columns, *paired]
+    for column in dict.fromkeys(c for c in wanted if c not in slices.bins):
+        distinct = int(frame[column].nunique(dropna=True))
+        if distinct > MAX_VALUES:
+            raise ConfigError(
+                f"slice column {column!r} has {distinct} distinct values (at most {MAX_VALUES}"
+                " make one slice each)",
+                f"declare numeric bins for it under evaluate.slices.bins.{column}",
             )
 
 
