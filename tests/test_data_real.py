@@ -128,6 +128,19 @@ def test_a_served_diabetes_model_reads_sex_codes_as_training_did(
         server.stop()
 
 
+def test_scaled_diabetes_sex_declared_categorical_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sklearn.datasets import load_diabetes
+
+    project = bare_project(tmp_path, DIABETES)
+    data = load_diabetes(as_frame=True).frame.rename(columns={"target": "y"})  # sex +-0.0507
+    data.to_csv(project / "data/raw/data.csv", index=False)
+    result = release(project, capsys, "data", "prepare")
+    result.assert_one_error(2, "column 'sex' is declared categorical", "declare the column numeric")
+    assert not (project / "data/prepared").exists()
+
+
 def messy(rows: int = 400, seed: int = 7) -> str:
     """A CSV as real exports look: '?' and '-' markers, hyphenated names, a numeric-coded
     category, exact duplicate rows and one +inf."""

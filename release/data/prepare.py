@@ -73,7 +73,7 @@ def prepare(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     check_columns(settings, [str(c) for c in frame.columns], where)
     columns = resolve_columns(settings, frame)
     frame = coerce_declared_numeric(frame, columns, where)
-    frame = coerce_declared_categorical(frame, columns)
+    frame = coerce_declared_categorical(frame, columns, where)
     check_settings(settings, frame, where)
     frame, source["duplicates"] = deduplicate(frame, settings.data.deduplicate)
     if frame[settings.data.target].isna().any():

@@ -121,14 +121,28 @@ def category_label(value: Any) -> Any:
     return str(value)
 
 
-def coerce_declared_categorical(frame: Any, columns: Columns) -> Any:
-    """Store numeric columns that are categories (``validate.dtypes``) as their labels."""
+def coerce_declared_categorical(frame: Any, columns: Columns, source: str) -> Any:
+    """Store numeric columns that are categories (``validate.dtypes``) as their labels.
+
+    Codes are whole numbers; a fractional one (0.0507) means a measurement declared
+    categorical by mistake, refused here as the dtype rule refuses it in a batch.
+    """
     import pandas as pd
 
     for col in columns.categorical:
         series = frame[col]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            frame[col] = series.astype(object).map(category_label).astype(object)
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        fractional = series.notna() & (series != series.round())
+        if fractional.any():
+            row = int(fractional.to_numpy().nonzero()[0][0])
+            raise DataError(
+                f"{source}: column {col!r} is declared categorical but row {row} holds"
+                f" the fraction {series.iloc[row]!r}",
+                "categorical codes are whole numbers or text: declare the column numeric"
+                " in validate.dtypes, or recode it",
+            )
+        frame[col] = series.astype(object).map(category_label).astype(object)
     return frame
 
 
