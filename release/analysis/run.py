@@ -121,9 +121,9 @@ def analyse_slices(
             "use a classifier with predict_proba or another primary metric",
         )
     slices = build_slices(test_df, ev.slices, settings.data.slice_columns)
+    use_annotators, given = _hlp_plan(settings, test_df, [s.name for s in slices])
     warnings = [empty_slice_warning(s, ev.slices.predicates) for s in slices if s.rows == 0]
     slices = [s for s in slices if s.rows > 0]
-    use_annotators, given = _hlp_plan(settings, test_df, [s.name for s in slices])
     rows_hlp = (
         hlp.row_hlp_from_frame(test_df, list(settings.data.annotators), y_true)
         if use_annotators
