@@ -1,0 +1,10 @@
+"""``release init``: a project scaffolded from the team's own data.
+
+- :mod:`release.scaffold.infer`: read the data and infer what it means (pure functions
+  over a DataFrame, returning an :class:`~release.scaffold.infer.Inference`).
+- :mod:`release.scaffold.plan`: the files a project needs, rendered in memory.
+- :mod:`release.scaffold.write`: compare the plan with the disk, refuse conflicts, write.
+- :mod:`release.scaffold.examples`: ready-made example projects (``--example loan``).
+"""
+
+from __future__ import annotations
