@@ -4,7 +4,9 @@
   over a DataFrame, returning an :class:`~release.scaffold.infer.Inference`).
 - :mod:`release.scaffold.plan`: the files a project needs, rendered in memory.
 - :mod:`release.scaffold.write`: compare the plan with the disk, refuse conflicts, write.
-- :mod:`release.scaffold.examples`: ready-made example projects (``--example loan``).
+- :mod:`release.scaffold.commands`: the ``release init`` command.
+
+Example projects (``--example NAME``) are package data under ``release/examples/``.
 """
 
 from __future__ import annotations

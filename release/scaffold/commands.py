@@ -90,7 +90,8 @@ def init(
         rel_data = None
     else:
         if not data_path or not target:
-            raise UsageError("--data and --target are required", "or use --example loan")
+            examples = "|".join(EXAMPLES)
+            raise UsageError("--data and --target are required", f"or use --example {examples}")
         from release.scaffold.infer import infer, read_data
 
         rel_data = _inside(project, Path(data_path))

@@ -335,7 +335,14 @@ def project_plan(
     ]
 
 
-EXAMPLES = ("loan",)
+def example_names() -> tuple[str, ...]:
+    """The example projects shipped under ``release/examples/`` (one folder each)."""
+    root = resources.files("release") / "examples"
+    names = [c.name for c in root.iterdir() if c.is_dir() and (c / "params.yaml").is_file()]
+    return tuple(sorted(names))
+
+
+EXAMPLES = example_names()
 
 
 def example_plan(name: str, *, tool_source: bool = False) -> list[PlannedFile]:
