@@ -318,7 +318,7 @@ def _dataset(facts: dict[str, Any], content: dict[str, Any]) -> tuple[str, str]:
     kind = source.get("kind") or facts["params"]["data"].get("source") or "data"
     where = source.get("path")
     if kind == "builtin":
-        return "release/builtin-loan-default", "Builtin loan default (synthetic)"
+        return "release/builtin", "the built-in generated table (release.data.builtin)"
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", str(where).rsplit("/", 1)[-1]) if where else kind
     return f"local/{stem}", str(where or kind)
 

@@ -80,6 +80,7 @@ class Inference:
     primary_metric: str
     duplicate_rows: int
     delimiter: str | None
+    nonnegative: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> Column:
@@ -171,6 +172,23 @@ def infer(
     id_like = [c.name for c in features if _is_id_like(frame[c.name], c)]
     for name in id_like:
         notes.append(f"{name}: looks like an identifier, excluded from the features")
+    used = [c for c in features if c.name not in id_like]
+    counts = {
+        k: sum(c.kind == k for c in used) for k in ("numeric", "integer", "categorical", "bool")
+    }
+    notes.append(
+        "dtypes (validate.dtypes): " + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    )
+    listed = [c.name for c in used if c.kind == "categorical" and c.categories is not None]
+    if listed:
+        notes.append("allowed categories as observed (validate.categories): " + ", ".join(listed))
+    nonnegative = [
+        c.name
+        for c in used
+        if c.kind in ("numeric", "integer") and c.low is not None and c.low >= 0
+    ]
+    if nonnegative:
+        notes.append("never negative, ranges [0, null]: " + ", ".join(nonnegative))
     found = [c.name for c in features if c.name not in id_like and _protected_name(c.name)]
     chosen_protected = list(protected) if protected else found
     if protected:
@@ -223,6 +241,7 @@ def infer(
         primary_metric=metric,
         duplicate_rows=duplicates,
         delimiter=delimiter,
+        nonnegative=nonnegative,
         notes=notes,
     )
 

@@ -121,11 +121,7 @@ def params_for(inf: Inference, data_path: str, artifact: str) -> dict[str, Any]:
         "dtypes": {c.name: c.kind for c in features},
         "max_null_rate": 0.3,
         "null_rate": null_rate,
-        "ranges": {
-            c.name: [0, None]
-            for c in features
-            if c.kind in ("numeric", "integer") and c.low is not None and c.low >= 0
-        },
+        "ranges": {name: [0, None] for name in inf.nonnegative},
         "categories": {
             c.name: list(c.categories)
             for c in features
