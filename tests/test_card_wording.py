@@ -149,3 +149,25 @@ def test_filters_and_report() -> None:
     }
     md = render_markdown(result)
     assert "max(model - HLP, 0)" in md and "| 1 | 50 |" in md
+
+
+def test_card_diff_prints_ranks_as_integers(tmp_path: Path) -> None:
+    import re
+
+    from test_card_helpers import write_outputs
+
+    from release.card.diff import diff_revisions, to_markdown
+
+    project = make_project(tmp_path / "proj", seed=0)
+    build_card(project)
+    commit_all(project, "card v1")
+    write_outputs(project, seed=2, hard_noise=0.6)
+    build_card(project)
+    commit_all(project, "card v2")
+    md = to_markdown(diff_revisions(project, "HEAD~1", "HEAD"))
+    table = md.split("### HLP and potential impact", 1)[1].split("###", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "Slice" not in line]
+    ranks = [r.strip().strip("|").split("|")[3].strip() for r in rows]
+    assert any(ranks), table
+    for rank_change in filter(None, ranks):
+        assert re.fullmatch(r"(\d+|-) → (\d+|-)", rank_change), rank_change
