@@ -387,3 +387,13 @@ def test_init_repro_and_card_check_on_a_users_csv(tmp_path) -> None:
     assert "people-model" in readme
     ignored = run(["git", "status", "--porcelain", "--ignored"], root).stdout
     assert "models/model.skops" in ignored or "models/" in ignored
+
+
+def test_artifact_names_are_checked(tmp_path) -> None:
+    assert planning.default_artifact("data/raw/Adult Income.csv") == "adult-income-model"
+    with pytest.raises(UsageError, match="artifact name 'Bad Name' is invalid"):
+        planning.check_artifact_name("Bad Name")
+    root = git_repo(tmp_path / "p")
+    data = messy_csv(root)
+    result = init(root, "--data", str(data), "--target", "label", "--name", "x@y", "--dry-run")
+    assert isinstance(result.exception, UsageError) and not (root / "params.yaml").exists()
