@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from release.cli import cli
 from release.errors import UsageError
 from release.scaffold import plan as planning
-from release.scaffold.infer import infer, read_data
+from release.scaffold.infer import infer
+from release.scaffold.table import read_data
 from tests.support import ROOT, run
 
 DEMO_WORDS = re.compile(r"loan|credit|\bdefault\b|synthetic|consumer", re.I)
@@ -113,6 +114,7 @@ def test_messy_csv_markers_ids_protected_and_duplicates(tmp_path) -> None:
     assert inf.na_values == ["?", "-"]
     assert inf.id_like == ["customer_id"]
     assert inf.protected == ["age", "sex", "native-country"]
+    assert inf.protected_checked == ["sex", "native-country"]  # age: through its bins
     assert inf.task == "binary" and inf.classes == ["no", "yes"]
     assert inf.duplicate_rows == 2
     assert inf.column("hours-per-week").kind == "integer"
@@ -172,6 +174,8 @@ def test_init_writes_a_valid_project_and_a_second_run_changes_nothing(tmp_path) 
     planning.check_params(params)  # valid for release.config
     assert params["data"]["na_values"] == ["?", "-"]
     assert params["data"]["exclude"] == ["customer_id"]
+    assert params["data"]["protected"] == ["sex", "native-country"]
+    assert "age" in params["evaluate"]["slices"]["bins"]
     assert params["data"]["path"] == "data/raw/people.csv"
     assert params["release"]["artifact"] == "people-model"
     assert "customer_id" not in params["validate"]["dtypes"]
@@ -349,10 +353,7 @@ def fill_card(path: Path) -> None:
 def test_init_repro_and_card_check_on_a_users_csv(tmp_path) -> None:
     root = git_repo(tmp_path / "p")
     data = messy_csv(root, rows=240, markers=False)
-    # --protected sex: validation's coverage rule counts a numeric protected column (age)
-    # value by value on this branch; the data layer bins it (reported to the lead)
-    args = ("--data", str(data), "--target", "label", "--protected", "sex", "--yes")
-    result = init(root, *args)
+    result = init(root, "--data", str(data), "--target", "label", "--yes")
     assert result.exit_code == 0, result.output
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["evaluate"]["bootstrap"] = 50  # keep the test fast, as a person would edit it

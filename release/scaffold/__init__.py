@@ -1,6 +1,7 @@
 """``release init``: a project scaffolded from the team's own data.
 
-- :mod:`release.scaffold.infer`: read the data and infer what it means (pure functions
+- :mod:`release.scaffold.table`: read the data as text cells; find missing-value markers.
+- :mod:`release.scaffold.infer`: infer what the data means (pure functions
   over a DataFrame, returning an :class:`~release.scaffold.infer.Inference`).
 - :mod:`release.scaffold.plan`: the files a project needs, rendered in memory.
 - :mod:`release.scaffold.write`: compare the plan with the disk, refuse conflicts, write.

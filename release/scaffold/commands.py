@@ -92,7 +92,8 @@ def init(
         if not data_path or not target:
             examples = "|".join(EXAMPLES)
             raise UsageError("--data and --target are required", f"or use --example {examples}")
-        from release.scaffold.infer import infer, read_data
+        from release.scaffold.infer import infer
+        from release.scaffold.table import read_data
 
         rel_data = _inside(project, Path(data_path))
         raw, delimiter = read_data(project / rel_data)

@@ -1,28 +1,23 @@
 """What a table means: task, missing-value markers, dtypes, ID-like and protected columns.
 
-:func:`read_data` is the only I/O (CSV dialect sniffed, or Parquet); :func:`infer` is a
-pure function of the raw table and the user's choices, and returns an :class:`Inference`
-that says, in ``notes``, every guess it made so a person can check each one.
+:func:`infer` is a pure function of the raw table (read by
+:func:`release.scaffold.table.read_data`) and the user's choices; it returns an
+:class:`Inference` that says, in ``notes``, every guess it made so a person can check each.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from release.errors import DataError, UsageError
+from release.errors import UsageError
+from release.scaffold.table import detect_na_values, typed
 
 TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 Kind = Literal["numeric", "integer", "categorical", "bool"]
 
-# Markers that mean "missing" wherever they appear; "-" only in otherwise numeric columns,
-# where it cannot be a category.
-NA_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "None", "#N/A")
-DASH = "-"
 # Name tokens of attributes that are usually protected (measured per slice, never silently).
 PROTECTED_TOKENS = frozenset(
     {
@@ -74,7 +69,10 @@ class Inference:
     columns: list[Column]
     na_values: list[str]
     id_like: list[str]
-    protected: list[str]
+    protected: list[str]  # every protected attribute, found by name or given
+    # the ones for data.protected: validation requires rows for each of their values,
+    # so numeric and many-valued ones are measured through bins or left to the card text
+    protected_checked: list[str]
     slice_columns: list[str]
     bins: dict[str, list[float | str]]
     primary_metric: str
@@ -86,42 +84,6 @@ class Inference:
     def column(self, name: str) -> Column:
         """The column called ``name``."""
         return next(c for c in self.columns if c.name == name)
-
-
-def read_data(path: str | Path) -> tuple[Any, str | None]:
-    """The table as text cells (nothing parsed yet), and the CSV delimiter (None for Parquet)."""
-    import pandas as pd
-
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path} is a directory", "pass one CSV or Parquet file with --data")
-    if not path.is_file():
-        raise DataError(f"data file {path} not found", "pass an existing file with --data")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for bad files
-            raise DataError(f"{path} is not a readable Parquet file", str(exc)[:200]) from None
-        return frame, None
-    if suffix not in (".csv", ".tsv", ".txt"):
-        raise DataError(f"{path}: unknown file type {suffix!r}", "use a .csv or .parquet file")
-    with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-        sample = fh.read(64 * 1024)
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = ","
-    try:
-        frame = pd.read_csv(
-            path, sep=delimiter, dtype=str, keep_default_na=False, skipinitialspace=True
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"{path} is not a readable CSV: {first}", "fix the file") from None
-    if frame.shape[1] == 0 or len(frame) == 0:
-        raise DataError(f"{path} has no rows", "provide a file with a header and rows")
-    return frame, delimiter
 
 
 def infer(
@@ -154,7 +116,7 @@ def infer(
     na_values = detect_na_values(raw)
     if na_values:
         notes.append("missing-value markers found: " + ", ".join(repr(v) for v in na_values))
-    frame = _typed(raw, na_values)
+    frame = typed(raw, na_values)
     duplicates = int(frame.duplicated().sum())
     if duplicates:
         notes.append(f"{duplicates} exact duplicate row(s) in the data")
@@ -225,6 +187,8 @@ def infer(
                 f"no categorical slice column: {related} (the numeric feature most correlated "
                 "with the target) sliced by quartile bins"
             )
+    checked, protected_notes = checked_protected(chosen_protected, kinds, bins)
+    notes += protected_notes
     metric = primary_metric(chosen, y)
     notes.append(f"primary metric {metric}")
     return Inference(
@@ -236,6 +200,7 @@ def infer(
         na_values=na_values,
         id_like=id_like,
         protected=chosen_protected,
+        protected_checked=checked,
         slice_columns=slice_columns,
         bins=bins,
         primary_metric=metric,
@@ -244,46 +209,6 @@ def infer(
         nonnegative=nonnegative,
         notes=notes,
     )
-
-
-def detect_na_values(raw: Any) -> list[str]:
-    """Markers of missing values present in the text cells, in :data:`NA_MARKERS` order."""
-    import pandas as pd
-
-    found: set[str] = set()
-    for name in raw.columns:
-        col = raw[name]
-        if not (pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)):
-            continue
-        text = col.dropna().astype(str).str.strip()
-        present = set(text.unique())
-        found |= present & set(NA_MARKERS)
-        if DASH in present:
-            rest = text[~text.isin([*NA_MARKERS, DASH])]
-            numeric = pd.to_numeric(rest, errors="coerce").notna().mean() if len(rest) else 0
-            if numeric >= 0.9:
-                found.add(DASH)
-    return [m for m in (*NA_MARKERS, DASH) if m in found]
-
-
-def _typed(raw: Any, na_values: list[str]) -> Any:
-    """Cells parsed as the data loader will: markers become missing, numbers become numbers."""
-    import pandas as pd
-
-    out = {}
-    for name in raw.columns:
-        col = raw[name]
-        if pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col):
-            text = col.astype("string").str.strip()
-            text = text.mask(text.isin(na_values))
-            numbers = pd.to_numeric(text, errors="coerce")
-            if text.notna().sum() and numbers.notna().sum() == text.notna().sum():
-                out[name] = numbers
-            else:
-                out[name] = text.astype(object).where(text.notna(), None)
-        else:
-            out[name] = col
-    return pd.DataFrame(out)
 
 
 def _column(series: Any, name: str) -> Column:
@@ -357,6 +282,32 @@ def _is_id_like(series: Any, col: Column) -> bool:
         return True
     values = series.dropna()
     return col.kind == "integer" and bool(values.is_monotonic_increasing)
+
+
+def checked_protected(
+    protected: list[str], kinds: dict[str, Column], bins: dict[str, list[float | str]]
+) -> tuple[list[str], list[str]]:
+    """The protected columns validation can require rows for each value of, and why not others.
+
+    Coverage needs rows for every value, so a numeric attribute is measured through its
+    bins and a many-valued one is left to the card's text until its values are grouped.
+    """
+    checked, notes = [], []
+    for name in protected:
+        col = kinds.get(name)
+        if col is None:
+            continue
+        categorical = col.kind in ("categorical", "bool")
+        if categorical and col.distinct <= MAX_SLICE_LEVELS:
+            checked.append(name)
+        elif categorical:
+            notes.append(
+                f"{name}: protected, but {col.distinct} values are too many to require rows "
+                "for each, so it is not in data.protected (group its values to measure it)"
+            )
+        elif name in bins:
+            notes.append(f"{name}: numeric, so measured through its bins, not in data.protected")
+    return checked, notes
 
 
 def _protected_name(name: str) -> bool:

@@ -106,7 +106,7 @@ def params_for(inf: Inference, data_path: str, artifact: str) -> dict[str, Any]:
         "exclude": list(inf.id_like),
         "annotators": [],
         "slice_columns": list(inf.slice_columns),
-        "protected": list(inf.protected),
+        "protected": list(inf.protected_checked),
     }
     if inf.na_values:
         data["na_values"] = list(inf.na_values)
