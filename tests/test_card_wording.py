@@ -72,6 +72,7 @@ def test_error_metric_without_hlp(tmp_path: Path) -> None:
     assert "| 123.5 |" in readme  # predictions with 4 significant digits
     assert "27.12" in readme and "27.123456" not in readme
     assert card["metrics"]["impact_higher_is_better"] is False
+    assert "### Largest errors" in readme and "Misclassified" not in readme
 
 
 def test_accuracy_with_annotators_uses_hlp_minus_model(tmp_path: Path) -> None:
