@@ -301,27 +301,44 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def check_ports(settings: Any) -> list[Finding]:
-    """Each stage's router port (router_port + the stage's index) is free."""
+def _our_routers(root: Path, settings: Any) -> dict[int, str]:
+    """Router ports recorded by this project's own deployments (port -> stage)."""
+    from release.deploy.records import list_records
+
+    state_dir = root / settings.release.deploy.state_dir
+    ours = {}
+    for record in list_records(state_dir):
+        router = record.get("router")
+        if isinstance(router, dict) and isinstance(router.get("port"), int):
+            ours[router["port"]] = str(record.get("stage"))
+    return ours
+
+
+def check_ports(root: Path, settings: Any) -> list[Finding]:
+    """Each stage's router port (router_port + the stage's index) is free, or ours."""
     deploy = settings.release.deploy
     base = deploy.router_port
     if not isinstance(base, int) or isinstance(base, bool):
         return [Finding("ports", f"router_port {base}: picked when a deployment starts")]
+    ours = _our_routers(root, settings)
     out = []
     for i, stage in enumerate(settings.release.stages):
         port = base + i
-        if not port_free(port):
-            out.append(
-                Finding(
-                    "ports",
-                    f"router port {port} ({stage}) is taken",
-                    "stop what uses it (release deployments --stop, if it is ours) or set "
-                    "release.deploy.router_port in params.yaml",
-                )
+        if port_free(port):
+            continue
+        if port in ours:
+            out.append(Finding("ports", f"router port {port} serves this project's {ours[port]}"))
+            continue
+        out.append(
+            Finding(
+                "ports",
+                f"router port {port} ({stage}) is taken by another program",
+                "stop it, or set release.deploy.router_port in params.yaml to a free range",
             )
-    if not out:
+        )
+    if not any(f.fix for f in out):
         last = base + len(settings.release.stages) - 1
-        out.append(Finding("ports", f"router ports {base}-{last} are free"))
+        out.append(Finding("ports", f"router ports {base}-{last} are free or ours"))
     return out
 
 
@@ -335,7 +352,7 @@ def diagnose(root: str | Path = ".") -> list[Finding]:
         findings += check_params(root, settings)
     findings += check_templates(root) + check_workflows(root)
     if settings is not None:
-        findings += check_ports(settings)
+        findings += check_ports(root, settings)
     return findings
 
 

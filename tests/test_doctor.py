@@ -96,8 +96,25 @@ def test_each_problem_is_one_line_with_its_fix(project: Path, tmp_path: Path) ->
     assert "data.slice_columns names column 'hours_per_week'" in text
     assert "hours-per-week" in text  # the fix lists the real columns
     assert ".github/workflows/monitor.yml is missing" in text and "release init" in text
-    assert "(staging) is taken" in text
+    assert "(staging) is taken by another program" in text
     assert all("(fix: " in line for line in lines)
+
+
+def test_a_port_held_by_our_own_router_is_no_problem(project: Path) -> None:
+    from release.config import load_settings
+    from release.deploy.records import empty_record, save_record
+    from release.doctor import check_ports
+
+    settings = load_settings(project / "params.yaml")
+    port = settings.release.deploy.router_port
+    record = {**empty_record("people-model", "dev"), "router": {"port": port, "pid": 1}}
+    save_record(project / settings.release.deploy.state_dir, record)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        found = check_ports(project, settings)
+    assert all(f.ok for f in found), found
+    assert any(f"router port {port} serves this project's dev" in f.detail for f in found)
 
 
 def test_missing_data_and_invalid_params(project: Path, tmp_path: Path) -> None:
