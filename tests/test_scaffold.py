@@ -398,3 +398,32 @@ def test_artifact_names_are_checked(tmp_path) -> None:
     data = messy_csv(root)
     result = init(root, "--data", str(data), "--target", "label", "--name", "x@y", "--dry-run")
     assert isinstance(result.exception, UsageError) and not (root / "params.yaml").exists()
+
+
+def test_a_users_workflows_pass_actionlint_and_zizmor(tmp_path) -> None:
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    for f in planning.github_files(tool_source=False):
+        target = tmp_path / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f.content)
+    workflows = sorted(str(p) for p in (tmp_path / ".github/workflows").glob("*.yml"))
+    lint = subprocess.run(
+        [str(bin_dir / "actionlint"), "-no-color", *workflows],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    audit = subprocess.run(
+        [str(bin_dir / "zizmor"), "--offline", "--no-progress", ".github/"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    ci = (tmp_path / ".github/workflows/ci.yml").read_text()
+    assert "make test" not in ci and "release card check" in ci
