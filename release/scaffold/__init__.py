@@ -5,7 +5,8 @@
   over a DataFrame, returning an :class:`~release.scaffold.infer.Inference`).
 - :mod:`release.scaffold.plan`: the files a project needs, rendered in memory.
 - :mod:`release.scaffold.write`: compare the plan with the disk, refuse conflicts, write.
-- :mod:`release.scaffold.commands`: the ``release init`` command.
+- :mod:`release.scaffold.project`: :func:`prepare` (read, infer, plan, compare), next commands.
+- :mod:`release.scaffold.commands`: the ``release init`` command (parses and prints).
 
 Example projects (``--example NAME``) are package data under ``release/examples/``.
 """
