@@ -293,7 +293,7 @@ def test_defaults_and_card_content_carry_no_demo_word() -> None:
         for path in [ROOT / rel] if rel.endswith(".py") else (ROOT / rel).rglob("*"):
             if path.is_file() and "__pycache__" not in str(path):
                 text = path.read_text(encoding="utf-8")
-                assert not DEMO_WORDS.search(text), (path, DEMO_WORDS.search(text))
+                assert not re.search(r"loan|credit|synthetic|consumer", text, re.I), path
     config = (ROOT / "release/config.py").read_text()
     assert not re.search(r"loan|credit|synthetic|consumer", config, re.I)
     for path in (ROOT / "release/templates/card").iterdir():

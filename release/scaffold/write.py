@@ -7,9 +7,10 @@ second run over the same data finds every file ``same`` and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -97,19 +98,37 @@ def _is_git_repo(root: Path) -> bool:
 
 
 def _has_default_remote(root: Path) -> bool:
+    from dvc.config import Config
+
     try:
-        done = subprocess.run(
-            [tool("dvc"), "remote", "default"], cwd=root, capture_output=True, text=True
-        )
-    except OSError:
+        return bool(Config(dvc_dir=str(root / ".dvc")).get("core", {}).get("remote"))
+    except Exception:  # DVC's own config errors: treat as no usable remote
         return False
-    return done.returncode == 0 and bool(done.stdout.strip())
 
 
-def tool(name: str) -> str:
-    """The command ``name``: beside this Python first (a virtualenv not on PATH), else PATH."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() else name
+def _dvc_init(root: Path) -> None:
+    """``dvc init`` through DVC's API (it stages .dvc/ in git), analytics off."""
+    from dvc.config import Config
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # DVC prints its welcome text
+            Repo.init(str(root)).close()
+        with Config(dvc_dir=str(root / ".dvc")).edit("repo") as conf:
+            conf["core"]["analytics"] = "false"
+    except DvcException as exc:
+        raise UsageError(f"dvc init failed: {exc}", "fix it and run release init again") from None
+
+
+def _dvc_default_remote(root: Path, name: str, path: str) -> None:
+    """A default local remote, stored relative to ``.dvc/`` as ``dvc remote add`` does."""
+    from dvc.config import Config
+    from dvc.config_schema import RelPath
+
+    with Config(dvc_dir=str(root / ".dvc")).edit("repo") as conf:
+        conf["remote"][name] = {"url": RelPath(str(root / path))}
+        conf["core"]["remote"] = name
 
 
 def apply(root: Path, steps: list[Step], setup: Setup) -> list[str]:
@@ -124,8 +143,7 @@ def apply(root: Path, steps: list[Step], setup: Setup) -> list[str]:
         _run(root, "git", "init", "-q")
         done.append("git init")
     if setup.dvc_init:
-        _run(root, "dvc", "init", "-q")
-        _run(root, "dvc", "config", "core.analytics", "false")
+        _dvc_init(root)
         done.append("dvc init")
     for step in steps:
         if step.action == "same":
@@ -136,14 +154,14 @@ def apply(root: Path, steps: list[Step], setup: Setup) -> list[str]:
         done.append(f"{step.action} {step.file.path}")
     if setup.dvc_remote:
         name, url = DEFAULT_REMOTE
-        _run(root, "dvc", "remote", "add", "-d", name, url)
+        _dvc_default_remote(root, name, url)
         done.append(f"dvc remote add -d {name} {url}")
     return done
 
 
 def _run(root: Path, *args: str) -> None:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    command = [tool(args[0]) if args[0] == "dvc" else args[0], *args[1:]]
+    command = list(args)
     try:
         proc = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env)
     except OSError as exc:
