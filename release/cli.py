@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "deployments": "release.deploy.commands:deployments",
     "monitor": "release.monitor.commands:monitor",
     "verify": "release.verify:verify_command",
+    "init": "release.scaffold.commands:init",
+    "doctor": "release.doctor:doctor_command",
 }
 
 
@@ -89,6 +91,8 @@ HELP: dict[str, str] = {
     "deployments": "Show deployment records.",
     "monitor": "Data drift, data quality and golden signals of production.",
     "verify": "Reproduce a registered version and compare it with the registry.",
+    "init": "Set up a project from your data (or --example loan): params, pipeline, card, CI.",
+    "doctor": "Check tools, tags, DVC remote, settings against the data, templates and ports.",
 }
 
 

@@ -1,9 +1,11 @@
-"""``make demo``: the whole loop, in a throwaway copy of this project.
+"""``make demo``: the whole loop, in a throwaway project made by ``release init --example loan``.
 
 Every step is a command a user would type (``release``, ``dvc`` or ``git``), echoed before
-it runs. The copy lives in a temporary folder: the user's own tags, outputs and
-deployments are never touched. Steps that are meant to fail (a policy gate, a canary that
-rolls back, drift that is detected) say so, and the demo checks that they did.
+it runs. The project lives in a temporary folder: the user's own tags, outputs and
+deployments are never touched. Everything specific to the demo (its generator settings,
+card text, predicates and caveats) comes from the example, never from release's defaults.
+Steps that are meant to fail (a policy gate, a canary that rolls back, drift that is
+detected) say so, and the demo checks that they did.
 
     python -m release.demo [--rows N] [--workdir DIR]
 """
@@ -21,10 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from release.workspace import copy_project, git_env
+from release.workspace import git_env
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACT = "loan-model"
+ARTIFACT = "loan-model"  # the example's artifact (release/examples/loan/artifacts.yaml)
 
 
 class Demo:
@@ -203,7 +204,7 @@ def run_demo(project: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Copy the project somewhere temporary and run the loop there."""
+    """Create the example project somewhere temporary and run the loop there."""
     parser = argparse.ArgumentParser(description="The whole release loop in a throwaway copy.")
     parser.add_argument("--rows", type=int, default=None, help="builtin rows (default: params)")
     parser.add_argument("--workdir", type=Path, default=None, help="where to put the copy")
@@ -212,13 +213,18 @@ def main(argv: list[str] | None = None) -> None:
     project = base / "loan-project"
     if project.exists():
         raise SystemExit(f"demo: {project} already exists; choose another --workdir")
-    print(f"demo: copying the project to {project} (your own repository is not touched)")
-    copy_project(ROOT, project, commit=False)
+    print(f"demo: creating the example project in {project} (your own repository is not touched)")
+    project.mkdir(parents=True)
+    env = git_env()
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, env=env, check=True)
+    init = ["release", "init", "--example", "loan", "--yes"]
+    print("$ " + " ".join(init), flush=True)
+    subprocess.run(init, cwd=project, env=env, check=True)
     if args.rows:
         params = yaml.safe_load((project / "params.yaml").read_text())
         params["data"]["rows"] = args.rows
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = git_env()
     subprocess.run(["git", "add", "-A"], cwd=project, env=env, check=True)
     subprocess.run(
         ["git", "commit", "-q", "-m", "Project sources"], cwd=project, env=env, check=True

@@ -132,7 +132,7 @@ def render_markdown(result: dict[str, Any]) -> str:
                     fmt(s.get("impact_model", s["metric"]), rate=impact_rate),
                     fmt(s["share"], rate=True),
                     impact_text,
-                    "-" if s["rank"] is None else str(s["rank"]),
+                    "-" if s["rank"] is None else str(int(s["rank"])),
                     f"{s['rows']:,}",
                     ci,
                     "yes" if s["small"] else "",
@@ -173,7 +173,7 @@ def render_plot_csv(result: dict[str, Any]) -> str:
                 "ci_high": _num(s["ci_high"]),
                 "hlp": _num(s["hlp"]),
                 "potential_impact": _num(s["potential_impact"]),
-                "rank": "" if s["rank"] is None else s["rank"],
+                "rank": "" if s["rank"] is None else int(s["rank"]),
             }
         )
     return buf.getvalue()

@@ -114,6 +114,7 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
             "confidence": slices.get("confidence", params["evaluate"].get("confidence")),
             "bootstrap": slices.get("bootstrap", params["evaluate"].get("bootstrap")),
             "hlp_kind": slices.get("hlp_kind"),
+            **_impact_wording(slices, params),
             "decision_threshold": None
             if task == "regression"
             else "the class with the highest predicted probability (0.5 for binary)",
@@ -165,6 +166,43 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
     card["front_matter"] = front_matter(card, content, dataset_id, dataset_name)
     card["placeholders"] = placeholders(card)
     return card
+
+
+HLP_TEXT = {
+    "annotator_accuracy": "a single annotator's accuracy against the reference label",
+    "agreement": "the expected agreement between two random annotators",
+    "given": "values given in params.yaml (evaluate.hlp.given)",
+}
+
+
+def _impact_wording(slices: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """How HLP and potential impact are stated: the formula follows the metric's direction.
+
+    For an error metric (lower is better) the headroom is model - HLP; without any HLP
+    the slices are ranked by their gap to the overall metric instead, and the card says so.
+    """
+    primary = str(slices.get("primary_metric") or params["evaluate"].get("primary_metric"))
+    metric = str(slices.get("impact_metric") or primary)
+    higher = metric not in LOWER_IS_BETTER
+    kind = slices.get("hlp_kind")
+    reference = "HLP" if kind else "overall"
+    formula = f"max({reference} - model, 0)" if higher else f"max(model - {reference}, 0)"
+    if kind:
+        hlp = f"Human-level performance (HLP) is {HLP_TEXT.get(str(kind), str(kind))}"
+        if metric != primary:
+            hlp += f", measured as {metric}"
+    else:
+        hlp = (
+            "No human-level performance (HLP) is available for this data (no annotators and "
+            "no values in evaluate.hlp.given), so slices are ranked by their gap to the "
+            "overall metric"
+        )
+    return {
+        "impact_metric": metric,
+        "impact_higher_is_better": higher,
+        "hlp_text": hlp,
+        "impact_formula": f"{formula} x share of the test set",
+    }
 
 
 def front_matter(
@@ -280,7 +318,7 @@ def _dataset(facts: dict[str, Any], content: dict[str, Any]) -> tuple[str, str]:
     kind = source.get("kind") or facts["params"]["data"].get("source") or "data"
     where = source.get("path")
     if kind == "builtin":
-        return "release/builtin-loan-default", "Builtin loan default (synthetic)"
+        return "release/builtin", "the built-in generated table (release.data.builtin)"
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", str(where).rsplit("/", 1)[-1]) if where else kind
     return f"local/{stem}", str(where or kind)
 
@@ -371,6 +409,15 @@ def _rule_text(rule: Any) -> str:
     return f"if {conditions} then {rule.get('prediction')} ({rule.get('rows')} rows)"
 
 
+def _shown(value: Any) -> str | None:
+    """A value as the card prints it: numbers (predictions) with 4 significant digits."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _example(raw: dict[str, Any]) -> dict[str, Any]:
     """One misclassified example: its features as text and its counterfactual as a sentence."""
     features = raw.get("features")
@@ -379,15 +426,15 @@ def _example(raw: dict[str, Any]) -> dict[str, Any]:
         features.pop("counterfactual", None)
     fix = raw.get("counterfactual")
     if isinstance(fix, dict):
-        text = f"{fix.get('feature')}: {fix.get('from')} → {fix.get('to')}"
+        text = f"{fix.get('feature')}: {_shown(fix.get('from'))} → {_shown(fix.get('to'))}"
         if fix.get("new_prediction") is not None:
-            text += f" flips the prediction to {fix.get('new_prediction')}"
+            text += f" flips the prediction to {_shown(fix.get('new_prediction'))}"
     else:
         text = "" if fix is None else str(fix)
     return {
         "row": None if raw.get("row") is None else str(raw.get("row")),
-        "y_true": None if raw.get("y_true") is None else str(raw.get("y_true")),
-        "y_pred": None if raw.get("y_pred") is None else str(raw.get("y_pred")),
+        "y_true": _shown(raw.get("y_true")),
+        "y_pred": _shown(raw.get("y_pred")),
         "features": {str(k): None if v is None else str(v) for k, v in features.items()},
         "counterfactual": text,
     }

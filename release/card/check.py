@@ -65,6 +65,7 @@ def check_card(card: dict[str, Any], profile: str = "mitchell") -> list[str]:
         if section not in card or card[section] in (None, "", {}, []):
             problems.append(f"section {section} is missing")
     problems += _placeholder_problems(card)
+    problems += _optional_placeholder_problems(card)
     problems += _metric_problems(card)
     problems += _slice_problems(card)
     problems += _lineage_problems(card)
@@ -93,6 +94,27 @@ def _placeholder_problems(card: dict[str, Any]) -> list[str]:
         if is_placeholder(_get(card, *keys)):
             name = ".".join(keys)
             out.append(f"{name} is a placeholder or empty (write it in card.yaml and rebuild)")
+    return out
+
+
+# optional fields: may be empty, but a "[TODO" marker left in them is unfinished work
+OPTIONAL_TEXT = (
+    ("model_details", "contact"),
+    ("model_details", "citation"),
+    ("factors", "notes"),
+)
+
+
+def _optional_placeholder_problems(card: dict[str, Any]) -> list[str]:
+    out = []
+    for keys in OPTIONAL_TEXT:
+        value = _get(card, *keys)
+        if isinstance(value, str) and value.strip() and is_placeholder(value):
+            name = ".".join(keys)
+            out.append(f"{name} still holds a placeholder (write it in card.yaml, or delete it)")
+    tags = _get(card, "front_matter", "tags") or []
+    if any(isinstance(t, str) and is_placeholder(t) for t in tags):
+        out.append("front_matter.tags holds a placeholder (fix tags in card.yaml)")
     return out
 
 

@@ -232,6 +232,12 @@ def _f(value: Any, signed: bool = False) -> str:
     return f"{num:+.4f}" if signed else f"{num:.4f}"
 
 
+def _rank(value: Any) -> str:
+    """A rank as an integer (``-`` for an unranked slice)."""
+    num = _num(value)
+    return "-" if num is None else str(int(num))
+
+
 def _cell(value: Any) -> str:
     text = " ".join(str("" if value is None else value).split())
     for ch in ("\\", "|", "[", "]", "`", "*"):
@@ -293,7 +299,8 @@ def to_markdown(d: dict[str, Any]) -> str:
             cols = []
             for k in ("hlp", "potential_impact", "rank"):
                 c = r.get(k)
-                cols.append(f"{_f(c['a'])} → {_f(c['b'])}" if c else "")
+                show = _rank if k == "rank" else _f
+                cols.append(f"{show(c['a'])} → {show(c['b'])}" if c else "")
             lines.append(f"| {_cell(r['name'])} | " + " | ".join(cols) + " |")
     lines += ["", "### Model", ""]
     if d["estimator"]["changed"]:

@@ -93,6 +93,8 @@ def gather_facts(root: str | Path = ".", params: str | Path = paths.PARAMS) -> d
         # model's, so this card must not claim them (it is registered after its commit).
         facts["registry"] = []
         facts["git"]["model_committed"] = False
+    elif facts["git"].get("commit"):
+        facts["git"]["model_committed"] = True
     facts["packages"] = package_versions()
     return facts
 

@@ -70,6 +70,24 @@ def pct(value: Any, digits: int = 1) -> str:
     return "n/a"
 
 
+def rank(value: Any) -> str:
+    """A slice's rank as an integer; ``-`` for unranked slices."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(int(value))
+    return "-"
+
+
+def mval(value: Any, metric: str, digits: int = 1) -> str:
+    """A value of ``metric``: a percentage for rates, 4 significant digits for the others."""
+    from release.analysis.metrics import RATE_METRICS
+
+    if metric in RATE_METRICS:
+        return pct(value, digits)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:.4g}"
+    return "n/a"
+
+
 def by_rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Slices by rank (unranked, e.g. small ones, last), then by name."""
 
@@ -110,7 +128,9 @@ def make_environment(
         lstrip_blocks=True,
         finalize=finalize,
     )
-    env.filters.update({"fmt": fmt, "pct": pct, "cell": md_cell, "by_rank": by_rank})
+    env.filters.update(
+        {"fmt": fmt, "pct": pct, "cell": md_cell, "by_rank": by_rank, "rank": rank, "mval": mval}
+    )
     if not html:  # Markup bypasses escaping: only Markdown code fences may use it
         env.filters["codeblock"] = codeblock
     env.globals.update(
