@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from release import dvcstore, gitcmd
 from release.registry import api, views
 
 option_repo = click.option(
@@ -191,7 +192,14 @@ def register(
     repo: str,
     push: str | None,
 ) -> None:
-    """Register a version of NAME at REF as a GTO tag NAME@vX.Y.Z."""
+    """Register a version of NAME at REF as a GTO tag NAME@vX.Y.Z.
+
+    With --push, the commit's DVC outputs go to the default DVC remote first, then the tag.
+    """
+    if push:  # data first: a pushed tag must never name outputs a clone cannot pull
+        pushed = dvcstore.push_version(gitcmd.toplevel(repo), gitcmd.resolve_commit(repo, ref))
+        if pushed is not None:
+            click.echo(f"Pushed the version's DVC outputs to the DVC remote ({pushed} new files)")
     tag = api.register(
         repo, name, version=version, bump=bump, ref=ref, message=message, push=push, force=force
     )
