@@ -232,12 +232,14 @@ def read_at(repo: str | Path, rev: str, path: str) -> bytes | None:
     if md5 is None:
         return None
     found = file_at(repo, rev, path)
+    logged: list[str] = []
     if found is None:
-        fetch(repo, rev, [path])
+        logged = fetch(repo, rev, [path])
         found = cached_object(repo, md5)
     if found is None:
+        said = "; ".join(logged)[:_MAX_MESSAGE] or "DVC gave no reason"
         raise DvcError(
-            f"{path} at {rev[:8]} is neither in the DVC cache nor on its remote",
+            f"{path} at {rev[:8]} is neither in the DVC cache nor on its remote: {said}",
             "run `dvc push` where it was made, or `dvc pull` here",
         )
     return found.read_bytes()
@@ -292,12 +294,14 @@ def _messages() -> Iterator[list[str]]:
                 lines.append(_clean(record.getMessage()))
 
     handler = _Collect()
-    logger = logging.getLogger("dvc")
-    logger.addHandler(handler)
+    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         yield lines
     finally:
-        logger.removeHandler(handler)
+        for logger in loggers:
+            logger.removeHandler(handler)
 
 
 def _failure(what: str, exc: BaseException, logged: list[str]) -> str:
@@ -308,18 +312,28 @@ def _failure(what: str, exc: BaseException, logged: list[str]) -> str:
     return f"{what}: {text}"
 
 
-def _dvc_call(repo: Path, what: str, fix: str, call: Any, extra: dict[str, Any] | None) -> Any:
+def _dvc_call(
+    repo: Path, what: str, fix: str, call: Any, extra: dict[str, Any] | None
+) -> tuple[Any, list[str]]:
+    """``call(Repo)`` with absolute local remotes; its result and the warnings DVC logged."""
     from dvc.repo import Repo
 
     override = absolute_remotes(repo)
     for key, value in (extra or {}).items():
         override.setdefault(key, {}).update(value)
-    with _messages() as logged:
+    # DVC resolves targets against the working directory, ours are repository-relative.
+    with _messages() as logged, contextlib.chdir(repo):
         try:
             with Repo(str(repo), config=override or None) as dvc_repo:
-                return call(dvc_repo)
+                return call(dvc_repo), logged
         except Exception as exc:  # DVC raises many types (no remote, network, missing files)
             raise DvcError(_failure(what, exc, logged), fix) from None
+
+
+def _remote(repo: Path, remote: str | None) -> str | None:
+    # Named explicitly: for a past revision DVC would read that revision's default remote,
+    # which may be none (it then pushes or fetches nothing, silently).
+    return remote if remote is not None else default_remote(repo)
 
 
 def fetch(
@@ -328,16 +342,22 @@ def fetch(
     targets: list[str],
     *,
     remote: str | None = None,
-) -> None:
-    """Fetch ``targets`` as recorded at ``rev`` (workspace when None) into the cache."""
+) -> list[str]:
+    """Fetch ``targets`` as recorded at ``rev`` (workspace when None) into the cache.
+
+    Returns the warnings DVC logged (DVC only warns when the remote lacks a file).
+    """
+    repo = Path(repo)
     revs = [rev] if rev else None
-    _dvc_call(
-        Path(repo),
+    name = _remote(repo, remote)
+    _, logged = _dvc_call(
+        repo,
         f"dvc fetch of {', '.join(targets)} failed",
         "run `dvc push` where the data was made, or check the DVC remote",
-        lambda r: r.fetch(targets=targets, revs=revs, workspace=rev is None, remote=remote),
+        lambda r: r.fetch(targets=targets, revs=revs, workspace=rev is None, remote=name),
         None,
     )
+    return logged
 
 
 def pull(repo: str | Path, targets: list[str], *, also_from: Path | None = None) -> None:
@@ -384,15 +404,17 @@ def push(
     Local-folder remotes are passed as absolute paths, so a relative URL means the same
     folder for every revision.
     """
-    result = _dvc_call(
-        Path(repo),
+    repo = Path(repo)
+    name = _remote(repo, remote)
+    result, _ = _dvc_call(
+        repo,
         "dvc push failed",
         "run `dvc repro` (or `dvc fetch`) so the cache has the outputs, and check the remote",
         lambda r: r.push(
             revs=revs,
             all_commits=all_commits,
             workspace=not revs and not all_commits,
-            remote=remote,
+            remote=name,
         ),
         None,
     )

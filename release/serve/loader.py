@@ -192,9 +192,7 @@ def model_bytes(repo: Path, commit: str, model_path: str) -> bytes:
         data = dvcstore.read_at(repo, commit, model_path)
     except dvcstore.DvcError as exc:
         raise ModelError(
-            f"{model_path} at commit {commit[:8]} is neither in the DVC cache nor on its remote "
-            f"({exc.what})",
-            "run `dvc push` where the model was trained, or `dvc pull` here",
+            exc.what, "run `dvc push` where the model was trained, or `dvc pull` here"
         ) from None
     if data is None:
         raise ModelError(
