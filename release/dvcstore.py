@@ -228,13 +228,17 @@ def read_at(repo: str | Path, rev: str, path: str) -> bytes | None:
     blob = gitcmd.show(repo, rev, path)  # committed (``cache: false``) files are in git
     if blob is not None:
         return blob
-    md5 = tracked_md5(repo, rev, path)
+    logged: list[str] = []
+    try:
+        md5 = tracked_md5(repo, rev, path)
+    except DvcError:  # the listing of a directory holding it is not cached: fetch it
+        logged = fetch(repo, rev, [path])
+        md5 = tracked_md5(repo, rev, path)
     if md5 is None:
         return None
     found = file_at(repo, rev, path)
-    logged: list[str] = []
     if found is None:
-        logged = fetch(repo, rev, [path])
+        logged += fetch(repo, rev, [path])
         found = cached_object(repo, md5)
     if found is None:
         said = "; ".join(logged)[:_MAX_MESSAGE] or "DVC gave no reason"
@@ -276,6 +280,31 @@ def prepare_clone(clone: str | Path, origin: str | Path) -> None:
         for name, values in found.items():
             local["remote"].setdefault(name, {})["url"] = values["url"]
         local["cache"]["dir"] = str(Path(clone).resolve() / ".dvc" / "cache")
+
+
+def pin_remotes(repo: str | Path) -> dict[str, str]:
+    """Pin each committed relative local remote to its absolute folder in ``config.local``.
+
+    DVC's own CLI resolves a committed relative URL against the filesystem root when it
+    reads a past revision's config (``dvc push --all-commits``, ``dvc fetch --rev``); the
+    local level is always read from the working tree, so a pinned URL is used for every
+    revision. Remotes the local level already sets are left alone. Returns what was pinned.
+    """
+    from dvc.config_schema import RelPath
+
+    conf = config(repo)
+    committed = conf.read("repo").get("remote", {})
+    local_level = conf.read("local").get("remote", {})
+    pinned = {
+        str(name): str(values["url"])
+        for name, values in committed.items()
+        if isinstance(values.get("url"), RelPath) and "url" not in local_level.get(name, {})
+    }
+    if pinned:
+        with conf.edit("local") as local:
+            for name, url in pinned.items():
+                local["remote"].setdefault(name, {})["url"] = url
+    return pinned
 
 
 # ------------------------------------------------------------------------- fetch, push

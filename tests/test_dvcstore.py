@@ -8,6 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from dvc.config import Config
+from dvc.config_schema import RelPath
+from dvc.repo import Repo
 
 from release import dvcstore, gitcmd
 from release.deploy.checks import find_golden
@@ -19,15 +22,25 @@ def _repo(tmp_path: Path) -> Path:
     repo = tmp_path / "proj"
     repo.mkdir()
     run(["git", "init", "-q", "-b", "main"], repo)
-    run(["dvc", "init", "-q"], repo)
+    Repo.init(str(repo)).close()  # DVC's own API in-process: the CLI's start-up is slow
     return repo
+
+
+def _remote(repo: Path, name: str, url: str, *, default: bool = True) -> None:
+    """``dvc remote add [-d] NAME URL`` through DVC's config API (URL as typed at the root)."""
+    with Config(dvc_dir=str(repo / ".dvc")).edit("repo") as conf:
+        # RelPath: saved relative to .dvc/, as `dvc remote add` saves a relative path.
+        conf["remote"][name] = {"url": url if "://" in url else RelPath((repo / url).resolve())}
+        if default:
+            conf["core"]["remote"] = name
 
 
 def _add_and_commit(repo: Path, files: dict[str, bytes]) -> str:
     for rel, data in files.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_bytes(data)
-        run(["dvc", "add", "-q", rel], repo)
+    with Repo(str(repo)) as dvc_repo:
+        dvc_repo.add([str(repo / rel) for rel in files])
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "data"], repo)
     return gitcmd.output(repo, "rev-parse", "HEAD")
@@ -36,7 +49,8 @@ def _add_and_commit(repo: Path, files: dict[str, bytes]) -> str:
 def test_shared_cache_dir_is_honoured(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     shared = tmp_path / "shared-cache"
-    run(["dvc", "cache", "dir", "--local", str(shared)], repo)
+    with Config(dvc_dir=str(repo / ".dvc")).edit("local") as conf:
+        conf["cache"]["dir"] = str(shared)
     files = {"data/prepared/test.parquet": b"test-rows", "reports/predictions.parquet": b"preds"}
     commit = _add_and_commit(repo, files)
     assert dvcstore.cache_dir(repo) == shared
@@ -58,9 +72,16 @@ def test_file_inside_a_dvc_added_directory(tmp_path: Path) -> None:
     (repo / "data/raw").mkdir(parents=True)
     (repo / "data/raw/a.csv").write_text("x\n1\n")
     (repo / "data/raw/b.csv").write_text("x\n2\n")
-    run(["dvc", "add", "-q", "data/raw"], repo)
+    with Repo(str(repo)) as dvc_repo:
+        dvc_repo.add([str(repo / "data/raw")])
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "raw"], repo)
+    assert dvcstore.read_at(repo, "HEAD", "data/raw/b.csv") == b"x\n2\n"
+    # Without the cache (listing included), the file comes back from the remote.
+    _remote(repo, "store", "../storage")
+    assert dvcstore.push(repo) == 3  # two files and the directory listing
+    shutil.rmtree(repo / ".dvc" / "cache")
+    (repo / "data/raw/b.csv").unlink()
     assert dvcstore.read_at(repo, "HEAD", "data/raw/b.csv") == b"x\n2\n"
     assert dvcstore.tracked_md5(repo, "HEAD", "data/raw/missing.csv") is None
     assert dvcstore.dvc_files(repo) == ["data/raw.dvc"]
@@ -68,7 +89,7 @@ def test_file_inside_a_dvc_added_directory(tmp_path: Path) -> None:
 
 def test_relative_remote_resolves_against_the_repository(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
-    run(["dvc", "remote", "add", "-d", "store", "../storage"], repo)  # DVC writes ../../storage
+    run(["dvc", "remote", "add", "-d", "store", "../storage"], repo)  # writes ../../storage
     assert "['remote \"store\"']" in (repo / ".dvc/config").read_text()
     assert dvcstore.remotes(repo) == {"store": str(tmp_path / "storage")}
     assert dvcstore.default_remote(repo) == "store"
@@ -83,12 +104,27 @@ def test_relative_remote_resolves_against_the_repository(tmp_path: Path) -> None
     assert dvcstore.read_at(repo, first, "a.txt") == b"first"
 
 
+def test_pinned_remotes_make_dvcs_own_cli_push_every_commit_to_the_repository_folder(
+    tmp_path: Path,
+) -> None:
+    repo = _repo(tmp_path)
+    _remote(repo, "store", "../storage")
+    _remote(repo, "cloud", "s3://bucket/x", default=False)
+    _add_and_commit(repo, {"a.txt": b"first"})
+    _add_and_commit(repo, {"a.txt": b"second"})
+    assert dvcstore.pin_remotes(repo) == {"store": str(tmp_path / "storage")}
+    assert dvcstore.pin_remotes(repo) == {}  # a second run changes nothing
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    run(["dvc", "push", "-q", "--all-commits"], repo)
+    assert len([p for p in (tmp_path / "storage").rglob("*") if p.is_file()]) == 2
+
+
 def test_push_version_pushes_that_commit_and_needs_a_remote(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     commit = _add_and_commit(repo, {"models/model.skops": b"model-bytes"})
     with pytest.raises(dvcstore.DvcError, match="no default DVC remote"):
         dvcstore.push_version(repo, commit)
-    run(["dvc", "remote", "add", "-d", "store", "../storage"], repo)
+    _remote(repo, "store", "../storage")
     assert dvcstore.push_version(repo, commit) == 1
     md5 = dvcstore.tracked_md5(repo, commit, "models/model.skops")
     assert md5 is not None
@@ -101,7 +137,7 @@ def test_push_version_pushes_that_commit_and_needs_a_remote(tmp_path: Path) -> N
 
 def test_fetch_failure_carries_dvcs_message(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
-    run(["dvc", "remote", "add", "-d", "store", "../storage"], repo)
+    _remote(repo, "store", "../storage")
     commit = _add_and_commit(repo, {"a.txt": b"only-local"})
     shutil.rmtree(repo / ".dvc" / "cache")
     (repo / "a.txt").unlink()
@@ -114,8 +150,8 @@ def test_fetch_failure_carries_dvcs_message(tmp_path: Path) -> None:
 
 def test_prepare_clone_points_remotes_at_the_origin(tmp_path: Path) -> None:
     origin = _repo(tmp_path)
-    run(["dvc", "remote", "add", "-d", "store", "../storage"], origin)
-    run(["dvc", "remote", "add", "cloud", "s3://bucket/path"], origin)
+    _remote(origin, "store", "../storage")
+    _remote(origin, "cloud", "s3://bucket/path", default=False)
     _add_and_commit(origin, {"a.txt": b"x"})
     clone = tmp_path / "deep" / "clone"
     run(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
