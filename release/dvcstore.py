@@ -1,14 +1,8 @@
-"""The one DVC reader and writer: ``dvc.lock`` and ``.dvc`` files at a revision, the cache
-(wherever ``cache.dir`` puts it), the remotes, fetch and push.
-
-Settings come from DVC's own config API (:class:`dvc.config.Config`), never from a
-hand-written parser: it reads every level (system, global, repo, local), DVC's section
-format (``['remote "x"']``) and resolves relative paths against the config file, as
-``dvc`` does. Fetch and push run through :class:`dvc.repo.Repo` with each local-folder
-remote given as an absolute path, because DVC resolves a relative remote against the
-filesystem root when it reads the config of a git revision (``--all-commits``, ``revs``).
-A failure raises :class:`DvcError` with DVC's own message (its exception and the warnings
-it logged), never an empty cause.
+"""The one DVC layer, as the rest of ``release`` sees it: ``dvc.lock`` and ``.dvc`` files
+at a revision, objects in the cache (wherever ``cache.dir`` puts it), a file's bytes at a
+revision, and, from :mod:`release.dvcconfig` and :mod:`release.dvctransfer`, the settings
+(through DVC's own config API, never a hand-written parser) and fetch, pull and push
+(with DVC's own message on failure, never an empty cause).
 
 ``dvc`` is imported inside the functions that need it: reading a ``dvc.lock`` blob costs
 no DVC import, and the registry commands stay fast.
@@ -16,10 +10,8 @@ no DVC import, and the registry commands stay fast.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,17 +21,50 @@ from typing import Any
 import yaml
 
 from release import gitcmd
-from release.errors import DataError
+from release.dvcconfig import (
+    DvcError,
+    absolute_remotes,
+    cache_dir,
+    config,
+    default_remote,
+    pin_remotes,
+    prepare_clone,
+    remotes,
+)
+from release.dvctransfer import fetch, pull, push
+
+__all__ = [
+    "LOCK",
+    "DvcError",
+    "Out",
+    "absolute_remotes",
+    "cache_dir",
+    "cached_object",
+    "config",
+    "default_remote",
+    "dvc_file_outs",
+    "dvc_files",
+    "fetch",
+    "file_at",
+    "has_dvc",
+    "lock_outs",
+    "md5_file",
+    "object_paths",
+    "pin_remotes",
+    "prepare_clone",
+    "pull",
+    "push",
+    "push_version",
+    "read_at",
+    "read_lock",
+    "read_object",
+    "remotes",
+    "tracked_md5",
+]
 
 LOCK = "dvc.lock"
 _MD5 = re.compile(r"^[0-9a-f]{32}(?:\.dir)?$")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MAX_MESSAGE = 600
-ORIGIN_CACHE_REMOTE = "release-origin-cache"
-
-
-class DvcError(DataError):
-    """DVC could not read, fetch or push data; the message is DVC's own."""
 
 
 @dataclass(frozen=True)
@@ -157,25 +182,6 @@ def _md5_in_listing(repo: Path, dir_md5: str, relpath: str) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------- config, cache
-def config(repo: str | Path) -> Any:
-    """DVC's merged config of ``repo`` (all levels, paths resolved as DVC resolves them)."""
-    from dvc.config import Config
-
-    try:
-        return Config(dvc_dir=str(Path(repo).resolve() / ".dvc"))
-    except Exception as exc:  # ConfigError and the schema's own errors
-        raise DvcError(
-            f"DVC config of {repo} is invalid: {_clean(str(exc))}", "dvc config -l"
-        ) from None
-
-
-def cache_dir(repo: str | Path) -> Path:
-    """The DVC cache directory: ``cache.dir`` from DVC's config, else ``.dvc/cache``."""
-    configured = config(repo)["cache"].get("dir")
-    return Path(configured) if configured else Path(repo).resolve() / ".dvc" / "cache"
-
-
 def object_paths(repo: str | Path, md5: str, cache: Path | None = None) -> list[Path]:
     """Where DVC keeps the object ``md5``: DVC 3's ``files/md5`` layout, then DVC 2's."""
     if not _MD5.match(md5):
@@ -249,205 +255,9 @@ def read_at(repo: str | Path, rev: str, path: str) -> bytes | None:
     return found.read_bytes()
 
 
-def remotes(repo: str | Path) -> dict[str, str]:
-    """Remote name -> URL, local folders as absolute paths (as DVC resolves them)."""
-    return {str(k): str(v.get("url", "")) for k, v in config(repo)["remote"].items()}
-
-
-def default_remote(repo: str | Path) -> str | None:
-    """The name of the default remote (``core.remote``), or None."""
-    name = config(repo)["core"].get("remote")
-    return str(name) if name else None
-
-
-def _is_local(url: str) -> bool:
-    return bool(url) and "://" not in url
-
-
-def absolute_remotes(repo: str | Path) -> dict[str, Any]:
-    """A config override giving every local-folder remote its absolute path."""
-    local = {n: {"url": u} for n, u in remotes(repo).items() if _is_local(u)}
-    return {"remote": local} if local else {}
-
-
-def prepare_clone(clone: str | Path, origin: str | Path) -> None:
-    """Make a temporary clone of ``origin`` self-contained (its ``config.local``): local-folder
-    remotes point at ``origin``'s folders, and the cache stays inside the clone, so nothing
-    the clone runs writes into the user's (possibly shared) cache."""
-    found = absolute_remotes(origin).get("remote", {})
-    conf = config(clone)
-    with conf.edit("local") as local:
-        for name, values in found.items():
-            local["remote"].setdefault(name, {})["url"] = values["url"]
-        local["cache"]["dir"] = str(Path(clone).resolve() / ".dvc" / "cache")
-
-
-def pin_remotes(repo: str | Path) -> dict[str, str]:
-    """Pin each committed relative local remote to its absolute folder in ``config.local``.
-
-    DVC's own CLI resolves a committed relative URL against the filesystem root when it
-    reads a past revision's config (``dvc push --all-commits``, ``dvc fetch --rev``); the
-    local level is always read from the working tree, so a pinned URL is used for every
-    revision. Remotes the local level already sets are left alone. Returns what was pinned.
-    """
-    from dvc.config_schema import RelPath
-
-    conf = config(repo)
-    committed = conf.read("repo").get("remote", {})
-    local_level = conf.read("local").get("remote", {})
-    pinned = {
-        str(name): str(values["url"])
-        for name, values in committed.items()
-        if isinstance(values.get("url"), RelPath) and "url" not in local_level.get(name, {})
-    }
-    if pinned:
-        with conf.edit("local") as local:
-            for name, url in pinned.items():
-                local["remote"].setdefault(name, {})["url"] = url
-    return pinned
-
-
-# ------------------------------------------------------------------------- fetch, push
-def _clean(text: str) -> str:
-    return " ".join(_ANSI.sub("", text).split())
-
-
-@contextlib.contextmanager
-def _messages() -> Iterator[list[str]]:
-    """Collect what DVC logs at WARNING and above (it often explains the exception)."""
-    lines: list[str] = []
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.WARNING:
-                lines.append(_clean(record.getMessage()))
-
-    handler = _Collect()
-    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        yield lines
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
-
-
-def _failure(what: str, exc: BaseException, logged: list[str]) -> str:
-    parts = [*logged, _clean(str(exc)) or type(exc).__name__]
-    text = "; ".join(dict.fromkeys(p for p in parts if p))
-    if len(text) > _MAX_MESSAGE:
-        text = text[: _MAX_MESSAGE - 3] + "..."
-    return f"{what}: {text}"
-
-
-def _dvc_call(
-    repo: Path, what: str, fix: str, call: Any, extra: dict[str, Any] | None
-) -> tuple[Any, list[str]]:
-    """``call(Repo)`` with absolute local remotes; its result and the warnings DVC logged."""
-    from dvc.repo import Repo
-
-    override = absolute_remotes(repo)
-    for key, value in (extra or {}).items():
-        override.setdefault(key, {}).update(value)
-    # DVC resolves targets against the working directory, ours are repository-relative.
-    with _messages() as logged, contextlib.chdir(repo):
-        try:
-            with Repo(str(repo), config=override or None) as dvc_repo:
-                return call(dvc_repo), logged
-        except Exception as exc:  # DVC raises many types (no remote, network, missing files)
-            raise DvcError(_failure(what, exc, logged), fix) from None
-
-
-def _remote(repo: Path, remote: str | None) -> str | None:
-    # Named explicitly: for a past revision DVC would read that revision's default remote,
-    # which may be none (it then pushes or fetches nothing, silently).
-    return remote if remote is not None else default_remote(repo)
-
-
-def fetch(
-    repo: str | Path,
-    rev: str | None,
-    targets: list[str],
-    *,
-    remote: str | None = None,
-) -> list[str]:
-    """Fetch ``targets`` as recorded at ``rev`` (workspace when None) into the cache.
-
-    Returns the warnings DVC logged (DVC only warns when the remote lacks a file).
-    """
-    repo = Path(repo)
-    revs = [rev] if rev else None
-    name = _remote(repo, remote)
-    _, logged = _dvc_call(
-        repo,
-        f"dvc fetch of {', '.join(targets)} failed",
-        "run `dvc push` where the data was made, or check the DVC remote",
-        lambda r: r.fetch(targets=targets, revs=revs, workspace=rev is None, remote=name),
-        None,
-    )
-    return logged
-
-
-def pull(repo: str | Path, targets: list[str], *, also_from: Path | None = None) -> None:
-    """Check out ``targets`` (``.dvc`` files, outputs) in ``repo``'s working tree.
-
-    Objects come from ``also_from`` (another repository's cache, e.g. the one a clone was
-    made from) first, then from the default remote for whatever is still missing.
-    """
-    repo = Path(repo)
-    if also_from is not None and also_from.is_dir():
-        extra = {"remote": {ORIGIN_CACHE_REMOTE: {"url": str(also_from)}}}
-        # Objects the origin lacks are fetched from the default remote just below.
-        with contextlib.suppress(DvcError):
-            _dvc_call(
-                repo,
-                "fetch from the origin's cache",
-                "",
-                lambda r: r.fetch(targets=targets, remote=ORIGIN_CACHE_REMOTE),
-                extra,
-            )
-    _dvc_call(
-        repo,
-        "dvc pull failed",
-        "push the data with `dvc push` (or `release register --push`), or fix the DVC remote",
-        lambda r: r.pull(targets=targets),
-        None,
-    )
-
-
 def has_dvc(repo: str | Path) -> bool:
     """True when ``repo`` is a DVC project (has a ``.dvc`` folder)."""
     return (Path(repo) / ".dvc").is_dir()
-
-
-def push(
-    repo: str | Path,
-    revs: list[str] | None = None,
-    *,
-    all_commits: bool = False,
-    remote: str | None = None,
-) -> int:
-    """Push the outputs recorded at ``revs`` (or every commit) to the remote; the count.
-
-    Local-folder remotes are passed as absolute paths, so a relative URL means the same
-    folder for every revision.
-    """
-    repo = Path(repo)
-    name = _remote(repo, remote)
-    result, _ = _dvc_call(
-        repo,
-        "dvc push failed",
-        "run `dvc repro` (or `dvc fetch`) so the cache has the outputs, and check the remote",
-        lambda r: r.push(
-            revs=revs,
-            all_commits=all_commits,
-            workspace=not revs and not all_commits,
-            remote=name,
-        ),
-        None,
-    )
-    return int(result or 0)
 
 
 def push_version(repo: str | Path, commit: str) -> int | None:
