@@ -13,6 +13,7 @@ import click
 
 from release import dvcstore, gitcmd
 from release.registry import api, views
+from release.registry.write import check_remote
 
 option_repo = click.option(
     "--repo", default=".", show_default=True, help="Path of the git repository."
@@ -197,6 +198,7 @@ def register(
     With --push, the commit's DVC outputs go to the default DVC remote first, then the tag.
     """
     if push:  # data first: a pushed tag must never name outputs a clone cannot pull
+        check_remote(repo, push)
         pushed = dvcstore.push_version(gitcmd.toplevel(repo), gitcmd.resolve_commit(repo, ref))
         if pushed is not None:
             click.echo(f"Pushed the version's DVC outputs to the DVC remote ({pushed} new files)")
