@@ -186,3 +186,15 @@ def test_git_errors_carry_gits_own_message(tmp_path: Path) -> None:
         gitcmd.resolve_commit(tmp_path, "HEAD")
     with pytest.raises(gitcmd.GitError, match="did not finish"):
         gitcmd.run(tmp_path, "hash-object", "--stdin", input=b"x" * 10, timeout=1e-6)
+
+
+def test_verify_reports_dvcs_error_lines_never_an_empty_cause() -> None:
+    from release.verify import _dvc_reason
+
+    out = (
+        "Running stage 'prepare':\n> release data prepare\n"
+        "\x1b[31mERROR\x1b[39m: failed to reproduce 'prepare': missing data 'source'\n"
+    )
+    assert _dvc_reason(out, 1) == "ERROR: failed to reproduce 'prepare': missing data 'source'"
+    assert _dvc_reason("a\nb\nc\nd\n", 2) == "b | c | d"
+    assert _dvc_reason("\n  \n", 255) == "exit code 255 and no message"
