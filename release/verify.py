@@ -11,9 +11,9 @@ reproduced evaluation set. Any mismatch exits 1.
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,11 +24,10 @@ from typing import Any
 
 import click
 
-from release import paths
+from release import dvcstore, gitcmd, paths
 from release.console import emit_json, json_option, progress
 from release.errors import CheckFailed, UsageError
 from release.fsio import sha256_file
-from release.registry import git
 
 TOLERANCE = 1e-9
 
@@ -76,9 +75,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 def _show_json(repo: Path, commit: str, path: str) -> Any:
     """A JSON file at ``commit`` read from git objects, or None when absent or not JSON."""
-    from release.serve.loader import git_show
-
-    raw = git_show(repo, commit, path)
+    raw = gitcmd.show(repo, commit, path)
     if raw is None:
         return None
     try:
@@ -87,31 +84,43 @@ def _show_json(repo: Path, commit: str, path: str) -> Any:
         return None
 
 
-def _absolute_remotes(origin: Path, clone: Path) -> None:
-    """Point the clone's local-folder DVC remotes at the origin's folders."""
-    parser = configparser.ConfigParser()
-    for name in ("config", "config.local"):
-        parser.read(origin / ".dvc" / name, encoding="utf-8")
-    local = configparser.ConfigParser()
-    for section in parser.sections():
-        if not section.startswith("remote "):
-            continue
-        url = parser.get(section, "url", fallback="").strip().strip("'\"")
-        if url and "://" not in url and not os.path.isabs(url):
-            local[section] = {"url": str((origin / ".dvc" / url).resolve())}
-    if local.sections():
-        with open(clone / ".dvc" / "config.local", "w", encoding="utf-8") as fh:
-            local.write(fh)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _dvc_reason(output: str, code: int) -> str:
+    """DVC's own explanation from its output: its ERROR lines, else its last lines."""
+    lines = [" ".join(_ANSI.sub("", ln).split()) for ln in output.splitlines()]
+    lines = [ln for ln in lines if ln]
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    chosen = errors or lines[-3:]
+    return " | ".join(chosen)[:600] if chosen else f"exit code {code} and no message"
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
+    # Not -q: DVC's quiet mode drops its ERROR lines too, leaving an empty cause.
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        reason = _dvc_reason(f"{proc.stdout}\n{proc.stderr}", proc.returncode)
         raise CheckFailed(
-            f"`{' '.join(cmd)}` failed while reproducing: {' | '.join(tail)}",
+            f"`{' '.join(cmd)}` failed while reproducing: {reason}",
             "the version cannot be reproduced as committed; run it by hand in a clone",
         )
+
+
+def _pull(origin: Path, clone: Path) -> None:
+    """Check out the data ``dvc add`` tracks at the version: the user's cache first, then
+    the DVC remote."""
+    targets = dvcstore.dvc_files(clone)
+    if not targets:
+        return
+    progress("pulling tracked data (the local DVC cache, then the remote)...")
+    try:
+        dvcstore.pull(clone, targets, also_from=dvcstore.cache_dir(origin))
+    except dvcstore.DvcError as exc:
+        raise CheckFailed(
+            f"cannot check out the version's data ({', '.join(targets)}): {exc.what}",
+            exc.fix or "push it with `dvc push` where it was added",
+        ) from None
 
 
 def _sha256(path: Path) -> str | None:
@@ -137,18 +146,16 @@ def verify(
     clone = workdir / "repo"
     try:
         progress(f"cloning {commit[:8]} into {clone}...")
-        git.run(origin, "clone", "-q", "--no-checkout", str(origin), str(clone))
-        git.run(clone, "checkout", "-q", "--detach", commit)
-        _absolute_remotes(origin, clone)
+        gitcmd.run(origin, "clone", "-q", "--no-checkout", str(origin), str(clone), timeout=600)
+        gitcmd.run(clone, "checkout", "-q", "--detach", commit, timeout=600)
+        dvcstore.prepare_clone(clone, origin)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(clone), env.get("PYTHONPATH")]))
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["DVC_NO_ANALYTICS"] = "1"
-        if any(p.is_file() for p in clone.rglob("*.dvc")):
-            progress("pulling tracked data from the DVC remote...")
-            _run(["dvc", "pull", "-q"], clone, env)
+        _pull(origin, clone)
         progress("reproducing the pipeline (dvc repro --force)...")
-        _run(["dvc", "repro", "--force", "-q"], clone, env)
+        _run(["dvc", "repro", "--force"], clone, env)
         _compare(report, origin, clone, commit, registered)
         _lineage(report, origin, clone, commit, registered, state, params_path)
     finally:

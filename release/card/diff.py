@@ -11,22 +11,15 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from release import paths
+from release import gitcmd, paths
 from release.errors import UsageError
 
 _REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@#!^~+=-]*$")
 _STAGE_SHORTCUT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._/=-]*)#(?P<stage>[A-Za-z0-9_-]+)$")
 EPS = 1e-9
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", *args], cwd=repo, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def resolve_revision(repo: str | Path, rev: str) -> str:
@@ -36,15 +29,14 @@ def resolve_revision(repo: str | Path, rev: str) -> str:
         raise UsageError(f"invalid revision {rev!r}", "pass a commit, branch, tag or NAME@vX.Y.Z")
     if (m := _STAGE_SHORTCUT.match(rev)) and not _exists(repo, rev):
         rev = _stage_version_tag(repo, m["name"], m["stage"])
-    done = _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
-    if done.returncode != 0 or not done.stdout.strip():
+    commit = gitcmd.rev_parse(repo, rev)
+    if not commit:
         raise UsageError(f"revision {rev} not found in {repo}", "check the name with git log/tag")
-    return done.stdout.strip()
+    return commit
 
 
 def _exists(repo: Path, rev: str) -> bool:
-    done = _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
-    return done.returncode == 0
+    return gitcmd.rev_parse(repo, rev) is not None
 
 
 def _stage_version_tag(repo: Path, name: str, stage: str) -> str:
@@ -67,13 +59,13 @@ def read_card_at(repo: str | Path, rev: str, card_path: str = paths.CARD_JSON) -
     if rev.endswith(".json") and as_file.is_file():
         return _parse(as_file.read_text(encoding="utf-8"), rev)
     commit = resolve_revision(repo, rev)
-    done = _git(repo, "show", f"{commit}:{card_path}")
-    if done.returncode != 0:
+    shown = gitcmd.show(repo, commit, card_path)
+    if shown is None:
         raise UsageError(
             f"{card_path} is not committed at {rev} ({commit[:12]})",
             "build the card with `release card build` (or dvc repro) and commit it",
         )
-    return _parse(done.stdout, rev)
+    return _parse(shown.decode("utf-8", "replace"), rev)
 
 
 def _parse(text: str, label: str) -> dict[str, Any]:

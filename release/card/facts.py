@@ -10,13 +10,10 @@ import dataclasses
 import importlib.metadata
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from release import paths
+from release import dvcstore, gitcmd, paths
 from release.errors import DataError
 from release.fsio import read_json, sha256_file
 
@@ -103,7 +100,7 @@ def _model_is_committed(root: Path, commit: str | None, model: dict[str, Any]) -
     """Whether HEAD's committed model metadata describes the workspace's model file."""
     if not commit:
         return False
-    committed = _git(root, "show", f"{commit}:{paths.MODEL_META}")
+    committed = gitcmd.try_output(root, "show", f"{commit}:{paths.MODEL_META}")
     if not committed:
         return False
     try:
@@ -141,26 +138,16 @@ def read_params(path: Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- git and dvc
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def git_facts(root: Path) -> dict[str, Any]:
     """HEAD commit, branch and whether tracked source files differ from it.
 
     Pipeline outputs (data, models, reports, the card, ``dvc.lock``) are rewritten by the
     very run that builds the card, so they do not make the tree "dirty"; code and params do.
     """
-    commit = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    commit = gitcmd.try_output(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     if not commit:
         return {"commit": None, "branch": None, "dirty": None}
-    status = _git(root, "status", "--porcelain", "--untracked-files=no") or ""
+    status = gitcmd.try_output(root, "status", "--porcelain", "--untracked-files=no") or ""
     changed = [line[3:] for line in status.splitlines() if line.strip()]
     ignored = (
         paths.CARD_DIR + "/",
@@ -172,7 +159,7 @@ def git_facts(root: Path) -> dict[str, Any]:
     dirty = [p for p in changed if not p.startswith(ignored)]
     return {
         "commit": commit,
-        "branch": _git(root, "rev-parse", "--abbrev-ref", "HEAD"),
+        "branch": gitcmd.try_output(root, "rev-parse", "--abbrev-ref", "HEAD"),
         "dirty": bool(dirty),
     }
 
@@ -182,30 +169,24 @@ def dvc_lock_facts(root: Path, params_path: Path) -> dict[str, Any]:
     data: dict[str, str] = {}
     model: dict[str, str] = {}
     params_values: dict[str, Any] = {}
-    lock = root / "dvc.lock"
     source = "files"
-    if lock.is_file():
-        try:
-            raw = yaml.safe_load(lock.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
-            raw = {}
-        stages = raw.get("stages") if isinstance(raw, dict) else None
-        if isinstance(stages, dict) and stages:
-            source = "dvc.lock"
-            for stage in stages.values():
-                if not isinstance(stage, dict):
+    stages = dvcstore.read_lock(root)
+    if stages:
+        source = "dvc.lock"
+        for stage in stages.values():
+            if not isinstance(stage, dict):
+                continue
+            for entry in (stage.get("deps") or []) + (stage.get("outs") or []):
+                path, digest = _entry_hash(entry)
+                if not path or not digest:
                     continue
-                for entry in (stage.get("deps") or []) + (stage.get("outs") or []):
-                    path, digest = _entry_hash(entry)
-                    if not path or not digest:
-                        continue
-                    if path.startswith(paths.MODELS + "/") or path == paths.MODELS:
-                        model[path] = digest
-                    elif path.startswith("data/") or path == "data":
-                        data[path] = digest
-                for file, values in (stage.get("params") or {}).items():
-                    if isinstance(values, dict):
-                        params_values.setdefault(str(file), {}).update(values)
+                if path.startswith(paths.MODELS + "/") or path == paths.MODELS:
+                    model[path] = digest
+                elif path.startswith("data/") or path == "data":
+                    data[path] = digest
+            for file, values in (stage.get("params") or {}).items():
+                if isinstance(values, dict):
+                    params_values.setdefault(str(file), {}).update(values)
     if not data:
         for rel in (paths.TRAIN, paths.TEST):
             if (root / rel).is_file():
@@ -239,7 +220,7 @@ def registry_facts(root: Path, commit: str | None, params: dict[str, Any]) -> li
     """GTO versions registered at ``commit`` and the stages each one holds now."""
     if not commit:
         return []
-    tags = (_git(root, "tag", "--points-at", commit) or "").split()
+    tags = (gitcmd.try_output(root, "tag", "--points-at", commit) or "").split()
     versions: list[tuple[str, str]] = []
     assigned: dict[str, list[str]] = {}
     for tag in tags:

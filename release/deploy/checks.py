@@ -11,15 +11,13 @@ or in git itself. The candidate must reproduce them.
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from release import paths
+from release import dvcstore, gitcmd, paths
 from release.config import JudgeSettings
 from release.deploy.judge import Check, Verdict, judge_golden
 from release.errors import DeployError
@@ -142,64 +140,28 @@ class GoldenSet:
     source: str
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _lock_hashes(repo: Path, commit: str) -> dict[str, str]:
-    """Output path -> md5 from ``dvc.lock`` at ``commit``."""
-    import yaml
-
-    shown = _git(repo, "show", f"{commit}:dvc.lock")
-    if shown.returncode != 0:
-        return {}
-    try:
-        lock = yaml.safe_load(shown.stdout) or {}
-    except yaml.YAMLError:
-        return {}
-    hashes: dict[str, str] = {}
-    for stage in (lock.get("stages") or {}).values():
-        for entry in [*(stage.get("outs") or []), *(stage.get("deps") or [])]:
-            if isinstance(entry, dict) and entry.get("path") and entry.get("md5"):
-                hashes[str(entry["path"])] = str(entry["md5"])
-    return hashes
-
-
-def _resolve(repo: Path, rel: str, md5: str | None, commit: str, tmp: Path) -> Path | None:
-    """A file equal to ``rel`` at ``commit``: working tree, DVC cache, or git blob."""
-    work = repo / rel
-    if md5:
-        if work.is_file() and _md5(work) == md5:
-            return work
-        cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-        if cached.is_file():
-            return cached
-        return None
-    blob = _git(repo, "show", f"{commit}:{rel}")
-    if blob.returncode != 0:
-        return None
+def _resolve(repo: Path, rel: str, commit: str, tmp: Path) -> tuple[Path | None, str]:
+    """A file equal to ``rel`` at ``commit`` (working tree, DVC cache or git blob), and
+    where DVC or git recorded it."""
+    blob = gitcmd.show(repo, commit, rel)
+    if blob is None:
+        return dvcstore.file_at(repo, commit, rel), "dvc.lock"
     out = tmp / Path(rel).name
-    out.write_bytes(blob.stdout)
-    return out
+    out.write_bytes(blob)
+    return out, "git"
 
 
 def find_golden(repo: str | Path, commit: str, tmp: Path) -> GoldenSet | None:
     """The golden set recorded at ``commit``, or None when it cannot be found."""
     repo = Path(repo)
-    hashes = _lock_hashes(repo, commit)
-    features = _resolve(repo, paths.TEST, hashes.get(paths.TEST), commit, tmp)
-    predictions = _resolve(repo, paths.PREDICTIONS, hashes.get(paths.PREDICTIONS), commit, tmp)
+    try:
+        features, source = _resolve(repo, paths.TEST, commit, tmp)
+        predictions, _ = _resolve(repo, paths.PREDICTIONS, commit, tmp)
+    except dvcstore.DvcError:  # a directory listing not in the cache: no golden set here
+        return None
     if features is None or predictions is None:
         return None
-    return GoldenSet(features, predictions, "dvc.lock" if hashes else "git")
+    return GoldenSet(features, predictions, source)
 
 
 def golden_replay(

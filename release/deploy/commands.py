@@ -9,14 +9,13 @@ server and router on 127.0.0.1, pids in the deployment record); ``release deploy
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from release import paths
+from release import gitcmd, paths
 from release.console import emit_json, is_interactive, json_option, params_option
 from release.errors import DeployError, ReleaseError, UsageError
 
@@ -231,11 +230,9 @@ def _kubernetes(
     if version is None:
         raise DeployError(f"no version of {name} is assigned to {stage}", "promote one first")
     commit = state.version_commit(name, version)
-    shown = subprocess.run(
-        ["git", "show", f"{commit}:{paths.MODEL_META}"], cwd=repo, capture_output=True, check=False
-    )
+    shown = gitcmd.show(repo, commit, paths.MODEL_META)
     try:
-        sha = str(json.loads(shown.stdout)["sha256"]) if shown.returncode == 0 else ""
+        sha = str(json.loads(shown)["sha256"]) if shown is not None else ""
     except (ValueError, KeyError, TypeError):
         sha = ""
     if not sha:

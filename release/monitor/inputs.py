@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release import paths
+from release import dvcstore, gitcmd, paths
 from release.errors import DataError, ModelError, RegistryError, UsageError
 from release.monitor.profile import (
     Reference,
@@ -197,35 +196,20 @@ def resolve_commit(
     return state.version_commit(name, ver), label
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
-
-
 def _commit_from_tags(repo: Path, name: str, version: str, stage: str | None) -> str:
     """Registry fallback: read GTO tags with plain git."""
     if not stage:
-        res = _git(
-            repo, "rev-parse", "--verify", "--quiet", f"refs/tags/{name}@{version}^{{commit}}"
-        )
-        if res.returncode != 0:
+        commit = gitcmd.rev_parse(repo, f"refs/tags/{name}@{version}")
+        if commit is None:
             raise RegistryError(
                 f"version {name}@{version} is not registered", "list versions with release show"
             )
-        return res.stdout.strip()
-    res = _git(
-        repo,
-        "for-each-ref",
-        "--format=%(refname:strip=2) %(*objectname) %(objectname)",
-        "refs/tags",
-    )
-    if res.returncode != 0:
-        raise RegistryError(
-            f"cannot read tags in {repo}", res.stderr.strip() or "is it a git repo?"
-        )
+        return commit
+    refs = gitcmd.for_each_ref(
+        repo, "%(refname:strip=2) %(*objectname) %(objectname)", "refs/tags"
+    ).decode("utf-8", "replace")
     best: tuple[int, bool, str] | None = None
-    for line in res.stdout.splitlines():
+    for line in refs.splitlines():
         parts = line.split()
         m = _STAGE_TAG.fullmatch(parts[0]) if parts else None
         if not m or m["name"] != name or m["stage"] != stage:
@@ -246,15 +230,11 @@ def profile_at_commit(repo: Path, commit: str, label: str) -> dict[str, Any]:
     """The reference profile stored at a commit: in git, or in DVC's cache."""
     if not re.fullmatch(r"[0-9a-f]{7,64}", commit):
         raise RegistryError(f"bad commit {commit!r} for {label}", "check the registry tags")
-    res = _git(repo, "show", f"{commit}:{paths.REFERENCE_PROFILE}")
-    text: str | None = res.stdout if res.returncode == 0 else None
-    if text is None:
-        try:
-            import dvc.api
-
-            text = dvc.api.read(paths.REFERENCE_PROFILE, repo=str(repo), rev=commit)
-        except Exception:
-            text = None
+    try:
+        raw = dvcstore.read_at(repo, commit, paths.REFERENCE_PROFILE)
+    except dvcstore.DvcError:
+        raw = None
+    text = raw.decode("utf-8", "replace") if raw is not None else None
     if text is None:
         raise DataError(
             f"{label} has no {paths.REFERENCE_PROFILE} (neither in git nor in the DVC cache)",

@@ -11,7 +11,9 @@ from typing import Any
 
 import click
 
+from release import dvcstore, gitcmd
 from release.registry import api, views
+from release.registry.write import check_remote
 
 option_repo = click.option(
     "--repo", default=".", show_default=True, help="Path of the git repository."
@@ -191,7 +193,15 @@ def register(
     repo: str,
     push: str | None,
 ) -> None:
-    """Register a version of NAME at REF as a GTO tag NAME@vX.Y.Z."""
+    """Register a version of NAME at REF as a GTO tag NAME@vX.Y.Z.
+
+    With --push, the commit's DVC outputs go to the default DVC remote first, then the tag.
+    """
+    if push:  # data first: a pushed tag must never name outputs a clone cannot pull
+        check_remote(repo, push)
+        pushed = dvcstore.push_version(gitcmd.toplevel(repo), gitcmd.resolve_commit(repo, ref))
+        if pushed is not None:
+            click.echo(f"Pushed the version's DVC outputs to the DVC remote ({pushed} new files)")
     tag = api.register(
         repo, name, version=version, bump=bump, ref=ref, message=message, push=push, force=force
     )

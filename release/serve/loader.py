@@ -9,17 +9,15 @@ the cache lacks them (the remote may have them). The bytes must have the sha256 
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from release import paths
+from release import dvcstore, gitcmd, paths
 from release.errors import ModelError, RegistryError, UsageError
 
 # GTO's artifact name and semver grammar (gto/constants.py), without the dirname prefix.
@@ -32,7 +30,6 @@ NAME_RE = re.compile(f"^{_NAME}$")
 VERSION_REF_RE = re.compile(f"^(?P<name>{_NAME})@(?P<version>{_SEMVER})$")
 STAGE_REF_RE = re.compile(f"^(?P<name>{_NAME})#(?P<stage>{_NAME})$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
-_MD5 = re.compile(r"^[0-9a-f]{32}(?:\.dir)?$")
 
 
 @dataclass
@@ -149,14 +146,13 @@ def version_commit(repo: Path, name: str, version: str) -> str:
     if state is not None:
         commit = str(state.version_commit(name, version))
     else:
-        ref = f"refs/tags/{name}@{version}^{{commit}}"
-        out = _git(repo, "rev-parse", "--verify", "--quiet", ref)
+        out = gitcmd.rev_parse(repo, f"refs/tags/{name}@{version}")
         if out is None:
             raise RegistryError(
                 f"version {name}@{version} is not registered in {repo}",
                 "list versions with `release show NAME`",
             )
-        commit = out.decode().strip()
+        commit = out
     if not _HEX40.match(commit):
         raise RegistryError(f"{name}@{version} resolved to {commit!r}, not a commit", "check tags")
     return commit
@@ -187,28 +183,24 @@ def _active_version(repo: str | os.PathLike[str], name: str, stage: str) -> str:
 
 def git_show(repo: Path, commit: str, path: str) -> bytes | None:
     """The bytes of ``path`` at ``commit``, or None when it is not in that commit."""
-    return _git(repo, "show", f"{commit}:{path}")
+    return gitcmd.show(repo, commit, path)
 
 
 def model_bytes(repo: Path, commit: str, model_path: str) -> bytes:
     """The model file's bytes at ``commit``: DVC cache, workspace, DVC remote, or git."""
-    md5 = _dvc_md5(repo, commit, model_path)
-    if md5 is None:
-        data = git_show(repo, commit, model_path)
-        if data is None:
-            raise ModelError(
-                f"{model_path} is tracked neither by DVC (dvc.lock, .dvc file) nor by git at "
-                f"commit {commit[:8]}",
-                "register a commit whose dvc.lock records the model",
-            )
-        return data
-    cached = _cache_file(repo, md5)
-    if cached.is_file():
-        return cached.read_bytes()
-    workspace = repo / model_path
-    if workspace.is_file() and _md5_file(workspace) == md5:
-        return workspace.read_bytes()
-    return _dvc_fetch(repo, commit, model_path, md5)
+    try:
+        data = dvcstore.read_at(repo, commit, model_path)
+    except dvcstore.DvcError as exc:
+        raise ModelError(
+            exc.what, "run `dvc push` where the model was trained, or `dvc pull` here"
+        ) from None
+    if data is None:
+        raise ModelError(
+            f"{model_path} is tracked neither by DVC (dvc.lock, .dvc file) nor by git at "
+            f"commit {commit[:8]}",
+            "register a commit whose dvc.lock records the model",
+        )
+    return data
 
 
 # ----------------------------------------------------------------------- internals
@@ -254,100 +246,3 @@ def _artifact_paths(repo: Path, commit: str, name: str) -> tuple[str, str]:
         model_path = f"{declared.rstrip('/')}/{Path(paths.MODEL).name}"
     meta_path = str(PurePosixPath(model_path).with_name(Path(paths.MODEL_META).name))
     return model_path, meta_path
-
-
-def _dvc_md5(repo: Path, commit: str, model_path: str) -> str | None:
-    """The md5 DVC recorded for ``model_path`` at ``commit`` (dvc.lock or a .dvc file)."""
-    import yaml
-
-    outs: list[dict[str, Any]] = []
-    lock = git_show(repo, commit, "dvc.lock")
-    if lock is not None:
-        doc = yaml.safe_load(lock) or {}
-        for stage in (doc.get("stages") or {}).values():
-            outs.extend(o for o in (stage or {}).get("outs") or [] if isinstance(o, dict))
-    dvc_file = git_show(repo, commit, model_path + ".dvc")
-    if dvc_file is not None:
-        doc = yaml.safe_load(dvc_file) or {}
-        outs.extend({**o, "path": model_path} for o in doc.get("outs") or [] if isinstance(o, dict))
-    target = PurePosixPath(model_path)
-    for out in outs:
-        out_path = PurePosixPath(str(out.get("path", "")).rstrip("/"))
-        md5 = str(out.get("md5", ""))
-        if not _MD5.match(md5):
-            continue
-        if out_path == target and not md5.endswith(".dir"):
-            return md5
-        if md5.endswith(".dir") and out_path in target.parents:
-            return _md5_in_dir(repo, commit, md5, str(target.relative_to(out_path)))
-    return None
-
-
-def _md5_in_dir(repo: Path, commit: str, dir_md5: str, relpath: str) -> str | None:
-    listing_file = _cache_file(repo, dir_md5)
-    if not listing_file.is_file():
-        raise ModelError(
-            f"the DVC cache lacks the directory listing {dir_md5} of commit {commit[:8]}",
-            "run `dvc fetch` (or `dvc pull`) for that commit",
-        )
-    for entry in json.loads(listing_file.read_text(encoding="utf-8")):
-        if entry.get("relpath") == relpath and _MD5.match(str(entry.get("md5", ""))):
-            return str(entry["md5"])
-    return None
-
-
-def _cache_dir(repo: Path) -> Path:
-    """The DVC cache directory: ``cache.dir`` from .dvc/config(.local), else .dvc/cache."""
-    cache = repo / ".dvc" / "cache"
-    for name in ("config", "config.local"):
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(repo / ".dvc" / name, encoding="utf-8")
-        except configparser.Error:
-            continue
-        if parser.has_option("cache", "dir"):
-            value = parser.get("cache", "dir").strip().strip("'\"")
-            cache = (repo / ".dvc" / value).resolve()
-    return cache
-
-
-def _cache_file(repo: Path, md5: str) -> Path:
-    return _cache_dir(repo) / "files" / "md5" / md5[:2] / md5[2:]
-
-
-def _md5_file(path: Path) -> str:
-    digest = hashlib.md5()  # noqa: S324 - DVC's content address, not a security hash
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _dvc_fetch(repo: Path, commit: str, model_path: str, md5: str) -> bytes:
-    """Fetch the file of ``commit`` from the workspace's DVC remote into the cache."""
-    try:
-        from dvc.repo import Repo
-    except ImportError:  # pragma: no cover - dvc is a dependency
-        Repo = None
-    problem = "the remote does not have it"
-    if Repo is not None:
-        try:
-            with Repo(str(repo)) as dvc_repo:
-                dvc_repo.fetch(targets=[model_path], revs=[commit], workspace=False)
-        except Exception as exc:  # dvc raises many types (no remote, network, missing file)
-            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    cached = _cache_file(repo, md5)
-    if cached.is_file():
-        return cached.read_bytes()
-    raise ModelError(
-        f"{model_path} at commit {commit[:8]} is neither in the DVC cache nor on its remote "
-        f"({problem})",
-        "run `dvc push` where the model was trained, or `dvc pull` here",
-    )
-
-
-def _git(repo: Path, *args: str) -> bytes | None:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, timeout=60, check=False
-    )
-    return proc.stdout if proc.returncode == 0 else None

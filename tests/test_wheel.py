@@ -1,0 +1,98 @@
+"""The built wheel works on its own: a fresh virtualenv holding only the wheel and its
+declared dependencies, run from a temporary git repository with no source tree in reach.
+
+The wheel is built from a copy of the sources (``pip wheel --no-deps``), installed into a
+plain ``python -m venv`` (never ``--system-site-packages``, which would see this
+checkout's environment), and every command runs with the repository as the working
+directory and no ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from release.workspace import copy_project
+from tests.support import ROOT
+from tests.test_card_helpers import make_project
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with the wheel built from this checkout and its dependencies."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    sources = copy_project(ROOT, tmp / "src", commit=False)  # what a clone holds
+    dist = tmp / "dist"
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(sources)],
+        tmp,
+    )
+    wheels = list(dist.glob("release-*.whl"))
+    assert len(wheels) == 1
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    assert "release/templates/card/README.md.j2" in names
+    assert "release/templates/k8s/rollout-canary.yaml.j2" in names
+    assert not [n for n in names if n.startswith(("tests/", "bench/"))]
+    env_dir = tmp / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], tmp)
+    # This pip installs into the new interpreter; --no-compile keeps the install quick.
+    target = ["--python", str(env_dir / "bin" / "python")]
+    options = ["-q", "--no-compile", "--prefer-binary"]
+    _run([sys.executable, "-m", "pip", *target, "install", *options, str(wheels[0])], tmp)
+    return env_dir
+
+
+def _env(venv: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    system = [p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT))]
+    env["PATH"] = os.pathsep.join([str(venv / "bin"), *system])
+    env["VIRTUAL_ENV"] = str(venv)
+    return env
+
+
+def test_installed_wheel_runs_without_the_source_tree(venv: Path, tmp_path: Path) -> None:
+    env = _env(venv)
+    repo = tmp_path / "user-repo"
+    repo.mkdir()
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    python = str(venv / "bin" / "python")
+    where = _run([python, "-c", "import release; print(release.__file__)"], repo, env).strip()
+    assert Path(where).is_relative_to(venv), where
+    assert shutil.which("release", path=env["PATH"]) == str(venv / "bin" / "release")
+    assert "Usage: release" in _run(["release", "--help"], repo, env)
+
+    # A card rendered from the installed package's templates.
+    make_project(repo)  # contract-shaped pipeline outputs, card.yaml, one commit
+    _run(["release", "card", "build"], repo, env)
+    readme = (repo / "model_card" / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("---\n") and "model-index" in readme
+    assert (repo / "model_card" / "card.html").read_text(encoding="utf-8").startswith("<!")
+
+    # Kubernetes manifests for a version in prod, also from the installed templates.
+    _run(["release", "register", "model", "--version", "v0.1.0"], repo, env)
+    _run(["git", "tag", "-a", "model#prod#1", "-m", "Assigning stage prod"], repo, env)
+    out = tmp_path / "manifests"
+    k8s = ["--target", "kubernetes", "--render-only", "--out", str(out), "--json"]
+    rendered = json.loads(_run(["release", "deploy", "model", "prod", *k8s], repo, env))
+    assert rendered["version"] == "v0.1.0"
+    sha = json.loads((repo / "models" / "model.json").read_text())["sha256"]
+    texts = [Path(f).read_text(encoding="utf-8") for f in rendered["files"]]
+    kinds = {doc["kind"] for t in texts for doc in yaml.safe_load_all(t) if doc}
+    assert {"Rollout", "AnalysisTemplate", "Service", "VirtualService"} <= kinds
+    assert any(sha in t for t in texts)
