@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from release.analysis import metrics as m
 from release.analysis.report import render_markdown, render_plot_csv
 from release.analysis.run import analyse_slices, encode_outcomes
 from release.analysis.slices import build_slices
 from release.config import settings_from_dict
 from release.data.builtin import ANNOTATORS, TARGET, generate
+from release.stats import metrics as m
 
 GOAL_SECONDS = 10.0
 SLICES = {

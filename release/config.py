@@ -249,6 +249,30 @@ class JudgeSettings:
     min_shadow_agreement: float = 0.95
     max_shadow_proba_diff: float = 1.0
     max_golden_mismatch: float = 0.0
+    # Small counts and regression (issue 13): the error-rate check cannot fail on fewer
+    # candidate errors than this; regression canaries compare the error metric with labels
+    # (relative increase tolerated), prediction distributions by Wasserstein distance in
+    # baseline standard deviations, and shadow outputs within a tolerance in those units.
+    min_errors: int = 3
+    regression_metric: Literal["mae", "rmse"] = "mae"
+    max_error_increase: float = 0.1
+    max_prediction_wasserstein: float = 0.25
+    shadow_tolerance: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.min_errors >= 1, "release.deploy.judge.min_errors", self.min_errors, ">= 1")
+        _check(
+            self.max_error_increase >= 0,
+            "release.deploy.judge.max_error_increase",
+            self.max_error_increase,
+            "a relative increase >= 0 (0.1 for 10%)",
+        )
+        _check(
+            self.shadow_tolerance >= 0,
+            "release.deploy.judge.shadow_tolerance",
+            self.shadow_tolerance,
+            "a number >= 0 (baseline standard deviations)",
+        )
 
 
 @dataclass(frozen=True)

@@ -12,50 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from release.analysis import bootstrap, counterfactual, explain, hlp, impact
-from release.analysis import metrics as m
+from release.analysis import counterfactual, explain, hlp, impact
 from release.analysis.slices import build_slices
 from release.config import Settings
 from release.errors import ConfigError, DataError
+from release.stats import bootstrap
+from release.stats import metrics as m
+from release.stats.metrics import encode as encode_outcomes
 
 BOUNDED_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc"})
-
-
-def encode_outcomes(
-    task: str, y_true: Any, y_pred: Any, proba: Any, classes: list[Any] | None
-) -> tuple[m.Outcomes, list[Any] | None]:
-    """Validate and encode the outcomes (class codes for classification)."""
-    import pandas as pd
-
-    yt = np.asarray(y_true)
-    yp = np.asarray(y_pred)
-    if yt.shape != yp.shape or yt.ndim != 1:
-        raise DataError(
-            f"y_true {yt.shape} and y_pred {yp.shape} must be 1-D and the same length",
-            "pass one label and one prediction per test row",
-        )
-    if task == "regression":
-        return m.Outcomes(task, yt.astype(np.float64), yp.astype(np.float64), None, 0), None
-    if classes is None:
-        classes = sorted(pd.unique(np.concatenate([yt, yp])).tolist())
-    classes = list(classes)
-    index = pd.Index(classes)
-    ct, cp = index.get_indexer(yt), index.get_indexer(yp)
-    if (ct < 0).any() or (cp < 0).any():
-        bad = yt[ct < 0][:1].tolist() or yp[cp < 0][:1].tolist()
-        raise DataError(
-            f"label {bad[0]!r} is not one of the model's classes {classes}",
-            "evaluate with the labels the model was trained on",
-        )
-    p = None
-    if proba is not None:
-        p = np.asarray(proba, dtype=np.float64)
-        if p.shape != (len(yt), len(classes)):
-            raise DataError(
-                f"proba has shape {p.shape}, expected {(len(yt), len(classes))}",
-                "pass one probability column per class, in the order of classes",
-            )
-    return m.Outcomes(task, ct.astype(np.int64), cp.astype(np.int64), p, len(classes)), classes
 
 
 def _hlp_plan(settings: Settings, df: Any, names: list[str]) -> tuple[bool, dict[str, float]]:

@@ -6,13 +6,22 @@ both say so. Too little traffic is "inconclusive", never "pass". The verdict car
 every number it used and one reason per failed or skipped check, so a rollback can be
 explained from the deployment record alone.
 
-- errors: one-sided two-proportion z-test on error rates;
+- errors: Fisher's exact one-sided test on error counts, the ``max_error_rate_increase``
+  threshold, and at least ``min_errors`` candidate errors: one transient 5xx in 20
+  requests never rolls back a healthy candidate (z-test p = 0.04, Fisher p = 0.25);
 - latency: one-sided Mann-Whitney U on successful requests, plus an effect size (median
   increase in ms and median ratio) that must exceed both thresholds;
 - predictions: population stability index between the two variants' outputs (binned
-  probabilities, or classes), gated by a chi-square test of homogeneity;
-- accuracy: where requests carried labels, a one-sided two-proportion test on accuracy
-  plus the ``max_accuracy_drop`` threshold.
+  probabilities, or classes), gated by a chi-square test of homogeneity; for regression,
+  the Wasserstein distance in baseline standard deviations, gated by a KS test;
+- accuracy (classification): where requests carried labels, a non-inferiority test on
+  accuracy against the ``max_accuracy_drop`` margin;
+- model_error (regression): absolute errors against labels, a non-inferiority test that
+  the configured metric (MAE or RMSE) rose by more than ``max_error_increase``.
+
+The task is inferred from the samples (numeric, non-integral predictions are regression)
+unless the caller names it. PSI, Jensen-Shannon and the exact tests come from the
+statistics core (:mod:`release.stats`).
 """
 
 from __future__ import annotations
@@ -24,12 +33,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from release.config import JudgeSettings
+from release.stats import divergence, noninferiority, proportions, twosample
 
 Status = Literal["pass", "fail", "inconclusive"]
 CheckStatus = Literal["pass", "fail", "inconclusive", "skip"]
 
-PSI_EPSILON = 1e-4
 PROBABILITY_BINS = 10
+QUANTILES = (0.1, 0.5, 0.9)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class Sample:
     predictions: Sequence[Any] = ()
     scores: Sequence[float] = ()
     correct: Sequence[bool] = ()
+    abs_errors: Sequence[float] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sample:
@@ -53,6 +64,7 @@ class Sample:
             predictions=list(data.get("predictions", ())),
             scores=[float(x) for x in data.get("scores", ()) if x is not None],
             correct=[bool(x) for x in data.get("correct", ())],
+            abs_errors=[float(x) for x in data.get("abs_errors", ()) if x is not None],
         )
 
     def merged(self, other: Sample) -> Sample:
@@ -64,6 +76,7 @@ class Sample:
             predictions=[*self.predictions, *other.predictions],
             scores=[*self.scores, *other.scores],
             correct=[*self.correct, *other.correct],
+            abs_errors=[*self.abs_errors, *other.abs_errors],
         )
 
     @property
@@ -81,6 +94,7 @@ class ShadowStats:
     flips: Mapping[str, int] = field(default_factory=dict)
     max_proba_diff: float = 0.0
     mean_proba_diff: float = 0.0
+    value_diffs: Sequence[float] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShadowStats:
@@ -91,6 +105,7 @@ class ShadowStats:
             flips={str(k): int(v) for k, v in dict(data.get("flips", {})).items()},
             max_proba_diff=float(data.get("max_proba_diff", 0.0) or 0.0),
             mean_proba_diff=float(data.get("mean_proba_diff", 0.0) or 0.0),
+            value_diffs=[float(x) for x in data.get("value_diffs", ()) if x is not None],
         )
 
     @property
@@ -142,40 +157,6 @@ def norm_label(value: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- tests
-def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
-    """One-sided z-test that proportion 1 exceeds proportion 2: (z, p-value)."""
-    from scipy.stats import norm
-
-    if n1 <= 0 or n2 <= 0:
-        return 0.0, 1.0
-    p1, p2 = x1 / n1, x2 / n2
-    pooled = (x1 + x2) / (n1 + n2)
-    var = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
-    if var <= 0:
-        return 0.0, 1.0
-    z = (p1 - p2) / math.sqrt(var)
-    return z, float(norm.sf(z))
-
-
-def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
-    """Population stability index of two distributions over the same bins (proportions)."""
-    total = 0.0
-    for e, a in zip(expected, actual, strict=True):
-        e, a = max(e, PSI_EPSILON), max(a, PSI_EPSILON)
-        total += (a - e) * math.log(a / e)
-    return total
-
-
-def jensen_shannon(p: Sequence[float], q: Sequence[float]) -> float:
-    """Jensen-Shannon distance (base 2, in [0, 1]) of two distributions over the same bins."""
-
-    def kl(a: Sequence[float], b: Sequence[float]) -> float:
-        return sum(x * math.log2(x / y) for x, y in zip(a, b, strict=True) if x > 0 and y > 0)
-
-    m = [(x + y) / 2 for x, y in zip(p, q, strict=True)]
-    return math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2))
-
-
 def _median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     n = len(ordered)
@@ -190,12 +171,37 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------------------- checks
+def error_rate_fails(
+    cand_errors: int,
+    cand_requests: int,
+    base_errors: int,
+    base_requests: int,
+    settings: JudgeSettings,
+) -> tuple[bool, float]:
+    """The error-rate decision on counts alone: (fail?, one-sided Fisher p-value).
+
+    Fails only when all three hold: the candidate has at least ``min_errors`` errors,
+    Fisher's exact test finds its rate higher at ``alpha``, and the posterior probability
+    that it exceeds the baseline's by more than ``max_error_rate_increase`` is at least
+    ``1 - alpha`` (so an increase merely near the margin, within noise, passes).
+    """
+    p = proportions.fisher_greater(cand_errors, cand_requests, base_errors, base_requests)
+    if not cand_requests or not base_requests or cand_errors < settings.min_errors:
+        return False, p
+    if p >= settings.alpha:
+        return False, p
+    beyond = proportions.prob_exceeds(
+        cand_errors, cand_requests, base_errors, base_requests, settings.max_error_rate_increase
+    )
+    return beyond >= 1 - settings.alpha, p
+
+
 def check_errors(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
-    """Error rate: fail when significantly higher and above the allowed increase."""
+    """Error rate: fail when exactly-tested higher, above the allowed increase, and not rare."""
     if not candidate.requests or not baseline.requests:
         return Check("errors", "inconclusive", "no requests to compare")
-    z, p = two_proportion_test(
-        candidate.errors, candidate.requests, baseline.errors, baseline.requests
+    fails, p = error_rate_fails(
+        candidate.errors, candidate.requests, baseline.errors, baseline.requests, settings
     )
     rate_c = candidate.errors / candidate.requests
     rate_b = baseline.errors / baseline.requests
@@ -204,15 +210,17 @@ def check_errors(candidate: Sample, baseline: Sample, settings: JudgeSettings) -
         "baseline_rate": rate_b,
         "candidate_errors": candidate.errors,
         "baseline_errors": baseline.errors,
-        "z": z,
+        "test": "fisher_exact",
         "p_value": p,
         "max_increase": settings.max_error_rate_increase,
+        "min_errors": settings.min_errors,
     }
     increase = rate_c - rate_b
-    if p < settings.alpha and increase > settings.max_error_rate_increase:
+    if fails:
         reason = (
             f"error rate {rate_c:.1%} vs baseline {rate_b:.1%} "
-            f"(+{increase:.1%} > {settings.max_error_rate_increase:.1%}, p={p:.2g})"
+            f"(+{increase:.1%} > {settings.max_error_rate_increase:.1%}, "
+            f"{candidate.errors} errors, Fisher p={p:.2g})"
         )
         return Check("errors", "fail", reason, numbers)
     return Check("errors", "pass", f"error rate {rate_c:.1%} vs {rate_b:.1%}", numbers)
@@ -269,20 +277,6 @@ def _histograms(candidate: Sample, baseline: Sample) -> tuple[list[int], list[in
         return bins(candidate.scores), bins(baseline.scores), "probability"
     if candidate.predictions and baseline.predictions:
         values = [*candidate.predictions, *baseline.predictions]
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values) and (
-            len(set(values)) > 20
-        ):
-            # Regression outputs: deciles of the baseline's outputs as bin edges.
-            ordered = sorted(float(v) for v in baseline.predictions)
-            edges = [ordered[min(len(ordered) - 1, len(ordered) * i // 10)] for i in range(1, 10)]
-
-            def numeric(values: Sequence[Any]) -> list[int]:
-                counts = [0] * 10
-                for v in values:
-                    counts[sum(float(v) > e for e in edges)] += 1
-                return counts
-
-            return numeric(candidate.predictions), numeric(baseline.predictions), "value"
         classes = sorted({str(v) for v in values})
         count_c = Counter(str(v) for v in candidate.predictions)
         count_b = Counter(str(v) for v in baseline.predictions)
@@ -301,9 +295,7 @@ def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettin
     n_c, n_b = sum(count_c), sum(count_b)
     if n_c == 0 or n_b == 0:
         return Check("predictions", "inconclusive", "no predictions to compare")
-    prop_c = [c / n_c for c in count_c]
-    prop_b = [b / n_b for b in count_b]
-    value = psi(prop_b, prop_c)
+    value = divergence.psi(count_b, count_c)
     keep = [i for i in range(len(count_c)) if count_c[i] + count_b[i] > 0]
     p = 1.0
     if len(keep) >= 2:
@@ -318,7 +310,7 @@ def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettin
         "psi": value,
         "psi_sampling_floor": floor,
         "psi_excess": excess,
-        "jensen_shannon": jensen_shannon(prop_b, prop_c),
+        "jensen_shannon": divergence.jensen_shannon(count_b, count_c),
         "p_value": p,
         "bins": kind,
         "candidate_rows": n_c,
@@ -372,17 +364,139 @@ def check_accuracy(candidate: Sample, baseline: Sample, settings: JudgeSettings)
     return Check("accuracy", "pass", f"accuracy {acc_c:.1%} vs {acc_b:.1%}", numbers)
 
 
-def margin_test(
-    drop: float, margin: float, p_b: float, n_b: int, p_c: float, n_c: int
-) -> tuple[float, float]:
-    """One-sided z-test that ``drop`` (p_b - p_c) exceeds ``margin``: (z, p-value)."""
-    from scipy.stats import norm
+margin_test = noninferiority.proportion_drop
 
-    se = math.sqrt(p_b * (1 - p_b) / n_b + p_c * (1 - p_c) / n_c)
-    if se <= 0:
-        return (math.inf, 0.0) if drop > margin else (0.0, 1.0)
-    z = (drop - margin) / se
-    return z, float(norm.sf(z))
+
+def is_regression(candidate: Sample, baseline: Sample) -> bool:
+    """Numeric outputs with a non-integral value on either side: a regression model."""
+    for value in (*candidate.predictions, *baseline.predictions):
+        if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+            return True
+    return False
+
+
+def _loss(errors: Sequence[float], metric: str) -> list[float]:
+    """Per-row losses whose mean is the metric (squared errors for RMSE)."""
+    return [e * e for e in errors] if metric == "rmse" else list(errors)
+
+
+def check_model_error(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
+    """Regression error on labelled requests: fail when significantly beyond the margin.
+
+    A non-inferiority test on the configured metric: MAE (mean absolute error) may rise by
+    ``max_error_increase`` (relative); for RMSE the margin applies to RMSE, so to the
+    squared errors' mean as ``(1 + margin)**2``.
+    """
+    metric = settings.regression_metric
+    n_c, n_b = len(candidate.abs_errors), len(baseline.abs_errors)
+    if min(n_c, n_b) < settings.min_labelled:
+        return Check(
+            "model_error",
+            "skip",
+            f"labelled rows {n_c}/{n_b} < {settings.min_labelled}",
+            {"candidate_labelled": n_c, "baseline_labelled": n_b},
+        )
+    loss_c, loss_b = _loss(candidate.abs_errors, metric), _loss(baseline.abs_errors, metric)
+    mean_c, mean_b = sum(loss_c) / n_c, sum(loss_b) / n_b
+    if metric == "rmse":
+        value_c, value_b = math.sqrt(mean_c), math.sqrt(mean_b)
+        margin = (1 + settings.max_error_increase) ** 2 - 1
+    else:
+        value_c, value_b, margin = mean_c, mean_b, settings.max_error_increase
+    z, p = noninferiority.mean_increase(loss_c, loss_b, margin)
+    ratio = value_c / value_b if value_b > 0 else (math.inf if value_c > 0 else 1.0)
+    numbers = {
+        "metric": metric,
+        f"candidate_{metric}": value_c,
+        f"baseline_{metric}": value_b,
+        "ratio": ratio,
+        "candidate_labelled": n_c,
+        "baseline_labelled": n_b,
+        "z": z,
+        "p_value": p,
+        "max_increase": settings.max_error_increase,
+    }
+    if p < settings.alpha:
+        reason = (
+            f"{metric.upper()} {value_c:.4g} vs baseline {value_b:.4g} (x{ratio:.2f}, "
+            f"significantly more than +{settings.max_error_increase:.0%}, p={p:.2g})"
+        )
+        return Check("model_error", "fail", reason, numbers)
+    return Check("model_error", "pass", f"{metric.upper()} {value_c:.4g} vs {value_b:.4g}", numbers)
+
+
+def _numeric(values: Sequence[Any]) -> Any:
+    import numpy as np
+
+    return twosample.sorted_finite(
+        np.array(
+            [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)],
+            dtype=np.float64,
+        )
+    )
+
+
+def check_value_distribution(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
+    """Regression outputs: Wasserstein distance in baseline stds, gated by a KS test."""
+    c, b = _numeric(candidate.predictions), _numeric(baseline.predictions)
+    if c.size < 2 or b.size < 2:
+        return Check("predictions", "inconclusive", "no numeric predictions to compare")
+    std = float(b.std(ddof=1))
+    distance = twosample.normalised_wasserstein(b, c, std)
+    _, p = twosample.ks_test(b, c)
+    qs = list(QUANTILES)
+    numbers = {
+        "bins": "value",
+        "wasserstein_std": distance,
+        "p_value": p,
+        "candidate_quantiles": twosample.sorted_quantiles(c, qs).tolist(),
+        "baseline_quantiles": twosample.sorted_quantiles(b, qs).tolist(),
+        "quantiles": qs,
+        "candidate_rows": int(c.size),
+        "baseline_rows": int(b.size),
+        "max_wasserstein": settings.max_prediction_wasserstein,
+    }
+    if distance > settings.max_prediction_wasserstein and p < settings.alpha:
+        reason = (
+            f"prediction distribution shifted: Wasserstein {distance:.3f} baseline stds > "
+            f"{settings.max_prediction_wasserstein} (KS p={p:.2g})"
+        )
+        return Check("predictions", "fail", reason, numbers)
+    return Check(
+        "predictions", "pass", f"prediction Wasserstein {distance:.3f} baseline stds", numbers
+    )
+
+
+def check_shadow_values(
+    shadow: ShadowStats, baseline: Sample, settings: JudgeSettings, numbers: dict[str, Any]
+) -> Check:
+    """Shadow regression: the share of rows within ``shadow_tolerance`` baseline stds."""
+    b = _numeric(baseline.predictions)
+    std = float(b.std(ddof=1)) if b.size >= 2 else 0.0
+    tolerance = settings.shadow_tolerance * std
+    diffs = list(shadow.value_diffs)
+    within = sum(d <= tolerance for d in diffs)
+    share = within / len(diffs) if diffs else None
+    numbers = {
+        **numbers,
+        "value_rows": len(diffs),
+        "within_tolerance": within,
+        "share_within": share,
+        "tolerance": tolerance,
+        "max_value_diff": max(diffs, default=0.0),
+        "mean_value_diff": sum(diffs) / len(diffs) if diffs else 0.0,
+    }
+    if share is None:
+        return Check("agreement", "inconclusive", "no numeric answers compared", numbers)
+    if share < settings.min_shadow_agreement:
+        reason = (
+            f"{share:.1%} of outputs within {tolerance:.4g} of the baseline's "
+            f"< {settings.min_shadow_agreement:.1%}"
+        )
+        return Check("agreement", "fail", reason, numbers)
+    return Check(
+        "agreement", "pass", f"{share:.1%} of outputs within {tolerance:.4g} of baseline", numbers
+    )
 
 
 def _traffic(candidate: Sample, baseline: Sample, min_requests: int) -> Check:
@@ -418,11 +532,13 @@ def judge(
     *,
     min_requests: int,
     settings: JudgeSettings,
+    task: str | None = None,
 ) -> Verdict:
     """Compare candidate with baseline over one window; pass, fail or inconclusive.
 
     A significant error-rate increase fails even before ``min_requests`` (fail fast);
-    every other check, and any pass, needs ``min_requests`` on both sides.
+    every other check, and any pass, needs ``min_requests`` on both sides. ``task``
+    (``regression`` or a classification task) is inferred from the outputs when None.
     """
     if min_requests < 1:
         raise ValueError(f"min_requests must be >= 1, got {min_requests}")
@@ -433,13 +549,14 @@ def judge(
         if errors.status == "fail":
             return Verdict("fail", [errors.reason], checks)
         return Verdict("inconclusive", [traffic.reason], checks)
-    checks = [
-        traffic,
-        errors,
-        check_latency(candidate, baseline, settings),
-        check_predictions(candidate, baseline, settings),
-        check_accuracy(candidate, baseline, settings),
-    ]
+    regression = is_regression(candidate, baseline) if task is None else task == "regression"
+    checks = [traffic, errors, check_latency(candidate, baseline, settings)]
+    if regression:
+        checks.append(check_value_distribution(candidate, baseline, settings))
+        checks.append(check_model_error(candidate, baseline, settings))
+    else:
+        checks.append(check_predictions(candidate, baseline, settings))
+        checks.append(check_accuracy(candidate, baseline, settings))
     return _combine(checks)
 
 
@@ -450,12 +567,16 @@ def judge_shadow(
     *,
     min_requests: int,
     settings: JudgeSettings,
+    task: str | None = None,
 ) -> Verdict:
     """Judge a shadow window: mirrored answers compared request by request.
 
     Needs ``min_requests`` compared rows; fails on a significant error-rate increase,
     agreement below ``min_shadow_agreement``, a probability difference above
-    ``max_shadow_proba_diff``, or a significantly slower candidate.
+    ``max_shadow_proba_diff``, or a significantly slower candidate. Regression outputs
+    agree when within ``shadow_tolerance`` baseline standard deviations (not exact
+    matches), and where the mirrored requests carried labels the candidate's error is
+    judged as in a canary.
     """
     if min_requests < 1:
         raise ValueError(f"min_requests must be >= 1, got {min_requests}")
@@ -483,7 +604,12 @@ def judge_shadow(
         return Verdict("inconclusive", [traffic.reason], [traffic, errors])
     flips = sum(shadow.flips.values())
     assert agreement is not None
-    if agreement < settings.min_shadow_agreement:
+    regression = is_regression(candidate, baseline) if task is None else task == "regression"
+    extra: list[Check] = []
+    if regression:
+        agree = check_shadow_values(shadow, baseline, settings, numbers)
+        extra.append(check_model_error(candidate, baseline, settings))
+    elif agreement < settings.min_shadow_agreement:
         agree = Check(
             "agreement",
             "fail",
@@ -512,6 +638,7 @@ def judge_shadow(
         errors,
         agree,
         check_latency(candidate, baseline, settings),
+        *extra,
     ]
     return _combine(checks)
 

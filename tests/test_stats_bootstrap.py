@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from release.analysis import bootstrap
-from release.analysis import metrics as m
+from release.stats import bootstrap
+from release.stats import metrics as m
 
 
 def binary(n: int, rng: np.random.Generator, k: int = 2) -> m.Outcomes:

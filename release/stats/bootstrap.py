@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from release.analysis import metrics as m
+from release.stats import metrics as m
 
 # Upper bound on the entries of one resample index matrix (memory: 8 bytes each).
 CHUNK_CELLS = 2_000_000
