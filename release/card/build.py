@@ -26,6 +26,7 @@ SLICE_FIELDS = (
     "metric",
     "ci_low",
     "ci_high",
+    "interval",
     "gap",
     "small",
     "hlp",
