@@ -19,6 +19,8 @@ from release.errors import DataError
 
 CONFUSION_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1"})
 MEAN_METRICS = frozenset({"log_loss", "mae", "rmse"})
+ALL_METRICS = frozenset(CLASSIFICATION_METRICS) | frozenset(REGRESSION_METRICS)
+REGRESSION_ONLY = frozenset(REGRESSION_METRICS)
 # A metric that is a share of rows (shown as a percentage in reports).
 RATE_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc"})
 
