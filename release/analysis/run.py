@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from release.analysis import counterfactual, explain, hlp, impact
+from release.analysis.fairness import analyse_fairness
 from release.analysis.slices import build_slices
 from release.config import Settings
 from release.errors import ConfigError, DataError
@@ -192,6 +193,7 @@ def analyse_slices(
         "min_slice_size": ev.min_slice_size,
         "task": task,
         "slices": entries,
+        "fairness": analyse_fairness(settings, test_df, out, classes),
     }
 
 

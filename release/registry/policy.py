@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from release import paths
-from release.analysis import slice_gate
+from release.analysis import fairness_gate, slice_gate
 from release.config import StagePolicy
 from release.registry import git
 
@@ -108,6 +108,15 @@ def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
     return GateResult(gate, passed, detail)
 
 
+def gate_fairness(limit: float, facts: Facts) -> GateResult:
+    """The largest fairness gap in ``slices.json`` must not exceed ``limit``."""
+    gate = "max_fairness_gap"
+    if facts.slices is None:
+        return GateResult(gate, False, facts.slices_error or f"{paths.SLICES_JSON} missing")
+    passed, detail = fairness_gate.decide(facts.slices.get("fairness"), limit)
+    return GateResult(gate, passed, detail)
+
+
 def gate_card(facts: Facts, check: Callable[[dict[str, Any]], list[str]] | None) -> GateResult:
     """The model card at the version's commit is complete."""
     if facts.card is None:
@@ -138,6 +147,8 @@ def evaluate(
         results.append(gate_metric(metric, bound, facts, floor=False))
     if policy.max_slice_regression is not None:
         results.append(gate_slice_regression(policy.max_slice_regression, facts))
+    if policy.max_fairness_gap is not None:
+        results.append(gate_fairness(policy.max_fairness_gap, facts))
     if policy.card_complete:
         results.append(gate_card(facts, card_check))
     return results
@@ -182,6 +193,8 @@ def read_facts(
         facts.baseline_version = baseline[0]
         specs.append(("slices", f"{commit}:{paths.SLICES_JSON}"))
         specs.append(("baseline_slices", f"{baseline[1]}:{paths.SLICES_JSON}"))
+    if policy.max_fairness_gap is not None and not any(key == "slices" for key, _ in specs):
+        specs.append(("slices", f"{commit}:{paths.SLICES_JSON}"))
     if policy.card_complete:
         specs.append(("card", f"{commit}:{paths.CARD_JSON}"))
     blobs = git.read_blobs(repo, [spec for _, spec in specs])
