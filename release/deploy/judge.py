@@ -28,132 +28,51 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 from release.config import JudgeSettings
-from release.stats import divergence, noninferiority, proportions, twosample
+from release.deploy.judge_regression import (
+    check_model_error,
+    check_shadow_values,
+    check_value_distribution,
+    is_regression,
+)
+from release.deploy.verdict import (
+    Check,
+    CheckStatus,
+    Sample,
+    ShadowStats,
+    Status,
+    Verdict,
+    norm_label,
+)
+from release.stats import divergence, noninferiority, proportions
 
-Status = Literal["pass", "fail", "inconclusive"]
-CheckStatus = Literal["pass", "fail", "inconclusive", "skip"]
+__all__ = [
+    "Check",
+    "CheckStatus",
+    "Sample",
+    "ShadowStats",
+    "Status",
+    "Verdict",
+    "check_accuracy",
+    "check_errors",
+    "check_latency",
+    "check_model_error",
+    "check_predictions",
+    "check_shadow_values",
+    "check_value_distribution",
+    "error_rate_fails",
+    "is_regression",
+    "judge",
+    "judge_golden",
+    "judge_shadow",
+    "margin_test",
+    "norm_label",
+]
 
 PROBABILITY_BINS = 10
-QUANTILES = (0.1, 0.5, 0.9)
-
-
-@dataclass(frozen=True)
-class Sample:
-    """What one variant did during one window (as the router measured it)."""
-
-    requests: int = 0
-    errors: int = 0
-    latencies_ms: Sequence[float] = ()
-    predictions: Sequence[Any] = ()
-    scores: Sequence[float] = ()
-    correct: Sequence[bool] = ()
-    abs_errors: Sequence[float] = ()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Sample:
-        """Build a sample from the router's JSON measurements."""
-        return cls(
-            requests=int(data.get("requests", 0)),
-            errors=int(data.get("errors", 0)),
-            latencies_ms=[float(x) for x in data.get("latencies_ms", ())],
-            predictions=list(data.get("predictions", ())),
-            scores=[float(x) for x in data.get("scores", ()) if x is not None],
-            correct=[bool(x) for x in data.get("correct", ())],
-            abs_errors=[float(x) for x in data.get("abs_errors", ()) if x is not None],
-        )
-
-    def merged(self, other: Sample) -> Sample:
-        """This sample and ``other`` pooled (used for a reference baseline across windows)."""
-        return Sample(
-            requests=self.requests + other.requests,
-            errors=self.errors + other.errors,
-            latencies_ms=[*self.latencies_ms, *other.latencies_ms],
-            predictions=[*self.predictions, *other.predictions],
-            scores=[*self.scores, *other.scores],
-            correct=[*self.correct, *other.correct],
-            abs_errors=[*self.abs_errors, *other.abs_errors],
-        )
-
-    @property
-    def error_rate(self) -> float | None:
-        """Errors per request, or None without requests."""
-        return self.errors / self.requests if self.requests else None
-
-
-@dataclass(frozen=True)
-class ShadowStats:
-    """Request-by-request comparison of mirrored answers (shadow mode)."""
-
-    compared: int = 0
-    agree: int = 0
-    flips: Mapping[str, int] = field(default_factory=dict)
-    max_proba_diff: float = 0.0
-    mean_proba_diff: float = 0.0
-    value_diffs: Sequence[float] = ()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ShadowStats:
-        """Build from the router's JSON."""
-        return cls(
-            compared=int(data.get("compared", 0)),
-            agree=int(data.get("agree", 0)),
-            flips={str(k): int(v) for k, v in dict(data.get("flips", {})).items()},
-            max_proba_diff=float(data.get("max_proba_diff", 0.0) or 0.0),
-            mean_proba_diff=float(data.get("mean_proba_diff", 0.0) or 0.0),
-            value_diffs=[float(x) for x in data.get("value_diffs", ()) if x is not None],
-        )
-
-    @property
-    def agreement(self) -> float | None:
-        """Share of compared rows where both variants predicted the same class."""
-        return self.agree / self.compared if self.compared else None
-
-
-@dataclass(frozen=True)
-class Check:
-    """One comparison: its status, the numbers behind it and why."""
-
-    name: str
-    status: CheckStatus
-    reason: str
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The judge's answer for one step."""
-
-    status: Status
-    reasons: list[str]
-    checks: list[Check]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored in deployment records."""
-        return {
-            "status": self.status,
-            "reasons": list(self.reasons),
-            "checks": [asdict(c) for c in self.checks],
-        }
-
-    def summary(self) -> str:
-        """One line for progress displays."""
-        return f"{self.status}: " + "; ".join(self.reasons)
-
-
-def norm_label(value: Any) -> str:
-    """Compare labels across JSON and numpy types: 1, 1.0, "1" and True are one class."""
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -365,138 +284,6 @@ def check_accuracy(candidate: Sample, baseline: Sample, settings: JudgeSettings)
 
 
 margin_test = noninferiority.proportion_drop
-
-
-def is_regression(candidate: Sample, baseline: Sample) -> bool:
-    """Numeric outputs with a non-integral value on either side: a regression model."""
-    for value in (*candidate.predictions, *baseline.predictions):
-        if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
-            return True
-    return False
-
-
-def _loss(errors: Sequence[float], metric: str) -> list[float]:
-    """Per-row losses whose mean is the metric (squared errors for RMSE)."""
-    return [e * e for e in errors] if metric == "rmse" else list(errors)
-
-
-def check_model_error(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
-    """Regression error on labelled requests: fail when significantly beyond the margin.
-
-    A non-inferiority test on the configured metric: MAE (mean absolute error) may rise by
-    ``max_error_increase`` (relative); for RMSE the margin applies to RMSE, so to the
-    squared errors' mean as ``(1 + margin)**2``.
-    """
-    metric = settings.regression_metric
-    n_c, n_b = len(candidate.abs_errors), len(baseline.abs_errors)
-    if min(n_c, n_b) < settings.min_labelled:
-        return Check(
-            "model_error",
-            "skip",
-            f"labelled rows {n_c}/{n_b} < {settings.min_labelled}",
-            {"candidate_labelled": n_c, "baseline_labelled": n_b},
-        )
-    loss_c, loss_b = _loss(candidate.abs_errors, metric), _loss(baseline.abs_errors, metric)
-    mean_c, mean_b = sum(loss_c) / n_c, sum(loss_b) / n_b
-    if metric == "rmse":
-        value_c, value_b = math.sqrt(mean_c), math.sqrt(mean_b)
-        margin = (1 + settings.max_error_increase) ** 2 - 1
-    else:
-        value_c, value_b, margin = mean_c, mean_b, settings.max_error_increase
-    z, p = noninferiority.mean_increase(loss_c, loss_b, margin)
-    ratio = value_c / value_b if value_b > 0 else (math.inf if value_c > 0 else 1.0)
-    numbers = {
-        "metric": metric,
-        f"candidate_{metric}": value_c,
-        f"baseline_{metric}": value_b,
-        "ratio": ratio,
-        "candidate_labelled": n_c,
-        "baseline_labelled": n_b,
-        "z": z,
-        "p_value": p,
-        "max_increase": settings.max_error_increase,
-    }
-    if p < settings.alpha:
-        reason = (
-            f"{metric.upper()} {value_c:.4g} vs baseline {value_b:.4g} (x{ratio:.2f}, "
-            f"significantly more than +{settings.max_error_increase:.0%}, p={p:.2g})"
-        )
-        return Check("model_error", "fail", reason, numbers)
-    return Check("model_error", "pass", f"{metric.upper()} {value_c:.4g} vs {value_b:.4g}", numbers)
-
-
-def _numeric(values: Sequence[Any]) -> Any:
-    import numpy as np
-
-    return twosample.sorted_finite(
-        np.array(
-            [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)],
-            dtype=np.float64,
-        )
-    )
-
-
-def check_value_distribution(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
-    """Regression outputs: Wasserstein distance in baseline stds, gated by a KS test."""
-    c, b = _numeric(candidate.predictions), _numeric(baseline.predictions)
-    if c.size < 2 or b.size < 2:
-        return Check("predictions", "inconclusive", "no numeric predictions to compare")
-    std = float(b.std(ddof=1))
-    distance = twosample.normalised_wasserstein(b, c, std)
-    _, p = twosample.ks_test(b, c)
-    qs = list(QUANTILES)
-    numbers = {
-        "bins": "value",
-        "wasserstein_std": distance,
-        "p_value": p,
-        "candidate_quantiles": twosample.sorted_quantiles(c, qs).tolist(),
-        "baseline_quantiles": twosample.sorted_quantiles(b, qs).tolist(),
-        "quantiles": qs,
-        "candidate_rows": int(c.size),
-        "baseline_rows": int(b.size),
-        "max_wasserstein": settings.max_prediction_wasserstein,
-    }
-    if distance > settings.max_prediction_wasserstein and p < settings.alpha:
-        reason = (
-            f"prediction distribution shifted: Wasserstein {distance:.3f} baseline stds > "
-            f"{settings.max_prediction_wasserstein} (KS p={p:.2g})"
-        )
-        return Check("predictions", "fail", reason, numbers)
-    return Check(
-        "predictions", "pass", f"prediction Wasserstein {distance:.3f} baseline stds", numbers
-    )
-
-
-def check_shadow_values(
-    shadow: ShadowStats, baseline: Sample, settings: JudgeSettings, numbers: dict[str, Any]
-) -> Check:
-    """Shadow regression: the share of rows within ``shadow_tolerance`` baseline stds."""
-    b = _numeric(baseline.predictions)
-    std = float(b.std(ddof=1)) if b.size >= 2 else 0.0
-    tolerance = settings.shadow_tolerance * std
-    diffs = list(shadow.value_diffs)
-    within = sum(d <= tolerance for d in diffs)
-    share = within / len(diffs) if diffs else None
-    numbers = {
-        **numbers,
-        "value_rows": len(diffs),
-        "within_tolerance": within,
-        "share_within": share,
-        "tolerance": tolerance,
-        "max_value_diff": max(diffs, default=0.0),
-        "mean_value_diff": sum(diffs) / len(diffs) if diffs else 0.0,
-    }
-    if share is None:
-        return Check("agreement", "inconclusive", "no numeric answers compared", numbers)
-    if share < settings.min_shadow_agreement:
-        reason = (
-            f"{share:.1%} of outputs within {tolerance:.4g} of the baseline's "
-            f"< {settings.min_shadow_agreement:.1%}"
-        )
-        return Check("agreement", "fail", reason, numbers)
-    return Check(
-        "agreement", "pass", f"{share:.1%} of outputs within {tolerance:.4g} of baseline", numbers
-    )
 
 
 def _traffic(candidate: Sample, baseline: Sample, min_requests: int) -> Check:

@@ -185,7 +185,7 @@ def _outputs_on_reference_data(
     ref: Reference, reference: str, model_path: str, meta: Path, settings: Settings
 ) -> list[str]:
     """Apply the model to reference data so prediction/concept drift have a baseline."""
-    from release.monitor.drift import reference_metric
+    from release.monitor.concept import reference_metric
     from release.monitor.inputs import apply_model, read_table
     from release.monitor.profile import attach_outputs
 
