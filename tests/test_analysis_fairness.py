@@ -113,3 +113,12 @@ def test_the_fairness_gate() -> None:
     failed = gate_fairness(largest - 0.01, facts)
     assert not failed.passed and "fairness gap over" in failed.detail
     assert not gate_fairness(0.5, Facts(version="v1", commit="c" * 40, slices={})).passed
+
+
+def test_perfect_groups_still_get_a_gap_interval() -> None:
+    frame, y, _ = data(60, 7)
+    out, classes = encode("binary", y, y, None, [0, 1])
+    doc = analyse_fairness(settings(), frame, out, classes)
+    assert doc is not None
+    gap = doc["attributes"][0]["gaps"]["accuracy_difference"]
+    assert gap["value"] == 0.0 and gap["ci"][0] == 0.0 and gap["ci"][1] > 0.05

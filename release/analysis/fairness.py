@@ -108,11 +108,34 @@ def _classification(
     gaps = {}
     for key, value in point.items():
         interval = percentile_interval(draws[key], confidence) if draws is not None else None
+        if interval is not None and interval[0] == interval[1]:
+            # A collapsed bootstrap (every group all right, say) is no interval: bound the
+            # gap by the groups' own Wilson intervals instead.
+            interval = _wilson_gap(entries, GAP_RATES[key])
         gaps[key] = {
             "value": None if not np.isfinite(value) else float(value),
             "ci": list(interval) if interval else [None, None],
         }
     return {"groups": entries, "gaps": gaps}
+
+
+GAP_RATES = {
+    "demographic_parity_difference": ("selection_rate",),
+    "equalized_odds_difference": ("tpr", "fpr"),
+    "accuracy_difference": ("accuracy",),
+}
+
+
+def _wilson_gap(entries: list[dict[str, Any]], rates: tuple[str, ...]) -> tuple[float, float]:
+    """Conservative bounds of a max - min gap from per-group Wilson intervals."""
+    low, high = 0.0, 0.0
+    for rate in rates:
+        cis = [e[rate]["ci"] for e in entries if e[rate]["value"] is not None]
+        if len(cis) < 2:
+            continue
+        low = max(low, max(c[0] for c in cis) - min(c[1] for c in cis))
+        high = max(high, max(c[1] for c in cis) - min(c[0] for c in cis))
+    return low, high
 
 
 def _regression(
