@@ -22,6 +22,7 @@ from release import paths
 from release.analysis.slice_gate import PROPORTION_METRICS
 from release.errors import UsageError
 from release.stats import proportions
+from release.stats.metrics import higher_is_better
 
 _REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@#!^~+=-]*$")
 _STAGE_SHORTCUT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._/=-]*)#(?P<stage>[A-Za-z0-9_-]+)$")
@@ -109,7 +110,6 @@ def diff_cards(
 ) -> dict:
     """The differences from card ``a`` to card ``b`` as a JSON-ready dict."""
     higher = bool(_g(b, "metrics", "higher_is_better") if _g(b, "metrics") else True)
-    lower_metrics = {"log_loss", "mae", "rmse"}
     metrics = []
     va, vb = _g(a, "metrics", "values") or {}, _g(b, "metrics", "values") or {}
     for name in sorted(set(va) | set(vb)):
@@ -117,7 +117,7 @@ def diff_cards(
         delta = y - x if x is not None and y is not None else None
         better = None
         if delta is not None and abs(delta) > EPS:
-            better = (delta < 0) if name in lower_metrics else (delta > 0)
+            better = (delta > 0) if higher_is_better(name) else (delta < 0)
         metrics.append({"name": name, "a": x, "b": y, "delta": delta, "better": better})
     slices_a = {s.get("name"): s for s in _g(a, "quantitative_analyses", "slices") or []}
     slices_b = {s.get("name"): s for s in _g(b, "quantitative_analyses", "slices") or []}
