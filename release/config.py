@@ -149,6 +149,9 @@ class TrainSettings:
     params: dict[str, Any] = field(default_factory=dict)
     scale_numeric: bool = True
     max_categories: int = 50
+    # Protected attributes (data.protected) are not model inputs unless this is true;
+    # the card states which was chosen.
+    use_protected: bool = False
 
 
 # ------------------------------------------------------------------------- evaluate
@@ -224,6 +227,9 @@ class StagePolicy:
     max_metrics: dict[str, float] = field(default_factory=dict)
     max_slice_regression: float | None = None
     card_complete: bool = False
+    # Largest allowed fairness gap (demographic parity or equalized odds difference, or
+    # mean-error gap for regression) over data.protected, from reports/slices.json.
+    max_fairness_gap: float | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,30 @@ class JudgeSettings:
     min_shadow_agreement: float = 0.95
     max_shadow_proba_diff: float = 1.0
     max_golden_mismatch: float = 0.0
+    # Small counts and regression (issue 13): the error-rate check cannot fail on fewer
+    # candidate errors than this; regression canaries compare the error metric with labels
+    # (relative increase tolerated), prediction distributions by Wasserstein distance in
+    # baseline standard deviations, and shadow outputs within a tolerance in those units.
+    min_errors: int = 3
+    regression_metric: Literal["mae", "rmse"] = "mae"
+    max_error_increase: float = 0.1
+    max_prediction_wasserstein: float = 0.25
+    shadow_tolerance: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.min_errors >= 1, "release.deploy.judge.min_errors", self.min_errors, ">= 1")
+        _check(
+            self.max_error_increase >= 0,
+            "release.deploy.judge.max_error_increase",
+            self.max_error_increase,
+            "a relative increase >= 0 (0.1 for 10%)",
+        )
+        _check(
+            self.shadow_tolerance >= 0,
+            "release.deploy.judge.shadow_tolerance",
+            self.shadow_tolerance,
+            "a number >= 0 (baseline standard deviations)",
+        )
 
 
 @dataclass(frozen=True)
@@ -354,6 +384,9 @@ class DriftSettings:
     prediction_drift: bool = True
     max_metric_drop: float = 0.05
     fail_on_drift: bool = True
+    # A categorical column drifts when more than this share of its batch values are
+    # categories the reference never saw (a signal of its own, whatever the test says).
+    max_unseen_rate: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -369,11 +402,32 @@ class SignalSettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """Rules for production batches: the training rules (``validate``) with these changes.
+
+    A production batch is judged by the same code as training data; only its size and,
+    when set, its null and duplicate limits differ (None keeps the training limit).
+    """
+
+    min_rows: int = 1
+    max_null_rate: float | None = None
+    max_duplicate_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.min_rows >= 1, "monitor.quality.min_rows", self.min_rows, "an integer >= 1")
+        for key in ("max_null_rate", "max_duplicate_rate"):
+            rate = getattr(self, key)
+            if rate is not None:
+                _check(0 <= rate <= 1, f"monitor.quality.{key}", rate, "a rate between 0 and 1")
+
+
+@dataclass(frozen=True)
 class MonitorSettings:
     """Monitoring policy."""
 
     drift: DriftSettings = field(default_factory=DriftSettings)
     signals: SignalSettings = field(default_factory=SignalSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
 
 
 # ------------------------------------------------------------------------- settings

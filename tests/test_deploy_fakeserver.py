@@ -29,8 +29,10 @@ def make_app(
     delay_ms: float = 0.0,
     wrong: bool = False,
     feature: str = "x",
+    fail_nth: int = 0,
 ) -> Starlette:
     rng = random.Random(0)
+    served = [0]  # inference calls so far (for one transient fault at call fail_nth)
 
     async def live(request: Request) -> JSONResponse:
         return JSONResponse({"live": True})
@@ -58,6 +60,9 @@ def make_app(
             await asyncio.sleep(delay_ms / 1000)
         if error_rate and rng.random() < error_rate:
             return JSONResponse({"error": "injected fault"}, status_code=500)
+        served[0] += 1
+        if fail_nth and served[0] == fail_nth:
+            return JSONResponse({"error": "injected transient fault"}, status_code=500)
         body = await request.json()
         if "parameters" in body and "labels" in body["parameters"]:
             return JSONResponse({"error": "labels leaked to the server"}, status_code=400)
@@ -130,6 +135,7 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--wrong", action="store_true")
     parser.add_argument("--feature", default="x")
+    parser.add_argument("--fail-nth", type=int, default=0)
     args = parser.parse_args()
     app = make_app(
         args.name,
@@ -138,6 +144,7 @@ def main() -> None:
         delay_ms=args.delay_ms,
         wrong=args.wrong,
         feature=args.feature,
+        fail_nth=args.fail_nth,
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
     server = uvicorn.Server(config)

@@ -13,9 +13,8 @@ from release.deploy.judge import (
     judge,
     judge_golden,
     judge_shadow,
-    psi,
-    two_proportion_test,
 )
+from release.stats import divergence, proportions
 
 S = JudgeSettings()
 
@@ -138,11 +137,10 @@ def test_min_requests_must_be_positive():
 
 
 def test_statistics_helpers():
-    z, p = two_proportion_test(50, 100, 5, 100)
-    assert z > 5 and p < 1e-6
-    assert two_proportion_test(0, 100, 0, 100) == (0.0, 1.0)
-    assert psi([0.5, 0.5], [0.5, 0.5]) == 0.0
-    assert psi([0.9, 0.1], [0.1, 0.9]) > 1
+    assert proportions.fisher_greater(50, 100, 5, 100) < 1e-6
+    assert proportions.fisher_greater(0, 100, 0, 100) == 1.0
+    assert divergence.psi([50, 50], [50, 50]) == 0.0
+    assert divergence.psi([90, 10], [10, 90]) > 1
 
 
 def test_shadow_agreement_and_flips():

@@ -105,17 +105,62 @@ def test_drifted_builtin_batch_is_flagged_everywhere(project):
     assert flat["prediction_drift"] == 1 and "concept.metric_current" in flat
 
 
-def test_batch_missing_a_model_feature_still_reports(project):
+def test_batch_missing_model_features_is_a_broken_feed(project):
     import pandas as pd
 
-    batch = pd.read_parquet(project / "batch0.0.parquet").drop(columns=["income"])
+    batch = pd.read_parquet(project / "batch0.0.parquet").drop(columns=["income", "region"])
+    batch["surprise"] = 1.0
     batch.to_csv(project / "no_income.csv", index=False)
     res = drift(project, "--current", "no_income.csv")
-    assert res.returncode == 0  # one missing column of twelve: not a dataset drift
+    # Two missing columns of twelve are no dataset drift, but the model cannot score them.
+    assert res.returncode == 1
+    assert "the feed is broken" in res.stderr and "income, region" in res.stderr
     report = json.loads(res.stdout)
+    assert not report["dataset_drift"] and report["missing_features"] == ["income", "region"]
     income = next(c for c in report["columns"] if c["column"] == "income")
     assert income["status"] == "missing" and income["drifted"]
-    assert any("lacks model features: income" in n for n in report["notes"])
+    kinds = {(f["column"], f["kind"]) for f in report["schema"]}
+    assert ("region", "missing_feature") in kinds and ("surprise", "unexpected_column") in kinds
+    assert report["model"]["version"] is None
+
+
+def test_the_workspace_model_is_named_in_the_first_line(project):
+    res = subprocess.run(
+        [RELEASE, "monitor", "drift", "--current", "batch0.0.parquet"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert res.returncode == 0, res.stderr
+    first = res.stdout.splitlines()[0]
+    assert first.startswith("model: the workspace model is used (workspace models/model.skops")
+
+
+def test_a_small_production_batch_passes_its_own_rules(project):
+    import pandas as pd
+
+    pd.read_parquet(project / "batch0.0.parquet").head(95).to_parquet(project / "small.parquet")
+    (project / "strict.yaml").write_text(PARAMS + "validate:\n  min_rows: 200\n")
+    res = subprocess.run(
+        [RELEASE, "monitor", "quality", "--current", "small.parquet", "--params", "strict.yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr  # min_rows 200 is a training rule
+    (project / "prod.yaml").write_text(
+        PARAMS + "validate:\n  min_rows: 200\nmonitor:\n  quality:\n    min_rows: 100\n"
+    )
+    res = subprocess.run(
+        [RELEASE, "monitor", "quality", "--current", "small.parquet", "--params", "prod.yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 1 and "95 rows (minimum 100)" in res.stdout
 
 
 def test_quality_uses_the_training_rules(project):

@@ -68,6 +68,9 @@ def test_html_is_self_contained_and_md_has_the_table(tmp_path):
     files = write_reports(rep, tmp_path / "out")
     assert sorted(p.name for p in files.values()) == ["drift.html", "drift.json", "drift.md"]
     assert summary_lines(rep)[0].startswith("DRIFT: 2 of 2 columns drifted")
+    rep.model = {"source": "model@v1.0.0 (prod)", "version": "v1.0.0", "sha256": "ab" * 32}
+    assert summary_lines(rep)[0] == f"model: model@v1.0.0 (prod), sha256 {'ab' * 32}"
+    assert "model@v1.0.0 (prod)" in render_markdown(rep)
 
 
 def test_user_template_folder(tmp_path):

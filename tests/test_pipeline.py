@@ -219,3 +219,16 @@ def test_validate_a_production_batch(make_project) -> None:
     bad = run(["release", "data", "validate", "--data", "bad.csv", "--json"], project, check=False)
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["passed"] is False
+
+
+def test_protected_attributes_are_not_inputs_unless_asked() -> None:
+    import pandas as pd
+
+    from release.config import settings_from_dict
+    from release.data.schema import resolve_columns
+
+    frame = pd.DataFrame({"age": [1.0, 2.0], "sex": ["a", "b"], "default": [0, 1]})
+    plain = settings_from_dict({"data": {"protected": ["sex"]}})
+    assert resolve_columns(plain, frame).features == ["age"]
+    used = settings_from_dict({"data": {"protected": ["sex"]}, "train": {"use_protected": True}})
+    assert resolve_columns(used, frame).features == ["age", "sex"]

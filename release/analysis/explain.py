@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from release.analysis import metrics as m
+from release.stats import metrics as m
 
 # Categories beyond this many (by frequency) share no indicator column in the surrogate.
 SURROGATE_CATEGORIES = 20

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from release.analysis.metrics import RATE_METRICS
 from release.config import LOWER_IS_BETTER
 from release.fsio import write_json, write_text
+from release.stats.metrics import RATE_METRICS
 
 SLICES_JSON = "slices.json"
 SLICES_MD = "slices.md"

@@ -12,50 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from release.analysis import bootstrap, counterfactual, explain, hlp, impact
-from release.analysis import metrics as m
+from release.analysis import counterfactual, explain, hlp, impact
+from release.analysis.fairness import analyse_fairness
 from release.analysis.slices import build_slices
 from release.config import Settings
 from release.errors import ConfigError, DataError
+from release.stats import bootstrap
+from release.stats import metrics as m
+from release.stats.metrics import encode as encode_outcomes
 
 BOUNDED_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc"})
-
-
-def encode_outcomes(
-    task: str, y_true: Any, y_pred: Any, proba: Any, classes: list[Any] | None
-) -> tuple[m.Outcomes, list[Any] | None]:
-    """Validate and encode the outcomes (class codes for classification)."""
-    import pandas as pd
-
-    yt = np.asarray(y_true)
-    yp = np.asarray(y_pred)
-    if yt.shape != yp.shape or yt.ndim != 1:
-        raise DataError(
-            f"y_true {yt.shape} and y_pred {yp.shape} must be 1-D and the same length",
-            "pass one label and one prediction per test row",
-        )
-    if task == "regression":
-        return m.Outcomes(task, yt.astype(np.float64), yp.astype(np.float64), None, 0), None
-    if classes is None:
-        classes = sorted(pd.unique(np.concatenate([yt, yp])).tolist())
-    classes = list(classes)
-    index = pd.Index(classes)
-    ct, cp = index.get_indexer(yt), index.get_indexer(yp)
-    if (ct < 0).any() or (cp < 0).any():
-        bad = yt[ct < 0][:1].tolist() or yp[cp < 0][:1].tolist()
-        raise DataError(
-            f"label {bad[0]!r} is not one of the model's classes {classes}",
-            "evaluate with the labels the model was trained on",
-        )
-    p = None
-    if proba is not None:
-        p = np.asarray(proba, dtype=np.float64)
-        if p.shape != (len(yt), len(classes)):
-            raise DataError(
-                f"proba has shape {p.shape}, expected {(len(yt), len(classes))}",
-                "pass one probability column per class, in the order of classes",
-            )
-    return m.Outcomes(task, ct.astype(np.int64), cp.astype(np.int64), p, len(classes)), classes
 
 
 def _hlp_plan(settings: Settings, df: Any, names: list[str]) -> tuple[bool, dict[str, float]]:
@@ -164,6 +130,7 @@ def analyse_slices(
             "metric": est.value,
             "ci_low": est.low,
             "ci_high": est.high,
+            "interval": est.method,
             "impact_model": model_value,
             "hlp": value,
             "hlp_source": source,
@@ -212,6 +179,7 @@ def analyse_slices(
             "metric": overall["metric"],
             "ci_low": overall["ci_low"],
             "ci_high": overall["ci_high"],
+            "interval": overall["interval"],
             "rows": overall["rows"],
             "hlp": overall["hlp"],
             "hlp_annotator_accuracy": overall["hlp_annotator_accuracy"],
@@ -228,6 +196,7 @@ def analyse_slices(
         "task": task,
         "slices": entries,
         "warnings": warnings,
+        "fairness": analyse_fairness(settings, test_df, out, classes),
     }
 
 

@@ -3,7 +3,10 @@
 A and B are git revisions, registered versions (``NAME@v1.2.0``, a GTO tag) or stage
 shortcuts (``NAME#prod``, resolved through the registry when it is available), or a path
 to a ``card.json`` file. A slice is flagged when its two confidence intervals do not
-overlap: a change bigger than the sampling noise of either measurement.
+overlap: a change bigger than the sampling noise of either measurement. The intervals are
+the ones the error analysis wrote (Wilson for accuracy, so 45/45 reads [92%, 100%], never
+a point); a small slice with a proportion metric is flagged by Fisher's exact test
+instead, as the slice-regression gate judges it (:mod:`release.analysis.slice_gate`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from release import gitcmd, paths
+from release.analysis.slice_gate import PROPORTION_METRICS
 from release.errors import UsageError
+from release.stats import proportions
+from release.stats.metrics import higher_is_better
 
 _REV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@#!^~+=-]*$")
 _STAGE_SHORTCUT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._/=-]*)#(?P<stage>[A-Za-z0-9_-]+)$")
@@ -96,7 +102,6 @@ def diff_cards(
 ) -> dict:
     """The differences from card ``a`` to card ``b`` as a JSON-ready dict."""
     higher = bool(_g(b, "metrics", "higher_is_better") if _g(b, "metrics") else True)
-    lower_metrics = {"log_loss", "mae", "rmse"}
     metrics = []
     va, vb = _g(a, "metrics", "values") or {}, _g(b, "metrics", "values") or {}
     for name in sorted(set(va) | set(vb)):
@@ -104,14 +109,16 @@ def diff_cards(
         delta = y - x if x is not None and y is not None else None
         better = None
         if delta is not None and abs(delta) > EPS:
-            better = (delta < 0) if name in lower_metrics else (delta > 0)
+            better = (delta > 0) if higher_is_better(name) else (delta < 0)
         metrics.append({"name": name, "a": x, "b": y, "delta": delta, "better": better})
     slices_a = {s.get("name"): s for s in _g(a, "quantitative_analyses", "slices") or []}
     slices_b = {s.get("name"): s for s in _g(b, "quantitative_analyses", "slices") or []}
     slice_rows, hlp_rows = [], []
+    exact = (_g(b, "metrics", "primary_metric") or "") in PROPORTION_METRICS
+    alpha = 1 - (_num(_g(b, "metrics", "confidence")) or 0.95)
     for name in sorted(set(slices_a) & set(slices_b), key=str):
         sa, sb = slices_a[name], slices_b[name]
-        row = _slice_delta(name, sa, sb, higher)
+        row = _slice_delta(name, sa, sb, higher, exact_alpha=alpha if exact else None)
         slice_rows.append(row)
         changes = {
             k: {"a": sa.get(k), "b": sb.get(k)}
@@ -166,7 +173,14 @@ def diff_cards(
     return result
 
 
-def _slice_delta(name: str, sa: dict[str, Any], sb: dict[str, Any], higher: bool) -> dict[str, Any]:
+def _slice_delta(
+    name: str,
+    sa: dict[str, Any],
+    sb: dict[str, Any],
+    higher: bool,
+    *,
+    exact_alpha: float | None = None,
+) -> dict[str, Any]:
     ma, mb = _num(sa.get("metric")), _num(sb.get("metric"))
     la, ua = _num(sa.get("ci_low")), _num(sa.get("ci_high"))
     lb, ub = _num(sb.get("ci_low")), _num(sb.get("ci_high"))
@@ -175,7 +189,30 @@ def _slice_delta(name: str, sa: dict[str, Any], sb: dict[str, Any], higher: bool
         overlap = not (ua < lb or ub < la)  # type: ignore[operator]
     delta = mb - ma if ma is not None and mb is not None else None
     flag = None
-    if overlap is False and delta is not None:
+    small = bool(sa.get("small") or sb.get("small"))
+    na, nb = sa.get("rows"), sb.get("rows")
+    judged = "interval"
+    p_value = None
+    if (
+        small
+        and exact_alpha is not None
+        and ma is not None
+        and mb is not None
+        and isinstance(na, int)
+        and isinstance(nb, int)
+        and na > 0
+        and nb > 0
+    ):
+        judged = "exact"
+        ka, kb = min(na, round(ma * na)), min(nb, round(mb * nb))
+        worse_p = proportions.fisher_greater(ka, na, kb, nb)
+        better_p = proportions.fisher_greater(kb, nb, ka, na)
+        p_value = min(worse_p, better_p)
+        if worse_p < exact_alpha:
+            flag = "regression"
+        elif better_p < exact_alpha:
+            flag = "improvement"
+    elif overlap is False and delta is not None:
         worse = delta < 0 if higher else delta > 0
         flag = "regression" if worse else "improvement"
     return {
@@ -187,7 +224,9 @@ def _slice_delta(name: str, sa: dict[str, Any], sb: dict[str, Any], higher: bool
         "b_ci": [lb, ub],
         "overlap": overlap,
         "flag": flag,
-        "small": bool(sa.get("small") or sb.get("small")),
+        "small": small,
+        "judged": judged,
+        "p_value": p_value,
     }
 
 

@@ -60,6 +60,9 @@ def resolve_columns(settings: Settings, frame: Any) -> Columns:
                 f"data.features names columns not in the data: {', '.join(missing)}",
                 "available columns: " + ", ".join(present),
             )
+    if not settings.train.use_protected:
+        # Protected attributes are measured (fairness), not used, unless asked for.
+        features = [c for c in features if c not in data.protected]
     if not features:
         raise ConfigError("no feature columns left", "list data.features or shrink data.exclude")
     declared = settings.validate.dtypes

@@ -6,176 +6,76 @@ both say so. Too little traffic is "inconclusive", never "pass". The verdict car
 every number it used and one reason per failed or skipped check, so a rollback can be
 explained from the deployment record alone.
 
-- errors: one-sided two-proportion z-test on error rates;
+- errors: Fisher's exact one-sided test on error counts, the ``max_error_rate_increase``
+  threshold, and at least ``min_errors`` candidate errors: one transient 5xx in 20
+  requests never rolls back a healthy candidate (z-test p = 0.04, Fisher p = 0.25);
 - latency: one-sided Mann-Whitney U on successful requests, plus an effect size (median
   increase in ms and median ratio) that must exceed both thresholds;
 - predictions: population stability index between the two variants' outputs (binned
-  probabilities, or classes), gated by a chi-square test of homogeneity;
-- accuracy: where requests carried labels, a one-sided two-proportion test on accuracy
-  plus the ``max_accuracy_drop`` threshold.
+  probabilities, or classes), gated by a chi-square test of homogeneity; for regression,
+  the Wasserstein distance in baseline standard deviations, gated by a KS test;
+- accuracy (classification): where requests carried labels, a non-inferiority test on
+  accuracy against the ``max_accuracy_drop`` margin;
+- model_error (regression): absolute errors against labels, a non-inferiority test that
+  the configured metric (MAE or RMSE) rose by more than ``max_error_increase``.
+
+The task is inferred from the samples (numeric, non-integral predictions are regression)
+unless the caller names it. PSI, Jensen-Shannon and the exact tests come from the
+statistics core (:mod:`release.stats`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 from release.config import JudgeSettings
+from release.deploy.judge_regression import (
+    check_model_error,
+    check_shadow_values,
+    check_value_distribution,
+    is_regression,
+)
+from release.deploy.verdict import (
+    Check,
+    CheckStatus,
+    Sample,
+    ShadowStats,
+    Status,
+    Verdict,
+    norm_label,
+)
+from release.stats import divergence, noninferiority, proportions
 
-Status = Literal["pass", "fail", "inconclusive"]
-CheckStatus = Literal["pass", "fail", "inconclusive", "skip"]
+__all__ = [
+    "Check",
+    "CheckStatus",
+    "Sample",
+    "ShadowStats",
+    "Status",
+    "Verdict",
+    "check_accuracy",
+    "check_errors",
+    "check_latency",
+    "check_model_error",
+    "check_predictions",
+    "check_shadow_values",
+    "check_value_distribution",
+    "error_rate_fails",
+    "is_regression",
+    "judge",
+    "judge_golden",
+    "judge_shadow",
+    "margin_test",
+    "norm_label",
+]
 
-PSI_EPSILON = 1e-4
 PROBABILITY_BINS = 10
 
 
-@dataclass(frozen=True)
-class Sample:
-    """What one variant did during one window (as the router measured it)."""
-
-    requests: int = 0
-    errors: int = 0
-    latencies_ms: Sequence[float] = ()
-    predictions: Sequence[Any] = ()
-    scores: Sequence[float] = ()
-    correct: Sequence[bool] = ()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Sample:
-        """Build a sample from the router's JSON measurements."""
-        return cls(
-            requests=int(data.get("requests", 0)),
-            errors=int(data.get("errors", 0)),
-            latencies_ms=[float(x) for x in data.get("latencies_ms", ())],
-            predictions=list(data.get("predictions", ())),
-            scores=[float(x) for x in data.get("scores", ()) if x is not None],
-            correct=[bool(x) for x in data.get("correct", ())],
-        )
-
-    def merged(self, other: Sample) -> Sample:
-        """This sample and ``other`` pooled (used for a reference baseline across windows)."""
-        return Sample(
-            requests=self.requests + other.requests,
-            errors=self.errors + other.errors,
-            latencies_ms=[*self.latencies_ms, *other.latencies_ms],
-            predictions=[*self.predictions, *other.predictions],
-            scores=[*self.scores, *other.scores],
-            correct=[*self.correct, *other.correct],
-        )
-
-    @property
-    def error_rate(self) -> float | None:
-        """Errors per request, or None without requests."""
-        return self.errors / self.requests if self.requests else None
-
-
-@dataclass(frozen=True)
-class ShadowStats:
-    """Request-by-request comparison of mirrored answers (shadow mode)."""
-
-    compared: int = 0
-    agree: int = 0
-    flips: Mapping[str, int] = field(default_factory=dict)
-    max_proba_diff: float = 0.0
-    mean_proba_diff: float = 0.0
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ShadowStats:
-        """Build from the router's JSON."""
-        return cls(
-            compared=int(data.get("compared", 0)),
-            agree=int(data.get("agree", 0)),
-            flips={str(k): int(v) for k, v in dict(data.get("flips", {})).items()},
-            max_proba_diff=float(data.get("max_proba_diff", 0.0) or 0.0),
-            mean_proba_diff=float(data.get("mean_proba_diff", 0.0) or 0.0),
-        )
-
-    @property
-    def agreement(self) -> float | None:
-        """Share of compared rows where both variants predicted the same class."""
-        return self.agree / self.compared if self.compared else None
-
-
-@dataclass(frozen=True)
-class Check:
-    """One comparison: its status, the numbers behind it and why."""
-
-    name: str
-    status: CheckStatus
-    reason: str
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The judge's answer for one step."""
-
-    status: Status
-    reasons: list[str]
-    checks: list[Check]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as stored in deployment records."""
-        return {
-            "status": self.status,
-            "reasons": list(self.reasons),
-            "checks": [asdict(c) for c in self.checks],
-        }
-
-    def summary(self) -> str:
-        """One line for progress displays."""
-        return f"{self.status}: " + "; ".join(self.reasons)
-
-
-def norm_label(value: Any) -> str:
-    """Compare labels across JSON and numpy types: 1, 1.0, "1" and True are one class."""
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 # ----------------------------------------------------------------------------- tests
-def two_proportion_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
-    """One-sided z-test that proportion 1 exceeds proportion 2: (z, p-value)."""
-    from scipy.stats import norm
-
-    if n1 <= 0 or n2 <= 0:
-        return 0.0, 1.0
-    p1, p2 = x1 / n1, x2 / n2
-    pooled = (x1 + x2) / (n1 + n2)
-    var = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
-    if var <= 0:
-        return 0.0, 1.0
-    z = (p1 - p2) / math.sqrt(var)
-    return z, float(norm.sf(z))
-
-
-def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
-    """Population stability index of two distributions over the same bins (proportions)."""
-    total = 0.0
-    for e, a in zip(expected, actual, strict=True):
-        e, a = max(e, PSI_EPSILON), max(a, PSI_EPSILON)
-        total += (a - e) * math.log(a / e)
-    return total
-
-
-def jensen_shannon(p: Sequence[float], q: Sequence[float]) -> float:
-    """Jensen-Shannon distance (base 2, in [0, 1]) of two distributions over the same bins."""
-
-    def kl(a: Sequence[float], b: Sequence[float]) -> float:
-        return sum(x * math.log2(x / y) for x, y in zip(a, b, strict=True) if x > 0 and y > 0)
-
-    m = [(x + y) / 2 for x, y in zip(p, q, strict=True)]
-    return math.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2))
-
-
 def _median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     n = len(ordered)
@@ -190,12 +90,37 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------------------- checks
+def error_rate_fails(
+    cand_errors: int,
+    cand_requests: int,
+    base_errors: int,
+    base_requests: int,
+    settings: JudgeSettings,
+) -> tuple[bool, float]:
+    """The error-rate decision on counts alone: (fail?, one-sided Fisher p-value).
+
+    Fails only when all three hold: the candidate has at least ``min_errors`` errors,
+    Fisher's exact test finds its rate higher at ``alpha``, and the posterior probability
+    that it exceeds the baseline's by more than ``max_error_rate_increase`` is at least
+    ``1 - alpha`` (so an increase merely near the margin, within noise, passes).
+    """
+    p = proportions.fisher_greater(cand_errors, cand_requests, base_errors, base_requests)
+    if not cand_requests or not base_requests or cand_errors < settings.min_errors:
+        return False, p
+    if p >= settings.alpha:
+        return False, p
+    beyond = proportions.prob_exceeds(
+        cand_errors, cand_requests, base_errors, base_requests, settings.max_error_rate_increase
+    )
+    return beyond >= 1 - settings.alpha, p
+
+
 def check_errors(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
-    """Error rate: fail when significantly higher and above the allowed increase."""
+    """Error rate: fail when exactly-tested higher, above the allowed increase, and not rare."""
     if not candidate.requests or not baseline.requests:
         return Check("errors", "inconclusive", "no requests to compare")
-    z, p = two_proportion_test(
-        candidate.errors, candidate.requests, baseline.errors, baseline.requests
+    fails, p = error_rate_fails(
+        candidate.errors, candidate.requests, baseline.errors, baseline.requests, settings
     )
     rate_c = candidate.errors / candidate.requests
     rate_b = baseline.errors / baseline.requests
@@ -204,15 +129,17 @@ def check_errors(candidate: Sample, baseline: Sample, settings: JudgeSettings) -
         "baseline_rate": rate_b,
         "candidate_errors": candidate.errors,
         "baseline_errors": baseline.errors,
-        "z": z,
+        "test": "fisher_exact",
         "p_value": p,
         "max_increase": settings.max_error_rate_increase,
+        "min_errors": settings.min_errors,
     }
     increase = rate_c - rate_b
-    if p < settings.alpha and increase > settings.max_error_rate_increase:
+    if fails:
         reason = (
             f"error rate {rate_c:.1%} vs baseline {rate_b:.1%} "
-            f"(+{increase:.1%} > {settings.max_error_rate_increase:.1%}, p={p:.2g})"
+            f"(+{increase:.1%} > {settings.max_error_rate_increase:.1%}, "
+            f"{candidate.errors} errors, Fisher p={p:.2g})"
         )
         return Check("errors", "fail", reason, numbers)
     return Check("errors", "pass", f"error rate {rate_c:.1%} vs {rate_b:.1%}", numbers)
@@ -269,20 +196,6 @@ def _histograms(candidate: Sample, baseline: Sample) -> tuple[list[int], list[in
         return bins(candidate.scores), bins(baseline.scores), "probability"
     if candidate.predictions and baseline.predictions:
         values = [*candidate.predictions, *baseline.predictions]
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values) and (
-            len(set(values)) > 20
-        ):
-            # Regression outputs: deciles of the baseline's outputs as bin edges.
-            ordered = sorted(float(v) for v in baseline.predictions)
-            edges = [ordered[min(len(ordered) - 1, len(ordered) * i // 10)] for i in range(1, 10)]
-
-            def numeric(values: Sequence[Any]) -> list[int]:
-                counts = [0] * 10
-                for v in values:
-                    counts[sum(float(v) > e for e in edges)] += 1
-                return counts
-
-            return numeric(candidate.predictions), numeric(baseline.predictions), "value"
         classes = sorted({str(v) for v in values})
         count_c = Counter(str(v) for v in candidate.predictions)
         count_b = Counter(str(v) for v in baseline.predictions)
@@ -301,9 +214,7 @@ def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettin
     n_c, n_b = sum(count_c), sum(count_b)
     if n_c == 0 or n_b == 0:
         return Check("predictions", "inconclusive", "no predictions to compare")
-    prop_c = [c / n_c for c in count_c]
-    prop_b = [b / n_b for b in count_b]
-    value = psi(prop_b, prop_c)
+    value = divergence.psi(count_b, count_c)
     keep = [i for i in range(len(count_c)) if count_c[i] + count_b[i] > 0]
     p = 1.0
     if len(keep) >= 2:
@@ -318,7 +229,7 @@ def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettin
         "psi": value,
         "psi_sampling_floor": floor,
         "psi_excess": excess,
-        "jensen_shannon": jensen_shannon(prop_b, prop_c),
+        "jensen_shannon": divergence.jensen_shannon(count_b, count_c),
         "p_value": p,
         "bins": kind,
         "candidate_rows": n_c,
@@ -372,17 +283,7 @@ def check_accuracy(candidate: Sample, baseline: Sample, settings: JudgeSettings)
     return Check("accuracy", "pass", f"accuracy {acc_c:.1%} vs {acc_b:.1%}", numbers)
 
 
-def margin_test(
-    drop: float, margin: float, p_b: float, n_b: int, p_c: float, n_c: int
-) -> tuple[float, float]:
-    """One-sided z-test that ``drop`` (p_b - p_c) exceeds ``margin``: (z, p-value)."""
-    from scipy.stats import norm
-
-    se = math.sqrt(p_b * (1 - p_b) / n_b + p_c * (1 - p_c) / n_c)
-    if se <= 0:
-        return (math.inf, 0.0) if drop > margin else (0.0, 1.0)
-    z = (drop - margin) / se
-    return z, float(norm.sf(z))
+margin_test = noninferiority.proportion_drop
 
 
 def _traffic(candidate: Sample, baseline: Sample, min_requests: int) -> Check:
@@ -418,11 +319,13 @@ def judge(
     *,
     min_requests: int,
     settings: JudgeSettings,
+    task: str | None = None,
 ) -> Verdict:
     """Compare candidate with baseline over one window; pass, fail or inconclusive.
 
     A significant error-rate increase fails even before ``min_requests`` (fail fast);
-    every other check, and any pass, needs ``min_requests`` on both sides.
+    every other check, and any pass, needs ``min_requests`` on both sides. ``task``
+    (``regression`` or a classification task) is inferred from the outputs when None.
     """
     if min_requests < 1:
         raise ValueError(f"min_requests must be >= 1, got {min_requests}")
@@ -433,13 +336,14 @@ def judge(
         if errors.status == "fail":
             return Verdict("fail", [errors.reason], checks)
         return Verdict("inconclusive", [traffic.reason], checks)
-    checks = [
-        traffic,
-        errors,
-        check_latency(candidate, baseline, settings),
-        check_predictions(candidate, baseline, settings),
-        check_accuracy(candidate, baseline, settings),
-    ]
+    regression = is_regression(candidate, baseline) if task is None else task == "regression"
+    checks = [traffic, errors, check_latency(candidate, baseline, settings)]
+    if regression:
+        checks.append(check_value_distribution(candidate, baseline, settings))
+        checks.append(check_model_error(candidate, baseline, settings))
+    else:
+        checks.append(check_predictions(candidate, baseline, settings))
+        checks.append(check_accuracy(candidate, baseline, settings))
     return _combine(checks)
 
 
@@ -450,12 +354,16 @@ def judge_shadow(
     *,
     min_requests: int,
     settings: JudgeSettings,
+    task: str | None = None,
 ) -> Verdict:
     """Judge a shadow window: mirrored answers compared request by request.
 
     Needs ``min_requests`` compared rows; fails on a significant error-rate increase,
     agreement below ``min_shadow_agreement``, a probability difference above
-    ``max_shadow_proba_diff``, or a significantly slower candidate.
+    ``max_shadow_proba_diff``, or a significantly slower candidate. Regression outputs
+    agree when within ``shadow_tolerance`` baseline standard deviations (not exact
+    matches), and where the mirrored requests carried labels the candidate's error is
+    judged as in a canary.
     """
     if min_requests < 1:
         raise ValueError(f"min_requests must be >= 1, got {min_requests}")
@@ -483,7 +391,12 @@ def judge_shadow(
         return Verdict("inconclusive", [traffic.reason], [traffic, errors])
     flips = sum(shadow.flips.values())
     assert agreement is not None
-    if agreement < settings.min_shadow_agreement:
+    regression = is_regression(candidate, baseline) if task is None else task == "regression"
+    extra: list[Check] = []
+    if regression:
+        agree = check_shadow_values(shadow, baseline, settings, numbers)
+        extra.append(check_model_error(candidate, baseline, settings))
+    elif agreement < settings.min_shadow_agreement:
         agree = Check(
             "agreement",
             "fail",
@@ -512,8 +425,21 @@ def judge_shadow(
         errors,
         agree,
         check_latency(candidate, baseline, settings),
+        *extra,
     ]
     return _combine(checks)
+
+
+def _same_answer(a: Any, b: Any, tolerance: float) -> bool:
+    """One answer: the same label, or numbers equal to ``tolerance`` (relative, at least 1).
+
+    Regression outputs of one model differ in the last bits between batched and single-row
+    prediction; that is not a different model.
+    """
+    if norm_label(a) == norm_label(b):
+        return True
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
+    return numbers and abs(float(a) - float(b)) <= tolerance * max(1.0, abs(float(a)))
 
 
 def judge_golden(
@@ -533,7 +459,7 @@ def judge_golden(
             [f"golden set: {len(got)} answers for {len(expected)} rows"],
             [Check("golden", "fail", "row count mismatch", {"rows": len(expected)})],
         )
-    mismatched = sum(norm_label(a) != norm_label(b) for a, b in zip(expected, got, strict=True))
+    mismatched = sum(not _same_answer(a, b, tolerance) for a, b in zip(expected, got, strict=True))
     share = mismatched / len(expected)
     max_diff = 0.0
     if (

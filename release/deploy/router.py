@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import math
 import os
 import random
 import re
@@ -69,6 +70,7 @@ class Measurements:
     predictions: list[Any] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     correct: list[bool] = field(default_factory=list)
+    abs_errors: list[float] = field(default_factory=list)
 
     def add(
         self,
@@ -97,6 +99,12 @@ class Measurements:
             self.correct.extend(
                 _norm(p) == _norm(y) for p, y in zip(outputs.predictions, labels, strict=True)
             )
+            # Regression is judged by its error, not by exact matches (judge.check_error).
+            self.abs_errors.extend(
+                abs(float(p) - float(y))
+                for p, y in zip(outputs.predictions, labels, strict=True)
+                if _real(p) and _real(y)
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, read by :class:`release.deploy.judge.Sample`."""
@@ -108,6 +116,7 @@ class Measurements:
             "predictions": self.predictions,
             "scores": self.scores,
             "correct": self.correct,
+            "abs_errors": self.abs_errors,
         }
 
 
@@ -121,6 +130,7 @@ class ShadowComparison:
     max_proba_diff: float = 0.0
     sum_proba_diff: float = 0.0
     proba_rows: int = 0
+    value_diffs: list[float] = field(default_factory=list)
 
     def add(self, base: Outputs, cand: Outputs) -> None:
         """Compare one request's answers."""
@@ -128,6 +138,8 @@ class ShadowComparison:
             return
         for b, c in zip(base.predictions, cand.predictions, strict=True):
             self.compared += 1
+            if _real(b) and _real(c) and len(self.value_diffs) < MAX_SAMPLES:
+                self.value_diffs.append(abs(float(c) - float(b)))
             if _norm(b) == _norm(c):
                 self.agree += 1
             else:
@@ -151,6 +163,7 @@ class ShadowComparison:
             "flips": dict(self.flips),
             "max_proba_diff": self.max_proba_diff,
             "mean_proba_diff": self.sum_proba_diff / self.proba_rows if self.proba_rows else 0.0,
+            "value_diffs": self.value_diffs,
         }
 
 
@@ -176,6 +189,11 @@ class Window:
             "retries": self.retries,
             "failed": self.failed,
         }
+
+
+def _real(value: Any) -> bool:
+    """A finite JSON number (not a bool): a regression output or label."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --------------------------------------------------------------------------- outputs

@@ -86,10 +86,25 @@ def drift(
     max_metric_drop and its bootstrap CI excludes the reference value.
     Writes drift.json (flat metrics), drift.md and drift.html; exits 1 on any
     of the three when fail_on_drift is true.
+
+    \b
+    With --stage or --version, that version's model is applied (from git and the
+    DVC cache or remote, sha256-checked, as `release serve` loads it) and the
+    report names it; otherwise the workspace model (--model), and the first line
+    says so. Schema findings per column: missing model features (exit 1, "the
+    feed is broken"), unexpected columns, dtype changes, unseen categories (a
+    drift signal above monitor.drift.max_unseen_rate).
     """
     from release.config import load_settings
     from release.monitor.drift import run_drift
-    from release.monitor.inputs import apply_model, load_reference, read_table
+    from release.monitor.inputs import (
+        apply_loaded,
+        load_reference,
+        model_features,
+        read_table,
+        registered_model,
+        workspace_model,
+    )
     from release.monitor.report import summary_lines, write_reports
 
     settings = load_settings(params_path)
@@ -100,20 +115,28 @@ def drift(
     outputs = None
     notes: list[str] = []
     meta = Path(model_path).with_name(Path(paths.MODEL_META).name)
+    # The version named is the version applied: its own model, loaded as `release serve`
+    # loads it (git + DVC cache or remote, sha256-checked), never the workspace's.
+    model = (
+        registered_model(settings, version=version, stage=stage)
+        if version or stage
+        else workspace_model(model_path, meta)
+    )
+    if model is None:
+        where = (
+            f"{version or stage} has no model" if version or stage else f"no model at {model_path}"
+        )
+        notes.append(f"{where}: prediction and concept drift not measured")
     if reference and ref.predictions is None and ref.metric is None:
         notes += _outputs_on_reference_data(ref, reference, model_path, meta, settings)
-    if ref.predictions is None and ref.proba is None and not ref.metric:
-        pass  # nothing to compare the model's outputs with: the note above says why
+    features = model_features(model.meta) if model is not None else None
+    lacking = [c for c in features or [] if c not in batch.columns]
+    if model is None or lacking:
+        pass  # nothing applied: the schema findings name the missing features
+    elif ref.predictions is None and ref.proba is None and not ref.metric:
+        pass  # nothing to compare the model's outputs with
     elif settings.monitor.drift.prediction_drift or ref.metric:
-        if version or stage:
-            notes.append(f"the model applied to the batch is the workspace's ({model_path})")
-        try:
-            outputs = apply_model(batch, model_path, meta)
-        except DataError as exc:
-            notes.append(f"model not applied ({exc.one_line()}): no prediction or concept drift")
-        else:
-            if outputs is None:
-                notes.append(f"no model at {model_path}: prediction and concept drift not measured")
+        outputs = apply_loaded(batch, model)
     labels, proba, classes = outputs if outputs is not None else (None, None, None)
     report = run_drift(
         ref,
@@ -124,8 +147,10 @@ def drift(
         proba=proba,
         classes=classes,
         current_source=current,
+        model=model.describe() if model is not None else None,
+        model_features=features,
     )
-    report.notes = notes + [n for n in report.notes if not (notes and n.startswith("no model"))]
+    report.notes = notes + [n for n in report.notes if not n.startswith("no model")]
     files = write_reports(report, out_dir, templates)
     if as_json:
         _emit_json(report.to_dict())
@@ -133,6 +158,12 @@ def drift(
         for line in summary_lines(report):
             click.echo(line)
         click.echo("reports: " + ", ".join(str(p) for p in files.values()))
+    if report.missing_features:
+        raise CheckFailed(
+            "the feed is broken: the batch lacks model feature(s) "
+            + ", ".join(report.missing_features),
+            f"see {files['md']}; send every column the model was trained on",
+        )
     if report.drift_detected and settings.monitor.drift.fail_on_drift:
         kinds = [
             k
@@ -154,7 +185,7 @@ def _outputs_on_reference_data(
     ref: Reference, reference: str, model_path: str, meta: Path, settings: Settings
 ) -> list[str]:
     """Apply the model to reference data so prediction/concept drift have a baseline."""
-    from release.monitor.drift import reference_metric
+    from release.monitor.concept import reference_metric
     from release.monitor.inputs import apply_model, read_table
     from release.monitor.profile import attach_outputs
 
@@ -198,15 +229,20 @@ def _outputs_on_reference_data(
 @_JSON
 @_PARAMS
 def quality(current: str, out_dir: str, as_json: bool, params_path: str) -> None:
-    """Apply the training data-quality rules to a batch; exit 1 when a rule fails."""
+    """Apply the data-quality rules to a batch; exit 1 when a rule fails.
+
+    The rules are the training rules (validate in params.yaml) with production's own
+    limits from monitor.quality: min_rows (default 1), and optionally max_null_rate and
+    max_duplicate_rate.
+    """
     from release.config import load_settings
-    from release.data.validate import validate_frame
     from release.fsio import write_json
     from release.monitor.inputs import read_table
+    from release.monitor.quality import check_batch
 
     settings = load_settings(params_path)
     batch = read_table(current)
-    result = validate_frame(batch, settings, require_target=False, dataset=current)
+    result = check_batch(batch, settings, current)
     out = Path(out_dir) / "quality.json"
     write_json(out, result.to_dict())
     if as_json:
@@ -217,7 +253,7 @@ def quality(current: str, out_dir: str, as_json: bool, params_path: str) -> None
     if not result.passed:
         raise CheckFailed(
             f"{len(result.failures)} data quality rule(s) failed on {current}",
-            f"see {out}; fix the batch or the rules in params.yaml (validate)",
+            f"see {out}; fix the batch or the rules in params.yaml (validate, monitor.quality)",
         )
 
 

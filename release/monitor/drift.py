@@ -24,6 +24,7 @@ import numpy as np
 
 from release.errors import ConfigError, DataError
 from release.monitor import stats
+from release.monitor.concept import ConceptDrift, concept_drift
 from release.monitor.profile import (
     FEW_VALUES,
     ColumnRef,
@@ -32,6 +33,7 @@ from release.monitor.profile import (
     numeric_counts,
     value_counts,
 )
+from release.monitor.schema import Finding, broken_feed, findings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,26 +62,9 @@ class ColumnDrift:
     null_rate_reference: float | None = None
     null_rate_current: float | None = None
     new_categories: list[str] = field(default_factory=list)
+    unseen_rate: float | None = None
     note: str = ""
     distribution: dict[str, Any] | None = None
-
-
-@dataclass
-class ConceptDrift:
-    """The model's metric on the labelled batch against its reference metric."""
-
-    metric: str
-    reference: float
-    current: float
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float
-    drop: float
-    max_drop: float
-    rows: int
-    higher_is_better: bool
-    drifted: bool
-    note: str = ""
 
 
 @dataclass
@@ -99,6 +84,27 @@ class DriftReport:
     concept: ConceptDrift | None = None
     extra_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    schema: list[Finding] = field(default_factory=list)
+    # The model applied to the batch: {"source", "version", "sha256"} (None: no model).
+    model: dict[str, Any] | None = None
+
+    @property
+    def model_line(self) -> str:
+        """Which model's outputs the report judges: the first line of every report."""
+        if self.model is None:
+            return "model: none applied (prediction and concept drift not measured)"
+        sha = str(self.model.get("sha256") or "")
+        if self.model.get("version") is None:
+            return (
+                f"model: the workspace model is used ({self.model.get('source')}, sha256 {sha}); "
+                "pass --stage or --version to apply a registered version"
+            )
+        return f"model: {self.model.get('source')}, sha256 {sha}"
+
+    @property
+    def missing_features(self) -> list[str]:
+        """Model features the batch lacks: the feed is broken when this is not empty."""
+        return broken_feed(self.schema)
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -121,6 +127,7 @@ class DriftReport:
             col.pop("distribution", None)
         out["drifted_columns"] = self.drifted_columns
         out["drift_detected"] = self.drift_detected
+        out["missing_features"] = self.missing_features
         return out
 
     def flat_metrics(self) -> dict[str, float | int | None]:
@@ -136,6 +143,8 @@ class DriftReport:
             "rows_reference": self.rows_reference,
             "prediction_drift": int(self.prediction_drift),
             "concept_drift": int(bool(self.concept and self.concept.drifted)),
+            "missing_features": len(self.missing_features),
+            "schema_findings": len(self.schema),
         }
         for col in self.columns + self.predictions:
             prefix = "prediction" if col in self.predictions else "column"
@@ -266,6 +275,8 @@ def _categorical_drift(
     base.n_current = n_cur
     base.null_rate_current = (rows - n_cur) / rows if rows else None
     base.new_categories = sorted(k for k in cur_counts if k not in ref_counts)
+    unseen = sum(v for k, v in cur_counts.items() if k not in ref_counts)
+    base.unseen_rate = unseen / n_cur if n_cur else None
     if n_cur == 0:
         base.status, base.drifted = "all_null", True
         base.note = "every value is missing in the current batch"
@@ -279,6 +290,14 @@ def _categorical_drift(
     if base.new_categories:
         shown = ", ".join(base.new_categories[:5])
         base.note = (base.note + "; " if base.note else "") + f"new categories: {shown}"
+    if base.unseen_rate is not None and base.unseen_rate > settings.max_unseen_rate:
+        # Unseen categories are a signal of their own: the model one-hot encodes them as
+        # "none of the known", whatever a distance on the known ones says.
+        base.drifted = True
+        base.note += (
+            f"; {base.unseen_rate:.1%} of values unseen in the reference "
+            f"(> {settings.max_unseen_rate:.0%})"
+        )
     if base.drifted:
         base.distribution = _categorical_distribution(keys, r, c)
     return base
@@ -363,194 +382,6 @@ def prediction_drift(
     return out
 
 
-# --------------------------------------------------------------------------- concept
-def metric_value(
-    name: str,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    proba: np.ndarray | None,
-    classes: Sequence[str] | None,
-) -> float:
-    """One metric by name (labels compared as strings for classification)."""
-    from sklearn import metrics as m
-
-    if name == "accuracy":
-        return float(np.mean(y_true == y_pred))
-    if name == "balanced_accuracy":
-        return float(m.balanced_accuracy_score(y_true, y_pred))
-    if name == "f1":
-        if classes is not None and len(classes) == 2:
-            return float(m.f1_score(y_true, y_pred, pos_label=classes[1], zero_division=0))
-        return float(m.f1_score(y_true, y_pred, average="macro", zero_division=0))
-    if name in ("roc_auc", "log_loss"):
-        if proba is None or classes is None:
-            raise DataError(f"metric {name} needs class probabilities", "use a probabilistic model")
-        if name == "log_loss":
-            return float(m.log_loss(y_true, proba, labels=list(classes)))
-        if len(classes) == 2:
-            return float(m.roc_auc_score(y_true == classes[1], proba[:, 1]))
-        return float(m.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(classes)))
-    yt, yp = y_true.astype(np.float64), y_pred.astype(np.float64)
-    if name == "mae":
-        return float(np.mean(np.abs(yt - yp)))
-    if name == "rmse":
-        return float(math.sqrt(np.mean((yt - yp) ** 2)))
-    if name == "r2":
-        return float(m.r2_score(yt, yp))
-    raise ConfigError(f"unknown metric {name!r}", "use a metric from evaluate.primary_metric")
-
-
-def concept_drift(
-    reference: Reference,
-    y_true: Any,
-    labels: Any,
-    proba: Any,
-    classes: Sequence[Any] | None,
-    settings: DriftSettings,
-    evaluate: EvaluateSettings,
-) -> ConceptDrift | None:
-    """The metric on the labelled batch with a bootstrap CI; drift when the drop is real.
-
-    Confirmed when the metric fell by more than ``max_metric_drop`` and the batch's CI
-    excludes the reference value (so a small batch's noise does not count as drift).
-    """
-    ref = reference.metric
-    if not ref or labels is None:
-        return None
-    name = str(ref["name"])
-    higher = bool(ref.get("higher_is_better", True))
-    yt = np.asarray(y_true)
-    keep = _present(yt)
-    yt, yp = yt[keep], np.asarray(labels)[keep]
-    pr = np.asarray(proba, dtype=np.float64)[keep] if proba is not None else None
-    cls = [str(c) for c in classes] if classes is not None else None
-    if reference.task != "regression":
-        yt, yp = _labels(yt), _labels(yp)
-    n = int(yt.size)
-    if n == 0:
-        return None
-    current = metric_value(name, yt, yp, pr, cls)
-    low, high = _bootstrap_ci(name, yt, yp, pr, cls, evaluate)
-    ref_value = float(ref["value"])
-    drop = (ref_value - current) if higher else (current - ref_value)
-    excludes = (
-        high is not None and low is not None and (high < ref_value if higher else low > ref_value)
-    )
-    drifted = drop > settings.max_metric_drop and (excludes or low is None)
-    note = "" if low is not None else "no bootstrap (evaluate.bootstrap = 0): drop alone decides"
-    return ConceptDrift(
-        metric=name,
-        reference=ref_value,
-        current=current,
-        ci_low=low,
-        ci_high=high,
-        confidence=evaluate.confidence,
-        drop=drop,
-        max_drop=settings.max_metric_drop,
-        rows=n,
-        higher_is_better=higher,
-        drifted=bool(drifted),
-        note=note,
-    )
-
-
-def reference_metric(
-    task: str,
-    name: str,
-    y_true: Any,
-    labels: Any,
-    proba: Any,
-    classes: Sequence[Any] | None,
-) -> dict[str, Any] | None:
-    """The metric of a model on labelled reference data, shaped as a profile's ``metric``."""
-    from release.config import LOWER_IS_BETTER
-
-    yt = np.asarray(y_true)
-    keep = _present(yt)
-    if not keep.any():
-        return None
-    yt, yp = yt[keep], np.asarray(labels)[keep]
-    pr = np.asarray(proba, dtype=np.float64)[keep] if proba is not None else None
-    cls = [str(c) for c in classes] if classes is not None else None
-    if task != "regression":
-        yt, yp = _labels(yt), _labels(yp)
-    return {
-        "name": name,
-        "value": metric_value(name, yt, yp, pr, cls),
-        "n_test": int(yt.size),
-        "higher_is_better": name not in LOWER_IS_BETTER,
-    }
-
-
-def _present(values: np.ndarray) -> np.ndarray:
-    import pandas as pd
-
-    return np.asarray(pd.notna(pd.Series(values)).to_numpy(), dtype=bool)
-
-
-def _labels(values: np.ndarray) -> np.ndarray:
-    import pandas as pd
-
-    from release.monitor.profile import category_strings
-
-    return np.asarray(category_strings(pd.Series(values)).to_numpy(dtype=object), dtype=str)
-
-
-_PER_ROW = ("accuracy", "mae", "rmse", "log_loss")
-
-
-def _bootstrap_ci(
-    name: str,
-    yt: np.ndarray,
-    yp: np.ndarray,
-    proba: np.ndarray | None,
-    classes: Sequence[str] | None,
-    evaluate: EvaluateSettings,
-) -> tuple[float | None, float | None]:
-    """Percentile bootstrap CI of the metric on the batch."""
-    reps = evaluate.bootstrap
-    n = yt.size
-    if reps <= 0 or n < 2:
-        return None, None
-    rng = np.random.default_rng(evaluate.seed)
-    tail = (1 - evaluate.confidence) / 2
-    values: list[float] = []
-    if name in _PER_ROW:
-        # Metrics that are means of a per-row loss: resample the losses, vectorised.
-        if name == "accuracy":
-            loss = (yt == yp).astype(np.float64)
-        elif name == "log_loss" and proba is not None and classes is not None:
-            index = {c: i for i, c in enumerate(classes)}
-            col = np.fromiter((index.get(v, -1) for v in yt), dtype=np.int64, count=n)
-            p = np.where(col >= 0, proba[np.arange(n), np.maximum(col, 0)], 0.0)
-            loss = -np.log(np.clip(p, 1e-15, 1.0))
-        else:
-            diff = yt.astype(np.float64) - yp.astype(np.float64)
-            loss = diff**2 if name == "rmse" else np.abs(diff)
-        chunk = max(1, min(reps, 2_000_000 // n))
-        done = 0
-        while done < reps:
-            k = min(chunk, reps - done)
-            means = loss[rng.integers(0, n, size=(k, n))].mean(axis=1)
-            values.extend(np.sqrt(means) if name == "rmse" else means)
-            done += k
-    else:
-        for _ in range(reps):
-            idx = rng.integers(0, n, size=n)
-            try:
-                values.append(
-                    metric_value(
-                        name, yt[idx], yp[idx], proba[idx] if proba is not None else None, classes
-                    )
-                )
-            except ValueError:
-                continue  # e.g. one class only in this resample: no AUC
-    if not values:
-        return None, None
-    arr = np.asarray(values)
-    return float(np.quantile(arr, tail)), float(np.quantile(arr, 1 - tail))
-
-
 # ----------------------------------------------------------------------------- whole
 def run_drift(
     reference: Reference,
@@ -562,8 +393,14 @@ def run_drift(
     proba: Any = None,
     classes: Sequence[Any] | None = None,
     current_source: str = "current",
+    model: dict[str, Any] | None = None,
+    model_features: list[str] | None = None,
 ) -> DriftReport:
-    """Dataset, prediction and concept drift of a batch against a reference."""
+    """Dataset, prediction and concept drift of a batch against a reference.
+
+    ``model`` names the model whose outputs these are (source, version, sha256);
+    ``model_features`` its input columns, for the schema findings.
+    """
     if len(current) == 0:
         raise DataError(f"the current batch {current_source} has no rows", "pass a batch with data")
     columns = dataset_drift(reference, current, settings)
@@ -580,6 +417,8 @@ def run_drift(
         reference_source=reference.source,
         current_source=current_source,
         extra_columns=[str(c) for c in current.columns if c not in known],
+        schema=findings(reference, current, model_features),
+        model=model,
     )
     if settings.prediction_drift and labels is not None:
         report.predictions = prediction_drift(reference, labels, proba, classes, settings)

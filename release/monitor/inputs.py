@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -248,33 +249,91 @@ def profile_at_commit(repo: Path, commit: str, label: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- model
-def apply_model(
-    df: pd.DataFrame, model_path: str | Path, meta_path: str | Path
-) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None] | None:
-    """The workspace model's labels, probabilities and classes on the batch, or None.
+@dataclass
+class MonitoredModel:
+    """The model a monitoring run applies, and which one it is (for the report)."""
 
-    None when the model (or the lead's model package) is not there; a batch that lacks
-    model features is a DataError naming them.
+    pipeline: Any
+    meta: dict[str, Any]
+    source: str
+    version: str | None
+    sha256: str
+
+    def describe(self) -> dict[str, Any]:
+        """``{"source", "version", "sha256"}`` for the report."""
+        return {"source": self.source, "version": self.version, "sha256": self.sha256}
+
+
+def registered_model(
+    settings: Settings, *, version: str | None, stage: str | None, repo: str | Path = "."
+) -> MonitoredModel | None:
+    """The model of ``NAME@vX.Y.Z`` or of the version in ``stage``, loaded as
+    ``release serve`` loads it: from git and the DVC cache or remote, sha256-checked.
+
+    None when that version's commit holds no model metadata at all (a profile-only
+    version); a model that is there but fails its hash check is an error.
     """
+    from release.serve import loader
+
+    commit, _ = resolve_commit(settings, Path(repo), version=version, stage=stage)
+    try:
+        if version:
+            loaded = loader.load_version(repo, *parse_version(version))
+        else:
+            loaded = loader.load(f"{settings.release.artifact}#{stage}", repo=repo)
+    except ModelError:
+        if loader.git_show(Path(repo), commit, paths.MODEL_META) is None:
+            return None
+        raise
+    where = f"{loaded.name}@{loaded.version}" + (f" ({stage})" if stage else "")
+    return MonitoredModel(loaded.pipeline, loaded.meta, where, loaded.version, loaded.sha256)
+
+
+def workspace_model(model_path: str | Path, meta_path: str | Path) -> MonitoredModel | None:
+    """The workspace's model file (sha256-checked against its metadata), or None if absent."""
     model_path, meta_path = Path(model_path), Path(meta_path)
     if not model_path.is_file() or not meta_path.is_file():
         return None
-    try:
-        from release.model.persist import load_model, read_metadata
-        from release.model.predict import predict
-    except ImportError:
-        return None
+    from release.model.persist import load_model, read_metadata
+
     meta = read_metadata(str(meta_path))
-    names = [str(f["name"]) for f in meta.get("features", [])]
+    pipeline = load_model(str(model_path), expected_sha256=meta.get("sha256"))
+    return MonitoredModel(
+        pipeline, meta, f"workspace {model_path}", None, str(meta.get("sha256") or "")
+    )
+
+
+def model_features(meta: dict[str, Any]) -> list[str]:
+    """The model's input columns from its metadata."""
+    return [str(f["name"]) for f in meta.get("features", [])]
+
+
+def apply_loaded(
+    df: pd.DataFrame, model: MonitoredModel
+) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None]:
+    """The model's labels, probabilities and classes on the batch.
+
+    A batch that lacks model features is a DataError naming them.
+    """
+    from release.model.predict import predict
+
+    names = model_features(model.meta)
     missing = [c for c in names if c not in df.columns]
     if missing:
         raise DataError(
             f"the batch lacks model features: {', '.join(missing)}",
             "send the columns the model was trained on (see models/model.json)",
         )
-    try:
-        pipeline = load_model(str(model_path), expected_sha256=meta.get("sha256"))
-    except ModelError:
-        raise
-    labels, proba = predict(pipeline, meta, df[names])
-    return labels, proba, meta.get("classes")
+    labels, proba = predict(model.pipeline, model.meta, df[names])
+    return labels, proba, model.meta.get("classes")
+
+
+def apply_model(
+    df: pd.DataFrame, model_path: str | Path, meta_path: str | Path
+) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None] | None:
+    """The workspace model's labels, probabilities and classes on the batch, or None.
+
+    None when the model is not there; a batch that lacks model features is a DataError.
+    """
+    model = workspace_model(model_path, meta_path)
+    return None if model is None else apply_loaded(df, model)

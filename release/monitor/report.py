@@ -105,8 +105,9 @@ def write_reports(
 
 
 def summary_lines(report: DriftReport) -> list[str]:
-    """A few lines for the terminal."""
-    lines = [
+    """A few lines for the terminal; the first names the model applied, if any."""
+    lines = [] if report.model is None else [report.model_line]
+    lines += [
         f"{_verdict(report)}: {len(report.drifted_columns)} of "
         f"{len([c for c in report.columns if c.status != 'no_reference'])} columns drifted "
         f"(share {report.drift_share:.2f}, dataset drift at >= {report.share_threshold:.2f})",
@@ -123,6 +124,8 @@ def summary_lines(report: DriftReport) -> list[str]:
             f"[{fmt_number(c.ci_low)}, {fmt_number(c.ci_high)}] vs reference "
             f"{fmt_number(c.reference)}, {c.rows} labelled rows)"
         )
+    for finding in report.schema:
+        lines.append(f"  SCHEMA {finding.column}: {finding.kind}: {finding.detail}")
     lines.extend(f"note: {n}" for n in report.notes)
     return lines
 

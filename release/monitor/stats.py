@@ -19,27 +19,39 @@ Methods and their verdicts (defaults as Evidently's data drift preset, documente
   range 0..0.83) between category frequencies; drift when >= the threshold.
 - ``psi``: population stability index; numeric columns binned at reference deciles,
   empty bins floored at 1e-4; drift when >= the threshold.
+
+PSI and Jensen-Shannon come from the statistics core (:mod:`release.stats.divergence`),
+the same functions the canary judge uses.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numpy.typing import NDArray
+
+from release.stats import divergence
+
+# Re-exported: drift and profile code reads the prepared forms from here.
+from release.stats.twosample import (  # noqa: F401
+    KS_EXACT_MAX,
+    FloatArray,
+    chi2_homogeneity,
+    ks_test,
+    normalised_wasserstein,
+    sorted_finite,
+    sorted_quantiles,
+    wasserstein,
+)
 
 Method = Literal["ks", "wasserstein", "psi", "chi2", "jensenshannon"]
 NUMERIC_METHODS: tuple[Method, ...] = ("ks", "wasserstein", "psi")
 CATEGORICAL_METHODS: tuple[Method, ...] = ("chi2", "jensenshannon", "psi")
 P_VALUE_METHODS = frozenset({"ks", "chi2"})
-KS_EXACT_MAX = 10_000  # as scipy.stats.ks_2samp(method="auto")
 PSI_BINS = 10
-PSI_FLOOR = 1e-4
-
-FloatArray = NDArray[np.float64]
+PSI_FLOOR = divergence.PSI_FLOOR
 
 
 @dataclass(frozen=True)
@@ -59,80 +71,9 @@ class TestResult:
         return self.method in P_VALUE_METHODS
 
 
-# ----------------------------------------------------------------------- preparation
-def sorted_finite(values: NDArray[np.generic]) -> FloatArray:
-    """The finite values of a numeric column as sorted float64 (the one sort per column)."""
-    arr = np.asarray(values, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
-    arr.sort(kind="quicksort")
-    return arr
-
-
-def sorted_quantiles(values: FloatArray, qs: Sequence[float] | FloatArray) -> FloatArray:
-    """Quantiles (numpy's default linear method) of an already sorted array, by indexing."""
-    pos = np.asarray(qs, dtype=np.float64) * (values.size - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, values.size - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
-
-
-def _ecdfs(ref: FloatArray, cur: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Merged support and both empirical CDFs at each merged point (inputs already sorted).
-
-    Inside a run of tied values the CDFs are partial; callers either weight by the gap to
-    the next point (zero inside ties) or read only the last point of each run.
-    """
-    both = np.concatenate([ref, cur])
-    # Two sorted runs: the stable (timsort) argsort merges them in about linear time.
-    order = np.argsort(both, kind="stable")
-    support = both[order]
-    from_ref = order < ref.size
-    cdf_ref = np.cumsum(from_ref) / ref.size
-    cdf_cur = np.cumsum(~from_ref) / cur.size
-    return support, cdf_ref, cdf_cur
-
-
-# -------------------------------------------------------------------------- numeric
-def ks_test(ref: FloatArray, cur: FloatArray) -> tuple[float, float]:
-    """Two-sample KS statistic and two-sided p-value for sorted samples."""
-    n, m = ref.size, cur.size
-    if max(n, m) <= KS_EXACT_MAX:
-        from scipy.stats import ks_2samp
-
-        res = ks_2samp(ref, cur, alternative="two-sided", method="auto")
-        return float(res.statistic), float(res.pvalue)
-    from scipy.stats import kstwo
-
-    support, cdf_ref, cdf_cur = _ecdfs(ref, cur)
-    last_of_run = np.append(support[1:] != support[:-1], True)
-    d = float(np.max(np.abs(cdf_ref - cdf_cur)[last_of_run]))
-    en = round(n * m / (n + m))
-    return d, float(min(1.0, max(0.0, kstwo.sf(d, en))))
-
-
-def wasserstein(ref: FloatArray, cur: FloatArray) -> float:
-    """First Wasserstein (earth mover's) distance between two sorted samples."""
-    if ref.size == cur.size:
-        # Equal sizes: the quantile functions step together, so W1 is a mean of gaps.
-        return float(np.mean(np.abs(ref - cur)))
-    support, cdf_ref, cdf_cur = _ecdfs(ref, cur)
-    return float(np.sum(np.abs(cdf_ref[:-1] - cdf_cur[:-1]) * np.diff(support)))
-
-
-def normalised_wasserstein(ref: FloatArray, cur: FloatArray, ref_std: float) -> float:
-    """Wasserstein distance in units of the reference std (inf if a constant reference moved)."""
-    dist = wasserstein(ref, cur)
-    if ref_std > 0 and math.isfinite(ref_std):
-        return dist / ref_std
-    return 0.0 if dist == 0 else math.inf
-
-
 def psi_numeric(ref: FloatArray, cur: FloatArray, bins: int = PSI_BINS) -> float:
     """PSI with bins at the reference quantiles (sorted inputs)."""
-    edges = np.unique(sorted_quantiles(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_counts = np.diff(np.searchsorted(ref, edges, side="right"), prepend=0, append=ref.size)
-    cur_counts = np.diff(np.searchsorted(cur, edges, side="right"), prepend=0, append=cur.size)
-    return _psi(ref_counts.astype(float), cur_counts.astype(float))
+    return divergence.psi_numeric(ref, cur, bins)
 
 
 # ---------------------------------------------------------------------- categorical
@@ -147,41 +88,14 @@ def aligned_counts(
     return keys, r, c
 
 
-def chi2_homogeneity(ref_counts: FloatArray, cur_counts: FloatArray) -> tuple[float, float, int]:
-    """Chi-squared test of homogeneity on the 2 x k table: (statistic, p-value, dof)."""
-    table = np.vstack([ref_counts, cur_counts])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
-        return 0.0, 1.0, 0
-    from scipy.stats import chi2
-
-    total = table.sum()
-    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / total
-    stat = float(((table - expected) ** 2 / expected).sum())
-    dof = table.shape[1] - 1
-    return stat, float(chi2.sf(stat, dof)), dof
-
-
 def jensenshannon(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
     """Jensen-Shannon distance (natural log) between two count vectors."""
-    p = ref_counts / ref_counts.sum()
-    q = cur_counts / cur_counts.sum()
-    m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum()
-        kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum()
-    return float(math.sqrt(max(0.0, (kl_p + kl_q) / 2)))
+    return divergence.jensen_shannon(ref_counts, cur_counts)
 
 
 def psi_counts(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
     """PSI between two count vectors over the same categories."""
-    return _psi(ref_counts, cur_counts)
-
-
-def _psi(ref_counts: FloatArray, cur_counts: FloatArray) -> float:
-    p = np.maximum(ref_counts / max(ref_counts.sum(), 1.0), PSI_FLOOR)
-    q = np.maximum(cur_counts / max(cur_counts.sum(), 1.0), PSI_FLOOR)
-    return float(np.sum((q - p) * np.log(q / p)))
+    return divergence.psi(ref_counts, cur_counts)
 
 
 # ---------------------------------------------------------------------------- verdict

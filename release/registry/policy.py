@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from release import paths
+from release.analysis import fairness_gate, slice_gate
 from release.config import StagePolicy
 from release.registry import git
 
@@ -87,7 +88,10 @@ def gate_metric(metric: str, bound: float, facts: Facts, *, floor: bool) -> Gate
 
 
 def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
-    """No slice may lose more than ``limit`` of its primary metric against the baseline."""
+    """No slice may lose more than ``limit`` of its primary metric against the baseline.
+
+    Small slices are judged too, by an exact test (see :mod:`release.analysis.slice_gate`).
+    """
     gate = "max_slice_regression"
     if facts.baseline_version is None:
         return GateResult(gate, True, "no version in the stage yet: nothing to compare")
@@ -97,47 +101,20 @@ def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
         return GateResult(
             gate, True, f"{facts.baseline_version} has no {paths.SLICES_JSON}: nothing to compare"
         )
-    higher = bool(facts.slices.get("higher_is_better", True))
-    base = {
-        s.get("name"): s
-        for s in facts.baseline_slices.get("slices", []) or []
-        if isinstance(s, dict)
-    }
-    worst: list[tuple[float, str]] = []
-    skipped = 0
-    for s in facts.slices.get("slices", []) or []:
-        if not isinstance(s, dict):
-            continue
-        old_slice = base.get(s.get("name")) or {}
-        cand, old = _number(s.get("metric")), _number(old_slice.get("metric"))
-        if cand is None or old is None:
-            continue
-        if s.get("small") or old_slice.get("small"):
-            skipped += 1  # too few rows to rank (evaluate.min_slice_size): reported, not gated
-            continue
-        loss = old - cand if higher else cand - old
-        # A regression must exceed the limit and lie outside the candidate's own interval,
-        # so retraining noise on a mid-sized slice does not block a promotion.
-        bound = _number(s.get("ci_high") if higher else s.get("ci_low"))
-        outside = bound is None or (bound < old if higher else bound > old)
-        if loss > limit and outside:
-            worst.append((loss, str(s.get("name"))))
-    note = f" ({skipped} small slices not gated)" if skipped else ""
-    if not worst:
-        return GateResult(
-            gate,
-            True,
-            f"no slice regresses more than {limit:g} vs {facts.baseline_version}{note}",
-        )
-    worst.sort(reverse=True)
-    listed = ", ".join(f"{name} -{loss:.4g}" for loss, name in worst[:5])
-    more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
-    return GateResult(
-        gate,
-        False,
-        f"{len(worst)} slice(s) regress more than {limit:g} vs {facts.baseline_version}:"
-        f" {listed}{more}",
+    # The decision (and its statistics) lives with the error analysis that wrote the files.
+    passed, detail = slice_gate.decide(
+        facts.slices, facts.baseline_slices, limit, str(facts.baseline_version)
     )
+    return GateResult(gate, passed, detail)
+
+
+def gate_fairness(limit: float, facts: Facts) -> GateResult:
+    """The largest fairness gap in ``slices.json`` must not exceed ``limit``."""
+    gate = "max_fairness_gap"
+    if facts.slices is None:
+        return GateResult(gate, False, facts.slices_error or f"{paths.SLICES_JSON} missing")
+    passed, detail = fairness_gate.decide(facts.slices.get("fairness"), limit)
+    return GateResult(gate, passed, detail)
 
 
 def gate_card(facts: Facts, check: Callable[[dict[str, Any]], list[str]] | None) -> GateResult:
@@ -170,6 +147,8 @@ def evaluate(
         results.append(gate_metric(metric, bound, facts, floor=False))
     if policy.max_slice_regression is not None:
         results.append(gate_slice_regression(policy.max_slice_regression, facts))
+    if policy.max_fairness_gap is not None:
+        results.append(gate_fairness(policy.max_fairness_gap, facts))
     if policy.card_complete:
         results.append(gate_card(facts, card_check))
     return results
@@ -214,6 +193,8 @@ def read_facts(
         facts.baseline_version = baseline[0]
         specs.append(("slices", f"{commit}:{paths.SLICES_JSON}"))
         specs.append(("baseline_slices", f"{baseline[1]}:{paths.SLICES_JSON}"))
+    if policy.max_fairness_gap is not None and not any(key == "slices" for key, _ in specs):
+        specs.append(("slices", f"{commit}:{paths.SLICES_JSON}"))
     if policy.card_complete:
         specs.append(("card", f"{commit}:{paths.CARD_JSON}"))
     blobs = git.read_blobs(repo, [spec for _, spec in specs])

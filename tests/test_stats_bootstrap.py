@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from release.analysis import bootstrap
-from release.analysis import metrics as m
+from release.stats import bootstrap
+from release.stats import metrics as m
 
 
 def binary(n: int, rng: np.random.Generator, k: int = 2) -> m.Outcomes:
@@ -124,7 +124,21 @@ def test_undefined_metric_has_no_interval():
     est = bootstrap.estimate(
         "accuracy", out, resamples=0, confidence=0.95, rng=np.random.default_rng(0)
     )
+    # Accuracy is a proportion: its Wilson interval needs no resamples and never collapses.
+    assert est.value == 1.0 and est.method == "wilson" and 0.83 < est.low < 0.84
+    est = bootstrap.estimate(
+        "balanced_accuracy", out, resamples=0, confidence=0.95, rng=np.random.default_rng(0)
+    )
     assert est.value == 1.0 and est.low is None
+
+
+def test_perfect_small_scores_get_a_wilson_interval():
+    out = m.Outcomes("multiclass", np.arange(45) % 3, np.arange(45) % 3, None, 3)
+    rng = np.random.default_rng(0)
+    acc = bootstrap.estimate("accuracy", out, resamples=200, confidence=0.95, rng=rng)
+    assert acc.method == "wilson" and 0.91 < acc.low < 0.93 and acc.high == 1.0
+    f1 = bootstrap.estimate("f1", out, resamples=200, confidence=0.95, rng=rng)
+    assert f1.method == "wilson_fallback" and f1.low == acc.low
 
 
 @pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "mae", "rmse"])

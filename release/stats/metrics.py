@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 
 from release.config import CLASSIFICATION_METRICS, LOWER_IS_BETTER, REGRESSION_METRICS
+from release.errors import DataError
 
 CONFUSION_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1"})
 MEAN_METRICS = frozenset({"log_loss", "mae", "rmse"})
+ALL_METRICS = frozenset(CLASSIFICATION_METRICS) | frozenset(REGRESSION_METRICS)
+REGRESSION_ONLY = frozenset(REGRESSION_METRICS)
 # A metric that is a share of rows (shown as a percentage in reports).
 RATE_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc"})
 
@@ -171,3 +174,66 @@ def point(metric: str, out: Outcomes) -> float:
         arr = np.array(values)
         return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
     raise ValueError(f"unknown metric {metric!r}")
+
+
+def encode(
+    task: str, y_true: Any, y_pred: Any, proba: Any, classes: list[Any] | None
+) -> tuple[Outcomes, list[Any] | None]:
+    """Validate and encode the outcomes (class codes ``0..k-1`` in the order of ``classes``)."""
+    import pandas as pd
+
+    yt = np.asarray(y_true)
+    yp = np.asarray(y_pred)
+    if yt.shape != yp.shape or yt.ndim != 1:
+        raise DataError(
+            f"y_true {yt.shape} and y_pred {yp.shape} must be 1-D and the same length",
+            "pass one label and one prediction per test row",
+        )
+    if task == "regression":
+        return Outcomes(task, yt.astype(np.float64), yp.astype(np.float64), None, 0), None
+    if classes is None:
+        classes = sorted(pd.unique(np.concatenate([yt, yp])).tolist())
+    classes = list(classes)
+    index = pd.Index(classes)
+    ct, cp = index.get_indexer(yt), index.get_indexer(yp)
+    if (ct < 0).any() or (cp < 0).any():
+        bad = yt[ct < 0][:1].tolist() or yp[cp < 0][:1].tolist()
+        raise DataError(
+            f"label {bad[0]!r} is not one of the model's classes {classes}",
+            "evaluate with the labels the model was trained on",
+        )
+    p = None
+    if proba is not None:
+        p = np.asarray(proba, dtype=np.float64)
+        if p.shape != (len(yt), len(classes)):
+            raise DataError(
+                f"proba has shape {p.shape}, expected {(len(yt), len(classes))}",
+                "pass one probability column per class, in the order of classes",
+            )
+    return Outcomes(task, ct.astype(np.int64), cp.astype(np.int64), p, len(classes)), classes
+
+
+def by_name(
+    metric: str,
+    task: str,
+    y_true: Any,
+    y_pred: Any,
+    proba: Any = None,
+    classes: list[Any] | None = None,
+) -> float:
+    """One metric by name on raw labels (classes as the model knows them), NaN if undefined."""
+    out, _ = encode(task, y_true, y_pred, proba, classes)
+    return point(metric, out)
+
+
+def all_metrics(out: Outcomes) -> dict[str, float]:
+    """Every metric of the task that is defined on ``out``, in the canonical order."""
+    names = REGRESSION_METRICS if out.task == "regression" else CLASSIFICATION_METRICS
+    values: dict[str, float] = {}
+    for name in names:
+        if name in ("roc_auc", "log_loss") and out.proba is None:
+            continue
+        value = point(name, out)
+        if np.isfinite(value):
+            values[name] = value
+    return values

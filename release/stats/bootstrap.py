@@ -1,4 +1,5 @@
-"""Seeded, vectorised bootstrap confidence intervals (percentile method).
+"""Seeded, vectorised bootstrap confidence intervals (percentile method), and the
+interval each metric gets: Wilson for accuracy and wherever a share's bootstrap collapses.
 
 No Python loop runs per resample. Confusion-matrix metrics draw the resampled confusion
 matrices directly: resampling ``n`` rows with replacement puts a multinomial number of
@@ -25,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from release.analysis import metrics as m
+from release.stats import metrics as m
+from release.stats import proportions
 
 # Upper bound on the entries of one resample index matrix (memory: 8 bytes each).
 CHUNK_CELLS = 2_000_000
@@ -38,12 +40,19 @@ TAIL_CELLS = 2  # cells at each end of a mean metric's values resampled row by r
 
 @dataclass(frozen=True)
 class Estimate:
-    """A metric's value with its bootstrap interval (None where undefined)."""
+    """A metric's value with its interval (None where undefined) and how it was made.
+
+    ``method`` is ``wilson`` for accuracy (a proportion: the Wilson score interval is exact
+    enough at any count, where a percentile bootstrap of 45/45 collapses to a point),
+    ``bootstrap`` otherwise, and ``wilson_fallback`` when a share-like metric's bootstrap
+    collapsed (all resamples equal) and the Wilson interval of ``value * rows`` stands in.
+    """
 
     value: float | None
     low: float | None
     high: float | None
     rows: int
+    method: str | None = None
 
 
 def rng_for(seed: int, name: str) -> np.random.Generator:
@@ -202,11 +211,21 @@ def estimate(
     confidence: float,
     rng: np.random.Generator,
 ) -> Estimate:
-    """The metric on ``out`` with a percentile bootstrap interval."""
+    """The metric on ``out`` with an interval that holds at small counts (see Estimate)."""
     value = m.point(metric, out)
+    n = len(out)
     if not np.isfinite(value):
-        return Estimate(None, None, None, len(out))
+        return Estimate(None, None, None, n)
+    if metric == "accuracy":
+        hits = int(np.count_nonzero(out.correct()))
+        w = proportions.wilson(hits, n, confidence)
+        assert w is not None  # n > 0 when the value is finite
+        return Estimate(value, w.low, w.high, n, "wilson")
     interval = percentile_interval(resample_metric(metric, out, resamples, rng), confidence)
     if interval is None:
-        return Estimate(value, None, None, len(out))
-    return Estimate(value, interval[0], interval[1], len(out))
+        return Estimate(value, None, None, n)
+    if interval[0] == interval[1] and metric in m.RATE_METRICS and 0 <= value <= 1:
+        w = proportions.wilson(value * n, n, confidence)
+        assert w is not None
+        return Estimate(value, w.low, w.high, n, "wilson_fallback")
+    return Estimate(value, interval[0], interval[1], n, "bootstrap")

@@ -1,0 +1,102 @@
+"""Regression canaries are judged by their error against labels, not by exact matches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from release.config import JudgeSettings
+from release.deploy.judge import Sample, ShadowStats, is_regression, judge, judge_shadow
+
+S = JudgeSettings()
+
+
+def regression_sample(n: int, noise: float, seed: int, bias: float = 0.0) -> Sample:
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(150, 70, n)
+    pred = truth + bias + rng.normal(0, noise, n)
+    return Sample(
+        requests=n,
+        latencies_ms=rng.normal(5, 0.5, n).tolist(),
+        predictions=pred.tolist(),
+        abs_errors=np.abs(pred - truth).tolist(),
+        correct=[False] * n,  # exact matches on continuous outputs: meaningless
+    )
+
+
+def check(verdict, name):  # type: ignore[no-untyped-def]
+    (found,) = [c for c in verdict.checks if c.name == name]
+    return found
+
+
+def test_a_worse_regression_model_fails_on_its_error() -> None:
+    verdict = judge(
+        regression_sample(300, 80, 1), regression_sample(900, 45, 2), min_requests=100, settings=S
+    )
+    assert verdict.status == "fail"
+    err = check(verdict, "model_error")
+    assert err.status == "fail" and "MAE" in err.reason
+    assert err.numbers["candidate_mae"] > err.numbers["baseline_mae"]
+    assert "accuracy" not in [c.name for c in verdict.checks]
+
+
+def test_a_better_or_equal_regression_model_passes() -> None:
+    for noise in (35, 45):
+        verdict = judge(
+            regression_sample(300, noise, 3),
+            regression_sample(900, 45, 4),
+            min_requests=100,
+            settings=S,
+        )
+        assert verdict.status == "pass", verdict.reasons
+        assert check(verdict, "predictions").numbers["bins"] == "value"
+
+
+def test_rmse_is_the_configured_metric_when_asked() -> None:
+    settings = JudgeSettings(regression_metric="rmse")
+    verdict = judge(
+        regression_sample(300, 80, 1),
+        regression_sample(900, 45, 2),
+        min_requests=100,
+        settings=settings,
+    )
+    assert check(verdict, "model_error").numbers["metric"] == "rmse"
+    assert verdict.status == "fail"
+
+
+def test_shifted_regression_outputs_fail_on_wasserstein() -> None:
+    verdict = judge(
+        regression_sample(300, 45, 5, bias=60),
+        regression_sample(900, 45, 6),
+        min_requests=100,
+        settings=S,
+    )
+    pred = check(verdict, "predictions")
+    assert pred.status == "fail" and "Wasserstein" in pred.reason
+    assert pred.numbers["candidate_quantiles"][1] > pred.numbers["baseline_quantiles"][1]
+
+
+def test_task_is_inferred_and_can_be_named() -> None:
+    reg = regression_sample(10, 1, 0)
+    assert is_regression(reg, reg)
+    assert not is_regression(Sample(predictions=[0, 1, 1.0]), Sample(predictions=["a"]))
+    verdict = judge(reg, reg, min_requests=5, settings=S, task="binary")
+    assert "accuracy" in [c.name for c in verdict.checks]
+
+
+def test_shadow_compares_numeric_outputs_within_a_tolerance() -> None:
+    base = regression_sample(300, 45, 7)
+    std = float(np.std(base.predictions, ddof=1))
+    close = ShadowStats(compared=300, agree=0, value_diffs=[0.05 * std] * 300)
+    verdict = judge_shadow(close, base, base, min_requests=100, settings=S)
+    assert verdict.status == "pass", verdict.reasons
+    assert check(verdict, "agreement").numbers["share_within"] == 1.0
+    far = ShadowStats(compared=300, agree=0, value_diffs=[0.5 * std] * 300)
+    verdict = judge_shadow(far, base, base, min_requests=100, settings=S)
+    assert verdict.status == "fail" and "within" in verdict.reasons[0]
+
+
+def test_shadow_judges_the_mirrored_error_with_labels() -> None:
+    base, worse = regression_sample(300, 45, 8), regression_sample(300, 90, 9)
+    diffs = ShadowStats(compared=300, agree=0, value_diffs=[0.0] * 300)
+    verdict = judge_shadow(diffs, worse, base, min_requests=100, settings=S)
+    assert check(verdict, "model_error").status == "fail"
