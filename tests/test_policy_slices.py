@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
+from release.registry.facts import Slices, read_slices
 from release.registry.policy import Facts, gate_slice_regression
 
 
-def _slices(**rows: tuple[float, float, float, bool]) -> dict:
-    return {
+def _slices(**rows: tuple[float, float, float, bool]) -> Slices:
+    raw = {
+        "primary_metric": "accuracy",
         "higher_is_better": True,
         "slices": [
-            {"name": n, "metric": m, "ci_low": lo, "ci_high": hi, "small": small}
+            {"name": n, "rows": 100, "metric": m, "ci_low": lo, "ci_high": hi, "small": small}
             for n, (m, lo, hi, small) in rows.items()
         ],
     }
+    return read_slices(json.dumps(raw).encode(), "v")
 
 
 BASE = _slices(
@@ -20,7 +25,7 @@ BASE = _slices(
 )
 
 
-def facts(candidate: dict) -> Facts:
+def facts(candidate: Slices) -> Facts:
     return Facts(
         version="v2", commit="c" * 40, slices=candidate, baseline_version="v1", baseline_slices=BASE
     )

@@ -18,7 +18,6 @@ facts in, :class:`GateResult` out.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 from release import paths
 from release.config import StagePolicy
 from release.registry import git
+from release.registry.facts import FactError, Metrics, Slices, read_metrics, read_slices
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,22 @@ class GateResult:
 
 @dataclass
 class Facts:
-    """What the gates look at, read from git at the candidate's (and baseline's) commit."""
+    """What the gates look at, read from git at the candidate's (and baseline's) commit.
+
+    A fact that could not be read carries its one-line reason in ``*_error``; a gate that
+    needs it fails with that reason (fail closed).
+    """
 
     version: str
     commit: str
     active_stages: set[str] = field(default_factory=set)
-    metrics: dict[str, Any] | None = None
+    metrics: Metrics | None = None
     metrics_error: str | None = None
-    slices: dict[str, Any] | None = None
+    slices: Slices | None = None
     slices_error: str | None = None
     baseline_version: str | None = None
-    baseline_slices: dict[str, Any] | None = None
+    baseline_slices: Slices | None = None
+    baseline_slices_error: str | None = None
     card: dict[str, Any] | None = None
     card_error: str | None = None
 
@@ -67,18 +72,12 @@ def gate_requires(required: str, facts: Facts) -> GateResult:
     return GateResult("requires", ok, detail)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return None if math.isnan(value) else float(value)
-
-
 def gate_metric(metric: str, bound: float, facts: Facts, *, floor: bool) -> GateResult:
     """A metric of ``reports/metrics.json`` at the version's commit against a bound."""
     gate = f"{'min' if floor else 'max'}_metrics.{metric}"
     if facts.metrics is None:
         return GateResult(gate, False, facts.metrics_error or f"{paths.METRICS} missing")
-    value = _number(facts.metrics.get(metric))
+    value = facts.metrics.values.get(metric)
     if value is None:
         return GateResult(gate, False, f"{metric} missing from {paths.METRICS} at {facts.version}")
     ok = value >= bound if floor else value <= bound
@@ -87,41 +86,54 @@ def gate_metric(metric: str, bound: float, facts: Facts, *, floor: bool) -> Gate
 
 
 def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
-    """No slice may lose more than ``limit`` of its primary metric against the baseline."""
+    """No slice may lose more than ``limit`` of its primary metric against the baseline.
+
+    Fails closed: a malformed report, a baseline slice the candidate no longer reports, or
+    a candidate slice without a value where the baseline had one blocks, naming it.
+    """
     gate = "max_slice_regression"
     if facts.baseline_version is None:
         return GateResult(gate, True, "no version in the stage yet: nothing to compare")
     if facts.slices is None:
         return GateResult(gate, False, facts.slices_error or f"{paths.SLICES_JSON} missing")
     if facts.baseline_slices is None:
+        if facts.baseline_slices_error is not None:
+            return GateResult(gate, False, facts.baseline_slices_error)
         return GateResult(
             gate, True, f"{facts.baseline_version} has no {paths.SLICES_JSON}: nothing to compare"
         )
-    higher = bool(facts.slices.get("higher_is_better", True))
-    base = {
-        s.get("name"): s
-        for s in facts.baseline_slices.get("slices", []) or []
-        if isinstance(s, dict)
-    }
+    higher = facts.slices.higher_is_better
+    cands = facts.slices.by_name()
     worst: list[tuple[float, str]] = []
     skipped = 0
-    for s in facts.slices.get("slices", []) or []:
-        if not isinstance(s, dict):
-            continue
-        old_slice = base.get(s.get("name")) or {}
-        cand, old = _number(s.get("metric")), _number(old_slice.get("metric"))
-        if cand is None or old is None:
-            continue
-        if s.get("small") or old_slice.get("small"):
+    for old_slice in facts.baseline_slices.slices:
+        s = cands.get(old_slice.name)
+        if s is None:
+            return GateResult(
+                gate,
+                False,
+                f"slice {old_slice.name!r} of {facts.baseline_version} is missing from"
+                f" {paths.SLICES_JSON} at {facts.version}",
+            )
+        if s.small or old_slice.small:
             skipped += 1  # too few rows to rank (evaluate.min_slice_size): reported, not gated
             continue
+        cand, old = s.metric, old_slice.metric
+        if old is None:
+            continue  # the baseline had no value here: nothing to regress from
+        if cand is None:
+            return GateResult(
+                gate,
+                False,
+                f"slice {s.name!r} has no metric in {paths.SLICES_JSON} at {facts.version}",
+            )
         loss = old - cand if higher else cand - old
         # A regression must exceed the limit and lie outside the candidate's own interval,
         # so retraining noise on a mid-sized slice does not block a promotion.
-        bound = _number(s.get("ci_high") if higher else s.get("ci_low"))
+        bound = s.ci_high if higher else s.ci_low
         outside = bound is None or (bound < old if higher else bound > old)
         if loss > limit and outside:
-            worst.append((loss, str(s.get("name"))))
+            worst.append((loss, s.name))
     note = f" ({skipped} small slices not gated)" if skipped else ""
     if not worst:
         return GateResult(
@@ -218,13 +230,16 @@ def read_facts(
         specs.append(("card", f"{commit}:{paths.CARD_JSON}"))
     blobs = git.read_blobs(repo, [spec for _, spec in specs])
     for (key, _), blob in zip(specs, blobs, strict=True):
-        if key == "metrics":
-            facts.metrics, facts.metrics_error = _load_json(blob, paths.METRICS, version)
-        elif key == "slices":
-            facts.slices, facts.slices_error = _load_json(blob, paths.SLICES_JSON, version)
-        elif key == "baseline_slices":
-            facts.baseline_slices, _ = _load_json(blob, paths.SLICES_JSON, baseline[0])  # type: ignore[index]
-        else:
+        try:
+            if key == "metrics":
+                facts.metrics = read_metrics(blob, version)
+            elif key == "slices":
+                facts.slices = read_slices(blob, version)
+            elif key == "baseline_slices" and blob is not None:
+                facts.baseline_slices = read_slices(blob, str(facts.baseline_version))
+        except FactError as exc:
+            setattr(facts, f"{key}_error", exc.what)
+        if key == "card":
             facts.card, facts.card_error = _load_json(blob, paths.CARD_JSON, version)
     return facts
 
