@@ -18,7 +18,6 @@ from release.registry import git, project, views
 from release.registry.grammar import (
     Action,
     SemVer,
-    is_semver,
     parse_shortcut,
     tag_name,
     validate_name,
@@ -30,7 +29,7 @@ from release.registry.state import (
     RegistryState,
     VersionState,
     parse_commit_object,
-    parse_scan,
+    parse_scan_peeled,
     scan,
     start_scan,
 )
@@ -73,7 +72,7 @@ def read_state(repo: str | os.PathLike[str] = ".", *, declarations: bool = True)
     decl = project.Declarations()
     if declarations:
         decl = project.read_declarations(root, project.read_gto_config(root).index)
-    state = parse_scan(git.finish(scan))
+    state = parse_scan_peeled(root, git.finish(scan))
     if declarations:
         for name in [*decl.index, *decl.dvc]:
             art = state.artifacts.get(name)
@@ -193,7 +192,7 @@ def check_ref(repo: str | os.PathLike[str], ref: str) -> dict[str, Any]:
         )
     # the tag itself, plus the artifact's registrations: an assignment names the version
     # registered at its commit. Its other assignments cannot change the answer.
-    state = parse_scan(scan(root, [parsed.artifact], extra=[name], seps="@"))
+    state = parse_scan_peeled(root, scan(root, [parsed.artifact], extra=[name], seps="@"))
     event = state.tags.get(name)
     if event is None:
         if name in state.lightweight:
@@ -288,9 +287,15 @@ def register(
                     "choose a higher version, or pass --force",
                 )
         else:
-            known = [SemVer(v) for v, vs in art.versions.items() if vs.registered and is_semver(v)]
-            base = max(known) if known else SemVer("v0.0.0")
+            # gto bumps its latest version: the highest active registration, so a
+            # deregistered higher version does not count (and a clash is refused below).
+            base = SemVer(latest) if latest is not None else SemVer("v0.0.0")
             new = base.bump(bump)
+            if new in art.versions and not art.versions[new].discovered:
+                raise RegistryError(
+                    f"version {new} of {name} already exists (bumped from {base.text})",
+                    "give the version with --version",
+                )
         return TagPlan(
             tag_name(Action.REGISTER, name, version=new),
             commit,

@@ -151,15 +151,24 @@ def verify_signature(
 
 
 # ----------------------------------------------------------------------------- judging
-def holder_before(art: ArtifactState, stage: str, key: tuple[int, int, int, str]) -> str | None:
-    """The version ``stage`` held just before the event with ``key``."""
-    best: tuple[tuple[int, int, int, str], str] | None = None
+def before(a: Event, b: Event) -> bool:
+    """True when ``a`` happened before ``b``: by counter when both have one (counters are
+    exact, tagger clocks may be skewed), else by the registry's order."""
+    if a.counter is not None and b.counter is not None:
+        return a.counter < b.counter
+    return a.key < b.key
+
+
+def holder_before(art: ArtifactState, stage: str, event: Event) -> str | None:
+    """The version ``stage`` held just before ``event``."""
+    best: Event | None = None
     for v in art.versions.values():
-        earlier = [e for e in v.stages.get(stage, []) if e.key < key]
-        live = v.active and earlier and earlier[-1].action is Action.ASSIGN
-        if live and (best is None or earlier[-1].key > best[0]):
-            best = (earlier[-1].key, v.version)
-    return best[1] if best else None
+        earlier = [e for e in v.stages.get(stage, []) if before(e, event)]
+        last = earlier[-1] if earlier else None
+        live = v.active and last is not None and last.action is Action.ASSIGN
+        if live and (best is None or before(best, last)):  # type: ignore[arg-type]
+            best = last
+    return best.version if best else None
 
 
 class Judge:
@@ -214,9 +223,9 @@ class Judge:
         version = self.art.versions[event.version]
         earlier: set[str] = set()
         required = stage_policy.requires
-        if required and self.held(event.version, required, event.key):
+        if required and self.held(event.version, required, event):
             earlier.add(required)
-        holder = holder_before(self.art, event.stage, event.key)
+        holder = holder_before(self.art, event.stage, event)
         baseline = None
         if holder is not None and holder != event.version:
             baseline = (holder, self.art.versions[holder].commit)
@@ -230,10 +239,10 @@ class Judge:
         )
         return policy.failures(policy.evaluate(stage_policy, facts, self.card_check))
 
-    def held(self, version: str, stage: str, before: tuple[int, int, int, str]) -> bool:
-        """True when ``version`` had an allowed assignment to ``stage`` before ``before``."""
+    def held(self, version: str, stage: str, until: Event) -> bool:
+        """True when ``version`` had an allowed assignment to ``stage`` before ``until``."""
         for e in reversed(self.art.versions[version].stages.get(stage, [])):
-            if e.key < before and e.action is Action.ASSIGN and self.refusal(e) is None:
+            if before(e, until) and e.action is Action.ASSIGN and self.refusal(e) is None:
                 return True
         return False
 
@@ -253,7 +262,7 @@ class Judge:
         assert event.stage is not None and event.version is not None
         for e in reversed(self.art.versions[event.version].stages.get(event.stage, [])):
             if (
-                e.key < event.key
+                before(e, event)
                 and e.action is Action.ASSIGN
                 and not forced_gates(e.message)
                 and self.refusal(e, allow_force=False) is None

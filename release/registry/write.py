@@ -85,9 +85,11 @@ def create_tag(repo: str | os.PathLike[str], plan: TagPlan) -> bool:
         input=plan.message.encode("utf-8"),
         check=False,
     )
-    if proc.returncode == 0:
-        return True
     err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode == 0:
+        if plan.sign:
+            _check_signed(repo, plan.name, err)
+        return True
     problem = _tag_problem(plan.name, err)
     if problem is not None:
         raise problem
@@ -108,6 +110,19 @@ def create_tag(repo: str | os.PathLike[str], plan: TagPlan) -> bool:
     raise RegistryError(
         f"could not create tag {plan.name}: {lines[-1] if lines else proc.returncode}",
         "check the repository",
+    )
+
+
+def _check_signed(repo: str | os.PathLike[str], name: str, stderr: str) -> None:
+    """Some git versions write an unsigned tag when the SSH key cannot be read: undo it."""
+    body = git.run(repo, "cat-file", "tag", f"refs/tags/{name}", check=False).stdout
+    if b"\n-----BEGIN " in body:
+        return
+    delete_local_tag(repo, name)
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    raise RegistryError(
+        f"git could not sign {name}: {lines[0] if lines else 'no signature was written'}",
+        "set user.signingkey (and gpg.format ssh for SSH keys), or drop --sign",
     )
 
 
