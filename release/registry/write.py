@@ -71,7 +71,32 @@ def _tag_problem(name: str, stderr: str) -> RegistryError | None:
     return None
 
 
-def create_tag(repo: str | os.PathLike[str], plan: TagPlan) -> bool:
+def tagger_date(state: RegistryState, names: list[str]) -> str | None:
+    """A ``GIT_COMMITTER_DATE`` one second after the artifact's latest event, when the
+    clock has not moved past it yet; None otherwise (git takes the time itself).
+
+    gto orders events by tagger time, which git keeps to the second, and breaks same-second
+    ties arbitrarily; release breaks them by counter. Writing every tag strictly after the
+    ones its writer has seen (under the lock, and after the remote's claims) makes both
+    orders the same, so gto and release agree on what a stage holds.
+    """
+    latest = max(
+        (e.time for n in names if n in state.artifacts for e in state.artifacts[n].events),
+        default=None,
+    )
+    if latest is None:
+        return None
+    raw = os.environ.get("GIT_COMMITTER_DATE", "")
+    epoch, _, zone = raw.partition(" ")
+    if raw and not (epoch.isdigit() and re.fullmatch(r"[+-][0-9]{4}", zone)):
+        return None  # a date in another format: the user's choice, left alone
+    now = int(epoch) if raw else int(time.time())
+    if now > latest:
+        return None
+    return f"{latest + 1} {zone or time.strftime('%z')}"
+
+
+def create_tag(repo: str | os.PathLike[str], plan: TagPlan, date: str | None = None) -> bool:
     """Create the annotated tag; False when the name is taken, RegistryError otherwise."""
     proc = git.run(
         repo,
@@ -84,6 +109,7 @@ def create_tag(repo: str | os.PathLike[str], plan: TagPlan) -> bool:
         plan.commit,
         input=plan.message.encode("utf-8"),
         check=False,
+        env={"GIT_COMMITTER_DATE": date} if date else None,
     )
     err = proc.stderr.decode("utf-8", "replace")
     if proc.returncode == 0:
@@ -270,7 +296,7 @@ def _write(
                 " (lightweight or not on a commit)",
                 f"delete it (git tag -d '{plan.name}') or choose another version",
             )
-        if not create_tag(repo, plan):
+        if not create_tag(repo, plan, tagger_date(state, names)):
             time.sleep(0.005 * (attempt % 5))
             continue
         if push is None:
