@@ -22,8 +22,9 @@ result equals gto's.
 Skipped with one warning line: tags that look like GTO tags (with ``@`` or ``#``) but do
 not parse, and lightweight GTO-looking tags (gto ignores them too; in CI fetch tags as
 annotated objects). Other tags, such as ``v1.2.3`` release tags, are skipped silently.
-A tag on a tag is peeled to its commit, as gto (GitPython) does; the outer tag's tagger
-and message are the event's. Signatures are not part of a message (gto drops them too).
+A tag on a tag is read as gto (GitPython) reads it: the inner tag object is the version's
+``commit_hexsha``, the commit it peels to gives the enrichment; the outer tag's tagger and
+message are the event's. Signatures are not part of a message (gto drops them too).
 """
 
 from __future__ import annotations
@@ -331,9 +332,10 @@ class RegistryState:
             names = [a.name for a in self.artifacts.values() if a.deprecations]
         arts = [self.artifacts[n] for n in names if n in self.artifacts]
         todo = sorted({v.commit for a in arts for v in a.versions.values()} - set(self.commits))
-        for sha, obj in zip(todo, git.read_objects(repo, todo), strict=True):
+        peeled = [f"{sha}^{{commit}}" for sha in todo]  # a tag on a tag: its commit
+        for sha, obj in zip(todo, git.read_objects(repo, peeled), strict=True):
             if obj is not None and obj[1] == "commit":
-                self.commits[sha] = parse_commit_object(sha, obj[2])
+                self.commits[sha] = parse_commit_object(obj[0], obj[2])
         for a in arts:
             for v in a.versions.values():
                 if v.commit in self.commits:
@@ -416,12 +418,13 @@ def parse_scan(raw: bytes, peeled: dict[str, str] | None = None) -> RegistryStat
         if parsed.counter is not None:
             prev = state.max_counter.get(parsed.artifact, 0)
             state.max_counter[parsed.artifact] = max(prev, parsed.counter)
-        commit = rec[2]
         if rec[1] == "tag" and rec[3] == "tag":
+            # gto (GitPython) names the inner tag object as the version's commit, and
+            # reads the commit it peels to for enrichments; one not ending at a commit
+            # is skipped (gto fails on it).
             if peeled is None or name not in peeled:
                 state.nested.append(name)
                 continue
-            commit = peeled[name]
         elif rec[1] != "tag" or rec[3] != "commit":
             state.lightweight.append(name)  # gto reads annotated tags on commits only
             continue
@@ -432,7 +435,7 @@ def parse_scan(raw: bytes, peeled: dict[str, str] | None = None) -> RegistryStat
             tag=name,
             artifact=parsed.artifact,
             action=parsed.action,
-            commit=commit,
+            commit=rec[2],
             time=time,
             offset=offset,
             author=author.strip(),
