@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_registry_support import (
     fake_time_env,
     git,
@@ -16,6 +17,9 @@ from test_registry_support import (
     release_json,
     tags,
 )
+
+from release.config import settings_from_dict
+from release.errors import ConfigError
 
 
 def rel(repo: Path, *args: str, check: bool = True):
@@ -97,3 +101,24 @@ def test_real_reasons_for_long_names_clashes_and_refused_pushes(tmp_path: Path) 
     proc = rel(repo, "register", "model", "--push", check=False)
     one_line(proc, 2, "tags are frozen until Monday")
     assert tags(repo) == ["team"]  # nothing half-written
+
+
+def test_history_follows_shows_order_within_one_second(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    rel(repo, "register", "model")
+    rel(repo, "promote", "model", "dev")
+    # an unassignment and a re-assignment in the same second: the counter says which won
+    same = {"GIT_COMMITTER_DATE": fake_time_env()["GIT_COMMITTER_DATE"]}
+    git(repo, "tag", "-a", "-m", "Unassigning", "model#dev!#2", "model@v0.0.1^{}", env=same)
+    git(repo, "tag", "-a", "-m", "Assigning", "model#dev#3", "model@v0.0.1^{}", env=same)
+    assert release_json(repo, "show")["model"]["stage"] == {"dev": "v0.0.1"}
+    refs = [e["ref"] for e in release_json(repo, "history", "model")]
+    assert refs[:2] == ["model#dev#3", "model#dev!#2"]  # newest first, as show decided
+
+
+def test_stage_force_setting_is_validated() -> None:
+    good = settings_from_dict({"release": {"policy": {"prod": {"force": "forbidden"}}}})
+    assert good.release.policy["prod"].force == "forbidden"
+    assert good.release.policy_ref is None
+    with pytest.raises(ConfigError, match="force"):
+        settings_from_dict({"release": {"policy": {"prod": {"force": "sometimes"}}}})
