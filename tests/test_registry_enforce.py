@@ -205,8 +205,10 @@ def test_signed_promotions_with_ssh_keys(repo: Path, tmp_path: Path) -> None:
     signed = PARAMS.replace("    dev:\n", "    dev:\n      require_signed: true\n")
     commit(repo, "params.yaml", signed)
     git(repo, "config", "gpg.format", "ssh")
-    # unsigned: refused
-    rel(repo, "promote", "model", "dev", "--version", "v0.0.1")
+    # unsigned: promote refuses to write it, and a hand-made one is refused at deploy
+    proc = rel(repo, "promote", "model", "dev", "--version", "v0.0.1", check=False)
+    assert proc.returncode == 2 and "add --sign" in proc.stderr
+    hand_tag(repo, "model#dev#1", "model@v0.0.1", "Assigning stage dev")
     with pytest.raises(CheckFailed, match="model#dev#1 is not signed"):
         enforce.check_deploy(repo, "model", "dev")
     # signed by a key that is not in the allowed signers: refused

@@ -354,6 +354,14 @@ def _check_committed(root: Path, path: Path, settings: Settings) -> None:
         )
 
 
+def _check_signing(stage: str, stage_policy: StagePolicy | None, sign: bool) -> None:
+    """Refuse an unsigned assignment the stage's deploy would refuse anyway."""
+    if stage_policy is not None and stage_policy.require_signed and not sign:
+        raise UsageError(
+            f"release.policy.{stage}.require_signed is true", "sign the tag: add --sign"
+        )
+
+
 def _reason_text(reason: str | None) -> str:
     if reason is None:
         return ""
@@ -395,6 +403,7 @@ def promote(
     root = _writable_root(repo)
     order, stage_policy = _stages_and_policy(root, settings, params, stage, committed=True)
     _check_stage(root, stage, order)
+    _check_signing(stage, stage_policy, sign)
     commit_of_ref = git.resolve_commit(root, ref) if ref is not None else None
 
     def plan(state: RegistryState) -> TagPlan:
@@ -568,6 +577,7 @@ def rollback(
     root = _writable_root(repo)
     order, stage_policy = _stages_and_policy(root, None, params, stage, committed=True)
     _check_stage(root, stage, order)
+    _check_signing(stage, stage_policy, sign)
     source = enforce.load_policy(root, "HEAD") if stage_policy is not None else None
 
     def plan(state: RegistryState) -> TagPlan:
