@@ -156,6 +156,7 @@ def test_an_uncommitted_policy_edit_is_refused(repo: Path) -> None:
     rel(repo, "promote", "model", "dev", "--version", "v0.0.2")
 
 
+@pytest.mark.slow
 def test_rollback_to_a_version_that_never_held_the_stage_is_gated(repo: Path) -> None:
     version_commit(repo, 0.95)  # v0.0.3
     for v in ("v0.0.1", "v0.0.3"):
@@ -198,6 +199,7 @@ def _keys(tmp: Path) -> tuple[Path, Path]:
     return good, bad
 
 
+@pytest.mark.slow
 def test_signed_promotions_with_ssh_keys(repo: Path, tmp_path: Path) -> None:
     good, bad = _keys(tmp_path / "keys")
     signers = f'tester@example.invalid namespaces="git" {(good.with_suffix(".pub")).read_text()}'

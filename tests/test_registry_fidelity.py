@@ -63,6 +63,7 @@ def _steps(repo: Path, tool: str) -> list[str]:
     return sorted(t for t in tags(repo) if t.startswith("model@"))
 
 
+@pytest.mark.slow
 def test_bump_after_deregistration_equals_gto(tmp_path: Path) -> None:
     theirs = _steps(init_repo(tmp_path / "theirs", commits=3), "gto")
     ours = _steps(init_repo(tmp_path / "ours", commits=3), "release")
