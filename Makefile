@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean requirements
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test: lint typecheck pytest
 
 bench: $(VENV)/.installed-dev
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python bench/pipeline.py
+
+# The hash-locked file CI installs from (pip-tools' pip-compile; run after editing
+# pyproject.toml; tests/test_workflows_lock.py fails while it is stale).
+requirements: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --extra dev \
+		--strip-extras --no-emit-index-url --no-emit-find-links \
+		-o .github/requirements-ci.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

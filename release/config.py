@@ -230,6 +230,10 @@ class StagePolicy:
     # Largest allowed fairness gap (demographic parity or equalized odds difference, or
     # mean-error gap for regression) over data.protected, from reports/slices.json.
     max_fairness_gap: float | None = None
+    # Deploy-time: may a `promote --force --reason` record carry an assignment past failed
+    # gates, and must the assignment tag be signed by a key of release.allowed_signers?
+    force: Literal["allowed", "forbidden"] = "allowed"
+    require_signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -336,6 +340,11 @@ class ReleaseSettings:
     stages: list[str] = field(default_factory=lambda: ["dev", "staging", "prod"])
     policy: dict[str, StagePolicy] = field(default_factory=dict)
     deploy: DeploySettings = field(default_factory=DeploySettings)
+    # Where deploy reads the policy from (never the tagged commit or the working tree):
+    # None means the remote's default branch (origin/HEAD), else main, else master.
+    policy_ref: str | None = None
+    # git's gpg.ssh.allowedSignersFile format, read from the policy ref.
+    allowed_signers: str = ".release/allowed_signers"
 
     def __post_init__(self) -> None:
         _check(
@@ -473,6 +482,17 @@ def load_settings(path: str | os.PathLike[str] = PARAMS_FILE) -> Settings:
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{where} is not valid YAML", "fix the syntax") from None
     return settings_from_dict(raw or {}, source=str(path))
+
+
+def settings_from_yaml(text: bytes | str, source: str = PARAMS_FILE) -> Settings:
+    """Build Settings from YAML text (a file read from git, not the working tree)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{where} is not valid YAML", "fix the syntax") from None
+    return settings_from_dict(raw or {}, source=source)
 
 
 def settings_from_dict(raw: Any, source: str = PARAMS_FILE) -> Settings:

@@ -3,11 +3,14 @@ judged by an exact test and the output names how each slice was judged."""
 
 from __future__ import annotations
 
+import json
+
 from release.analysis.slice_gate import judge_slices
+from release.registry.facts import Slices, read_slices
 from release.registry.policy import Facts, gate_slice_regression
 
 
-def _slices(**rows: tuple[float, float, float, bool, int]) -> dict:
+def _raw(**rows: tuple[float, float, float, bool, int]) -> dict:
     return {
         "primary_metric": "accuracy",
         "higher_is_better": True,
@@ -19,6 +22,10 @@ def _slices(**rows: tuple[float, float, float, bool, int]) -> dict:
     }
 
 
+def _slices(**rows: tuple[float, float, float, bool, int]) -> Slices:
+    return read_slices(json.dumps(_raw(**rows)).encode(), "v")
+
+
 BASE = _slices(
     big=(0.90, 0.88, 0.92, False, 2000),
     tiny=(1.0, 0.68, 1.0, True, 8),
@@ -26,7 +33,7 @@ BASE = _slices(
 )
 
 
-def facts(candidate: dict) -> Facts:
+def facts(candidate: Slices) -> Facts:
     return Facts(
         version="v2", commit="c" * 40, slices=candidate, baseline_version="v1", baseline_slices=BASE
     )
@@ -64,7 +71,7 @@ def test_a_small_slice_losing_one_row_is_noise() -> None:
     result = gate_slice_regression(0.05, facts(cand))
     assert result.passed, result.detail
     assert "3 slices judged: 2 by interval, 1 small by exact test" in result.detail
-    (tiny,) = [j for j in judge_slices(cand, BASE, 0.05) if j.name == "tiny"]
+    (tiny,) = [j for j in judge_slices(cand.doc, BASE.doc, 0.05) if j.name == "tiny"]
     assert tiny.method == "exact" and tiny.p_value is not None and tiny.p_value > 0.05
 
 
@@ -78,9 +85,9 @@ def test_a_drop_inside_the_candidates_interval_is_noise() -> None:
 
 
 def test_small_slices_without_counts_fall_back_to_their_interval() -> None:
-    cand = _slices(big=(0.90, 0.88, 0.92, False, 2000), tiny=(0.5, 0.2, 0.8, True, 8))
+    cand = _raw(big=(0.90, 0.88, 0.92, False, 2000), tiny=(0.5, 0.2, 0.8, True, 8))
     for entry in cand["slices"]:
         entry.pop("rows")
-    judged = {j.name: j for j in judge_slices(cand, BASE, 0.05)}
+    judged = {j.name: j for j in judge_slices(cand, BASE.doc, 0.05)}
     assert judged["tiny"].method == "interval" and judged["tiny"].small
     assert judged["tiny"].regressed

@@ -11,6 +11,7 @@ from test_registry_support import commit, fake_time_env, git, init_repo, release
 from release.config import StagePolicy
 from release.errors import CheckFailed
 from release.registry import api
+from release.registry.facts import Slices, read_metrics, read_slices
 from release.registry.policy import (
     Facts,
     evaluate,
@@ -36,12 +37,19 @@ release:
 """
 
 
-def slices(values: dict[str, float]) -> dict:
+def raw_slices(values: dict[str, float], higher: bool = True) -> dict:
     return {
         "primary_metric": "accuracy",
-        "higher_is_better": True,
-        "slices": [{"name": k, "metric": v} for k, v in values.items()],
+        "higher_is_better": higher,
+        "slices": [
+            {"name": k, "rows": 500, "metric": v, "ci_low": None, "ci_high": None, "small": False}
+            for k, v in values.items()
+        ],
     }
+
+
+def slices(values: dict[str, float], higher: bool = True) -> Slices:
+    return read_slices(json.dumps(raw_slices(values, higher)).encode(), "v")
 
 
 # ------------------------------------------------------------------------ pure gates
@@ -52,7 +60,8 @@ def test_gate_requires() -> None:
 
 
 def test_gate_metrics() -> None:
-    facts = Facts("v1", "c", metrics={"accuracy": 0.79, "log_loss": 0.4, "f1": float("nan")})
+    raw = {"accuracy": 0.79, "log_loss": 0.4, "f1": float("nan")}
+    facts = Facts("v1", "c", metrics=read_metrics(json.dumps(raw).encode(), "v1"))
     assert not gate_metric("accuracy", 0.8, facts, floor=True).passed
     assert gate_metric("accuracy", 0.7, facts, floor=True).passed
     assert gate_metric("log_loss", 0.5, facts, floor=False).passed
@@ -82,7 +91,7 @@ def test_gate_slice_regression() -> None:
     )
     result = gate_slice_regression(0.05, bad)
     assert not result.passed and "employment_type=self_employed -0.2" in result.detail
-    lower = dict(bad.slices or {}, higher_is_better=False)
+    lower = slices({"region=north": 0.91, "employment_type=self_employed": 0.6}, higher=False)
     flipped = Facts("v2", "c", slices=lower, baseline_version="v1", baseline_slices=base)
     assert not gate_slice_regression(0.005, flipped).passed  # lower is better: north rose
     assert gate_slice_regression(0.05, Facts("v2", "c")).passed  # nothing in the stage
@@ -100,7 +109,8 @@ def test_evaluate_lists_every_gate() -> None:
     policy = StagePolicy(
         requires="dev", min_metrics={"accuracy": 0.9, "f1": 0.5}, card_complete=True
     )
-    results = evaluate(policy, Facts("v1", "c", metrics={"accuracy": 0.95}), lambda c: [])
+    metrics = read_metrics(b'{"accuracy": 0.95}', "v1")
+    results = evaluate(policy, Facts("v1", "c", metrics=metrics), lambda c: [])
     assert [r.gate for r in results] == [
         "requires",
         "min_metrics.accuracy",
@@ -118,7 +128,7 @@ def write_reports(
     (repo / "reports/metrics.json").write_text(
         json.dumps({"accuracy": accuracy, "log_loss": log_loss, "n_test": 100})
     )
-    (repo / "reports/slices.json").write_text(json.dumps(slices(slice_values)))
+    (repo / "reports/slices.json").write_text(json.dumps(raw_slices(slice_values)))
     files = ["reports/metrics.json", "reports/slices.json"]
     if card is not None:
         (repo / "model_card").mkdir(exist_ok=True)

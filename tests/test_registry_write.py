@@ -168,7 +168,8 @@ def test_malformed_and_lightweight_tags_warn(repo: Path) -> None:
     git(repo, "tag", "model#prod#9")  # lightweight: ignored, but its counter counts
     proc = release(repo, "show", "--json")
     assert proc.returncode == 0
-    assert "skipped 2 tag(s)" in proc.stderr and "lightweight" in proc.stderr
+    assert "skipped 1 tag(s)" in proc.stderr and "lightweight" in proc.stderr
+    assert "v1.0.0" not in proc.stderr  # a plain release tag is not a malformed GTO tag
     assert len(proc.stderr.strip().splitlines()) == 2
     import json
 

@@ -18,6 +18,7 @@ import click
 from release import gitcmd, paths
 from release.console import emit_json, is_interactive, json_option, params_option
 from release.errors import DeployError, ReleaseError, UsageError
+from release.registry import enforce
 
 STRATEGY_CHOICES = ("canary", "shadow", "bluegreen", "direct")
 
@@ -155,6 +156,7 @@ def deploy(
     rollback. Exit code 1 when the deployment rolled back or failed.
     """
     settings = _load(params_path)
+    enforce.check_deploy(repo, name, stage, settings, on_note=lambda m: click.echo(m, err=True))
     if target == "kubernetes":
         rendered = _kubernetes(settings, repo, name, stage, strategy, out_dir, render_only, apply_)
         if as_json:

@@ -18,7 +18,6 @@ from release.registry import git, project, views
 from release.registry.grammar import (
     Action,
     SemVer,
-    is_semver,
     parse_shortcut,
     tag_name,
     validate_name,
@@ -30,7 +29,7 @@ from release.registry.state import (
     RegistryState,
     VersionState,
     parse_commit_object,
-    parse_scan,
+    parse_scan_peeled,
     scan,
     start_scan,
 )
@@ -73,7 +72,7 @@ def read_state(repo: str | os.PathLike[str] = ".", *, declarations: bool = True)
     decl = project.Declarations()
     if declarations:
         decl = project.read_declarations(root, project.read_gto_config(root).index)
-    state = parse_scan(git.finish(scan))
+    state = parse_scan_peeled(root, git.finish(scan))
     if declarations:
         for name in [*decl.index, *decl.dvc]:
             art = state.artifacts.get(name)
@@ -193,7 +192,7 @@ def check_ref(repo: str | os.PathLike[str], ref: str) -> dict[str, Any]:
         )
     # the tag itself, plus the artifact's registrations: an assignment names the version
     # registered at its commit. Its other assignments cannot change the answer.
-    state = parse_scan(scan(root, [parsed.artifact], extra=[name], seps="@"))
+    state = parse_scan_peeled(root, scan(root, [parsed.artifact], extra=[name], seps="@"))
     event = state.tags.get(name)
     if event is None:
         if name in state.lightweight:
@@ -288,9 +287,15 @@ def register(
                     "choose a higher version, or pass --force",
                 )
         else:
-            known = [SemVer(v) for v, vs in art.versions.items() if vs.registered and is_semver(v)]
-            base = max(known) if known else SemVer("v0.0.0")
+            # gto bumps its latest version: the highest active registration, so a
+            # deregistered higher version does not count (and a clash is refused below).
+            base = SemVer(latest) if latest is not None else SemVer("v0.0.0")
             new = base.bump(bump)
+            if new in art.versions and not art.versions[new].discovered:
+                raise RegistryError(
+                    f"version {new} of {name} already exists (bumped from {base.text})",
+                    "give the version with --version",
+                )
         return TagPlan(
             tag_name(Action.REGISTER, name, version=new),
             commit,
@@ -301,7 +306,12 @@ def register(
 
 
 def _stages_and_policy(
-    root: Path, settings: Settings | None, params: str | None, stage: str
+    root: Path,
+    settings: Settings | None,
+    params: str | None,
+    stage: str,
+    *,
+    committed: bool = False,
 ) -> tuple[list[str], StagePolicy | None]:
     """Stage order and ``stage``'s policy: from settings given, else params.yaml; without
     one, the stages of .gto (or dev, staging, prod) and no policy. Settings are only
@@ -315,7 +325,41 @@ def _stages_and_policy(
         from release.config import load_settings
 
         settings = load_settings(path)
+        if committed:
+            _check_committed(root, path, settings)
     return list(settings.release.stages), settings.release.policy.get(stage)
+
+
+def _check_committed(root: Path, path: Path, settings: Settings) -> None:
+    """Refuse a policy that differs from the one committed at HEAD: deploy judges the
+    committed one, and an uncommitted edit must not let a promotion through."""
+    from release.config import settings_from_yaml
+
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return  # a settings file outside the repository has no committed version
+    (blob,) = git.read_blobs(root, [f"HEAD:{rel}"])
+    committed = None
+    if blob is not None:
+        try:
+            committed = settings_from_yaml(blob, f"{rel} at HEAD").release
+        except ReleaseError:
+            committed = None
+    here = settings.release
+    if committed is None or (committed.policy, committed.stages) != (here.policy, here.stages):
+        raise UsageError(
+            f"the release policy in {rel} differs from the committed one",
+            f"commit it first (git commit {rel}); gates judge the committed policy",
+        )
+
+
+def _check_signing(stage: str, stage_policy: StagePolicy | None, sign: bool) -> None:
+    """Refuse an unsigned assignment the stage's deploy would refuse anyway."""
+    if stage_policy is not None and stage_policy.require_signed and not sign:
+        raise UsageError(
+            f"release.policy.{stage}.require_signed is true", "sign the tag: add --sign"
+        )
 
 
 def _reason_text(reason: str | None) -> str:
@@ -339,12 +383,14 @@ def promote(
     reason: str | None = None,
     push: str | None = None,
     params: str | None = None,
+    sign: bool = False,
 ) -> str:
     """Assign ``stage`` to a version of ``name`` after the policy gates pass; return the tag.
 
     The version is ``version``, the one registered at ``ref``, or the latest. Failed gates
     raise CheckFailed listing each; ``force`` with a ``reason`` overrides them (and a
     re-assignment of the version the stage holds) and records the reason in the tag message.
+    ``sign`` writes a signed tag (``git tag -s``, with git's own key configuration).
     """
     validate_name(name)
     if version is not None and ref is not None:
@@ -355,8 +401,9 @@ def promote(
     if force and not reason_text:
         raise UsageError("--force needs --reason", "say why the gates are overridden")
     root = _writable_root(repo)
-    order, stage_policy = _stages_and_policy(root, settings, params, stage)
+    order, stage_policy = _stages_and_policy(root, settings, params, stage, committed=True)
     _check_stage(root, stage, order)
+    _check_signing(stage, stage_policy, sign)
     commit_of_ref = git.resolve_commit(root, ref) if ref is not None else None
 
     def plan(state: RegistryState) -> TagPlan:
@@ -401,6 +448,7 @@ def promote(
             tag_name(Action.ASSIGN, name, stage=stage, counter=state.next_counter(name)),
             target.commit,
             "\n".join(lines),
+            sign=sign,
         )
 
     return write(root, plan, names=[name], push=push)
@@ -504,21 +552,33 @@ def rollback(
     stage: str,
     *,
     to: str | None = None,
-    reason: str = "rollback",
+    reason: str | None = None,
     push: str | None = None,
     params: str | None = None,
+    force: bool = False,
+    sign: bool = False,
 ) -> str:
     """Assign ``stage`` back to the version it held before (or ``to``); return the tag.
 
-    No policy gates: a rollback must always be possible. The reason is in the tag message.
+    Gated too: the target must have held the stage before through an assignment that was
+    not forced past gates (and is allowed by the committed policy), or pass the stage's
+    gates now; anything else needs ``force`` with a ``reason``, recorded in the tag message
+    as deploy expects. The reason (default "rollback") is in the tag message.
     """
+    from release.registry import enforce
+
     validate_name(name)
     if to is not None:
         validate_version(to)
-    reason_text = _reason_text(reason) or "rollback"
+    given = _reason_text(reason)
+    if force and not given:
+        raise UsageError("--force needs --reason", "say why the gates are overridden")
+    reason_text = given or "rollback"
     root = _writable_root(repo)
-    order, _ = _stages_and_policy(root, None, params, stage)
+    order, stage_policy = _stages_and_policy(root, None, params, stage, committed=True)
     _check_stage(root, stage, order)
+    _check_signing(stage, stage_policy, sign)
+    source = enforce.load_policy(root, "HEAD") if stage_policy is not None else None
 
     def plan(state: RegistryState) -> TagPlan:
         art = state.artifact(name)
@@ -541,10 +601,27 @@ def rollback(
             f"Assigning stage {stage} to artifact {name} version {target.version}\n\n"
             f"Rollback of {stage} from {current or 'nothing'} to {target.version}: {reason_text}"
         )
+        if stage_policy is not None and source is not None:
+            held = enforce.Judge(root, art, source).clean_holding(target.version, stage)
+            failed = [] if held else _gates(root, art, target, stage, stage_policy, current)
+            if failed and not force:
+                listed = "; ".join(f"{r.gate}: {r.detail}" for r in failed)
+                raise CheckFailed(
+                    f"{name} {target.version} never held {stage} without force and fails"
+                    f" {len(failed)} gate(s): {listed}",
+                    "roll back to a version that held the stage, or --force --reason TEXT",
+                )
+            if failed:
+                message += (
+                    f"\n{enforce.FORCED_PREFIX}"
+                    + "; ".join(r.gate for r in failed)
+                    + f"\n{enforce.REASON_PREFIX}{reason_text}"
+                )
         return TagPlan(
             tag_name(Action.ASSIGN, name, stage=stage, counter=state.next_counter(name)),
             target.commit,
             message,
+            sign=sign,
         )
 
     return write(root, plan, names=[name], push=push)

@@ -35,6 +35,12 @@ option_push = click.option(
     " Put it last.",
 )
 
+option_sign = click.option(
+    "--sign",
+    is_flag=True,
+    help="Write a signed tag (git tag -s: gpg.format and user.signingkey from git config).",
+)
+
 
 def _warn(message: str) -> None:
     click.echo(message, err=True)
@@ -215,6 +221,7 @@ def register(
 @click.option("--ref", default=None, help="Promote the version registered at this commit.")
 @click.option("--force", is_flag=True, help="Override failed policy gates (needs --reason).")
 @click.option("--reason", default=None, help="Why; recorded in the tag message.")
+@option_sign
 @option_repo
 @option_params
 @option_push
@@ -225,6 +232,7 @@ def promote(
     ref: str | None,
     force: bool,
     reason: str | None,
+    sign: bool,
     repo: str,
     params: str | None,
     push: str | None,
@@ -240,6 +248,7 @@ def promote(
         reason=reason,
         push=push,
         params=params,
+        sign=sign,
     )
     _done(tag, f"assigns stage {stage}", push)
 
@@ -253,7 +262,14 @@ assign = click.Command(
 @click.argument("name")
 @click.argument("stage")
 @click.option("--to", default=None, help="Version to restore (default: the previous one).")
-@click.option("--reason", default="rollback", show_default=True, help="Recorded in the tag.")
+@click.option("--reason", default=None, help="Recorded in the tag [rollback].")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Restore a version that never held the stage unforced and fails its gates"
+    " (needs --reason).",
+)
+@option_sign
 @option_repo
 @option_params
 @option_push
@@ -261,13 +277,28 @@ def rollback(
     name: str,
     stage: str,
     to: str | None,
-    reason: str,
+    reason: str | None,
+    force: bool,
+    sign: bool,
     repo: str,
     params: str | None,
     push: str | None,
 ) -> None:
-    """Assign STAGE back to the version it held before (or --to VERSION)."""
-    tag = api.rollback(repo, name, stage, to=to, reason=reason, push=push, params=params)
+    """Assign STAGE back to the version it held before (or --to VERSION).
+
+    The target must have held the stage before without force, or pass the stage's gates.
+    """
+    tag = api.rollback(
+        repo,
+        name,
+        stage,
+        to=to,
+        reason=reason,
+        push=push,
+        params=params,
+        force=force,
+        sign=sign,
+    )
     _done(tag, f"rolls {stage} back", push)
 
 

@@ -18,7 +18,6 @@ facts in, :class:`GateResult` out.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from release import paths
 from release.analysis import fairness_gate, slice_gate
 from release.config import StagePolicy
 from release.registry import git
+from release.registry.facts import FactError, Metrics, Slices, read_metrics, read_slices
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,22 @@ class GateResult:
 
 @dataclass
 class Facts:
-    """What the gates look at, read from git at the candidate's (and baseline's) commit."""
+    """What the gates look at, read from git at the candidate's (and baseline's) commit.
+
+    A fact that could not be read carries its one-line reason in ``*_error``; a gate that
+    needs it fails with that reason (fail closed).
+    """
 
     version: str
     commit: str
     active_stages: set[str] = field(default_factory=set)
-    metrics: dict[str, Any] | None = None
+    metrics: Metrics | None = None
     metrics_error: str | None = None
-    slices: dict[str, Any] | None = None
+    slices: Slices | None = None
     slices_error: str | None = None
     baseline_version: str | None = None
-    baseline_slices: dict[str, Any] | None = None
+    baseline_slices: Slices | None = None
+    baseline_slices_error: str | None = None
     card: dict[str, Any] | None = None
     card_error: str | None = None
 
@@ -68,18 +73,12 @@ def gate_requires(required: str, facts: Facts) -> GateResult:
     return GateResult("requires", ok, detail)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return None if math.isnan(value) else float(value)
-
-
 def gate_metric(metric: str, bound: float, facts: Facts, *, floor: bool) -> GateResult:
     """A metric of ``reports/metrics.json`` at the version's commit against a bound."""
     gate = f"{'min' if floor else 'max'}_metrics.{metric}"
     if facts.metrics is None:
         return GateResult(gate, False, facts.metrics_error or f"{paths.METRICS} missing")
-    value = _number(facts.metrics.get(metric))
+    value = facts.metrics.values.get(metric)
     if value is None:
         return GateResult(gate, False, f"{metric} missing from {paths.METRICS} at {facts.version}")
     ok = value >= bound if floor else value <= bound
@@ -91,6 +90,8 @@ def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
     """No slice may lose more than ``limit`` of its primary metric against the baseline.
 
     Small slices are judged too, by an exact test (see :mod:`release.analysis.slice_gate`).
+    Fails closed: a malformed report, a baseline slice the candidate no longer reports, or
+    a candidate slice without a value where the baseline had one blocks, naming it.
     """
     gate = "max_slice_regression"
     if facts.baseline_version is None:
@@ -98,12 +99,30 @@ def gate_slice_regression(limit: float, facts: Facts) -> GateResult:
     if facts.slices is None:
         return GateResult(gate, False, facts.slices_error or f"{paths.SLICES_JSON} missing")
     if facts.baseline_slices is None:
+        if facts.baseline_slices_error is not None:
+            return GateResult(gate, False, facts.baseline_slices_error)
         return GateResult(
             gate, True, f"{facts.baseline_version} has no {paths.SLICES_JSON}: nothing to compare"
         )
+    cands = facts.slices.by_name()
+    for old_slice in facts.baseline_slices.slices:
+        s = cands.get(old_slice.name)
+        if s is None:
+            return GateResult(
+                gate,
+                False,
+                f"slice {old_slice.name!r} of {facts.baseline_version} is missing from"
+                f" {paths.SLICES_JSON} at {facts.version}",
+            )
+        if old_slice.metric is not None and s.metric is None:
+            return GateResult(
+                gate,
+                False,
+                f"slice {s.name!r} has no metric in {paths.SLICES_JSON} at {facts.version}",
+            )
     # The decision (and its statistics) lives with the error analysis that wrote the files.
     passed, detail = slice_gate.decide(
-        facts.slices, facts.baseline_slices, limit, str(facts.baseline_version)
+        facts.slices.doc, facts.baseline_slices.doc, limit, str(facts.baseline_version)
     )
     return GateResult(gate, passed, detail)
 
@@ -113,7 +132,7 @@ def gate_fairness(limit: float, facts: Facts) -> GateResult:
     gate = "max_fairness_gap"
     if facts.slices is None:
         return GateResult(gate, False, facts.slices_error or f"{paths.SLICES_JSON} missing")
-    passed, detail = fairness_gate.decide(facts.slices.get("fairness"), limit)
+    passed, detail = fairness_gate.decide(facts.slices.doc.get("fairness"), limit)
     return GateResult(gate, passed, detail)
 
 
@@ -199,13 +218,16 @@ def read_facts(
         specs.append(("card", f"{commit}:{paths.CARD_JSON}"))
     blobs = git.read_blobs(repo, [spec for _, spec in specs])
     for (key, _), blob in zip(specs, blobs, strict=True):
-        if key == "metrics":
-            facts.metrics, facts.metrics_error = _load_json(blob, paths.METRICS, version)
-        elif key == "slices":
-            facts.slices, facts.slices_error = _load_json(blob, paths.SLICES_JSON, version)
-        elif key == "baseline_slices":
-            facts.baseline_slices, _ = _load_json(blob, paths.SLICES_JSON, baseline[0])  # type: ignore[index]
-        else:
+        try:
+            if key == "metrics":
+                facts.metrics = read_metrics(blob, version)
+            elif key == "slices":
+                facts.slices = read_slices(blob, version)
+            elif key == "baseline_slices" and blob is not None:
+                facts.baseline_slices = read_slices(blob, str(facts.baseline_version))
+        except FactError as exc:
+            setattr(facts, f"{key}_error", exc.what)
+        if key == "card":
             facts.card, facts.card_error = _load_json(blob, paths.CARD_JSON, version)
     return facts
 

@@ -19,8 +19,12 @@ by (tagger time, counter ``#N``, gto event priority, tag name): deterministic, a
 tags written by one writer the counter is the true order. Outside same-second ties the
 result equals gto's.
 
-Skipped with one warning line: tags that are not GTO tags, and lightweight GTO-looking
-tags (gto ignores them too; in CI fetch tags as annotated objects).
+Skipped with one warning line: tags that look like GTO tags (with ``@`` or ``#``) but do
+not parse, and lightweight GTO-looking tags (gto ignores them too; in CI fetch tags as
+annotated objects). Other tags, such as ``v1.2.3`` release tags, are skipped silently.
+A tag on a tag is read as gto (GitPython) reads it: the inner tag object is the version's
+``commit_hexsha``, the commit it peels to gives the enrichment; the outer tag's tagger and
+message are the event's. Signatures are not part of a message (gto drops them too).
 """
 
 from __future__ import annotations
@@ -270,6 +274,7 @@ class RegistryState:
     names: set[str] = field(default_factory=set)
     lightweight: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    nested: list[str] = field(default_factory=list)  # tags on tags, not yet peeled
     max_counter: dict[str, int] = field(default_factory=dict)
     commits: dict[str, CommitInfo] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -327,9 +332,10 @@ class RegistryState:
             names = [a.name for a in self.artifacts.values() if a.deprecations]
         arts = [self.artifacts[n] for n in names if n in self.artifacts]
         todo = sorted({v.commit for a in arts for v in a.versions.values()} - set(self.commits))
-        for sha, obj in zip(todo, git.read_objects(repo, todo), strict=True):
+        peeled = [f"{sha}^{{commit}}" for sha in todo]  # a tag on a tag: its commit
+        for sha, obj in zip(todo, git.read_objects(repo, peeled), strict=True):
             if obj is not None and obj[1] == "commit":
-                self.commits[sha] = parse_commit_object(sha, obj[2])
+                self.commits[sha] = parse_commit_object(obj[0], obj[2])
         for a in arts:
             for v in a.versions.values():
                 if v.commit in self.commits:
@@ -375,8 +381,28 @@ def _raw_offset(raw: str) -> tuple[int, int]:
     return int(epoch), sign * (int(tz[:-2] or 0) * 3600 + int(tz[-2:]) * 60)
 
 
-def parse_scan(raw: bytes) -> RegistryState:
-    """Build the state from :func:`scan` output (pure; no git)."""
+_SIGNATURE_STARTS = (
+    "-----BEGIN PGP SIGNATURE-----",
+    "-----BEGIN SSH SIGNATURE-----",
+    "-----BEGIN SIGNED MESSAGE-----",
+)
+
+
+def strip_signature(message: str) -> str:
+    """The tag message without its trailing signature block (git's own parse_signature)."""
+    lines = message.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(_SIGNATURE_STARTS):
+            return "\n".join(lines[:i])
+    return message
+
+
+def parse_scan(raw: bytes, peeled: dict[str, str] | None = None) -> RegistryState:
+    """Build the state from :func:`scan` output (pure; no git).
+
+    ``peeled`` maps tags on tags to their commit; tags on tags missing from it are listed
+    in ``state.nested`` (see :func:`parse_scan_peeled`).
+    """
     parts = raw.decode("utf-8", "replace").split("\0")
     state = RegistryState()
     phases: dict[str, list[Event]] = {"artifact": [], "version": [], "stage": []}
@@ -392,7 +418,14 @@ def parse_scan(raw: bytes) -> RegistryState:
         if parsed.counter is not None:
             prev = state.max_counter.get(parsed.artifact, 0)
             state.max_counter[parsed.artifact] = max(prev, parsed.counter)
-        if rec[1] != "tag" or rec[3] != "commit":
+        if rec[1] == "tag" and rec[3] == "tag":
+            # gto (GitPython) names the inner tag object as the version's commit, and
+            # reads the commit it peels to for enrichments; one not ending at a commit
+            # is skipped (gto fails on it).
+            if peeled is None or name not in peeled:
+                state.nested.append(name)
+                continue
+        elif rec[1] != "tag" or rec[3] != "commit":
             state.lightweight.append(name)  # gto reads annotated tags on commits only
             continue
         who, _, when = rec[4].rpartition(">")
@@ -407,7 +440,7 @@ def parse_scan(raw: bytes) -> RegistryState:
             offset=offset,
             author=author.strip(),
             author_email=email.strip(),
-            message=rec[5].strip(),
+            message=strip_signature(rec[5]).strip(),
             version=parsed.version,
             stage=parsed.stage,
             counter=parsed.counter,
@@ -434,10 +467,11 @@ def parse_scan(raw: bytes) -> RegistryState:
             v.deregistrations.sort(key=lambda e: e.key)
             for events in v.stages.values():
                 events.sort(key=lambda e: e.key)
-    if state.skipped:
-        shown = ", ".join(state.skipped[:3]) + (" ..." if len(state.skipped) > 3 else "")
+    malformed = [t for t in state.skipped if "@" in t or "#" in t]
+    if malformed:
+        shown = ", ".join(malformed[:3]) + (" ..." if len(malformed) > 3 else "")
         state.warnings.append(
-            f"warning: skipped {len(state.skipped)} tag(s) that are not GTO tags: {shown}"
+            f"warning: skipped {len(malformed)} tag(s) that look like GTO tags but are not: {shown}"
         )
     if state.lightweight:
         shown = ", ".join(state.lightweight[:3]) + (" ..." if len(state.lightweight) > 3 else "")
@@ -475,6 +509,27 @@ def _index(state: RegistryState, event: Event) -> None:
     found.stages.setdefault(event.stage, []).append(event)
 
 
+def parse_scan_peeled(repo: str | os.PathLike[str], raw: bytes) -> RegistryState:
+    """:func:`parse_scan`, peeling tags on tags to their commits with one more git call.
+
+    Tags on tags are rare, so the scan does not peel every tag (that reads every commit).
+    One that does not end at a commit is skipped as gto cannot read it either.
+    """
+    state = parse_scan(raw)
+    if not state.nested:
+        return state
+    objects = git.read_objects(repo, [f"refs/tags/{n}^{{commit}}" for n in state.nested])
+    peeled = {
+        n: obj[0]
+        for n, obj in zip(state.nested, objects, strict=True)
+        if obj is not None and obj[1] == "commit"
+    }
+    again = parse_scan(raw, peeled)
+    again.lightweight.extend(again.nested)  # tags on tags on trees or blobs
+    again.nested = []
+    return again
+
+
 def read_state(repo: str | os.PathLike[str] = ".", names: list[str] | None = None) -> RegistryState:
     """Scan the tags of ``repo`` (all, or those of ``names``) into a RegistryState."""
-    return parse_scan(scan(repo, names))
+    return parse_scan_peeled(repo, scan(repo, names))

@@ -82,7 +82,8 @@ def history(
         if name is None or art.name == name
         for e in art.events
     ]
-    events.sort(key=lambda e: (e.time, e.priority, e.counter or 0, e.tag), reverse=not ascending)
+    # The same order as show's: (tagger time, counter, gto priority, tag name).
+    events.sort(key=lambda e: e.key, reverse=not ascending)
     return [
         {
             "timestamp": e.created_at.isoformat(),
