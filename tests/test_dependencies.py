@@ -17,7 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Declared without an import, on purpose.
-TOOLS = {"gto": "its CLI reads and writes the same registry (README: Why these dependencies)"}
+TOOLS = {
+    "gto": "its CLI reads and writes the same registry (README: Why these dependencies)",
+    "gitpython": "a core dependency the project promises; gto's Python API runs on it",
+}
+# Files the package ships for users' repositories (workflow scripts), not its own modules.
+SHIPPED = ROOT / "release" / "scaffold" / "files"
 # Optional modules imported inside functions that first check they are installed.
 OPTIONAL = {"huggingface_hub": "card/check.py asks hf_parser_note() before importing it"}
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
@@ -66,6 +71,8 @@ def package_imports(package: Path = ROOT / "release") -> dict[str, set[str]]:
             visit(child, how)
 
     for path in package.rglob("*.py"):
+        if path.is_relative_to(SHIPPED):
+            continue
         visit(ast.parse(path.read_text(encoding="utf-8"), str(path)), "module")
     return found
 
