@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "deployments": "release.deploy.commands:deployments",
     "monitor": "release.monitor.commands:monitor",
     "verify": "release.verify:verify_command",
+    "site": "release.site.commands:site",
+    "ui": "release.site.commands:ui",
 }
 
 
@@ -89,6 +91,8 @@ HELP: dict[str, str] = {
     "deployments": "Show deployment records.",
     "monitor": "Data drift, data quality and golden signals of production.",
     "verify": "Reproduce a registered version and compare it with the registry.",
+    "site": "Build the registry's static website from git (release site build).",
+    "ui": "Serve the registry's website on 127.0.0.1, rebuilt when refs change.",
 }
 
 
