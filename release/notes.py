@@ -147,9 +147,10 @@ def merge_lines(old: list[str], new: str, new_id: str) -> list[str]:
         except (ValueError, AttributeError):
             continue  # not ours: a broken line is dropped rather than carried on
         kept.append(line)
-    lines = sorted({*kept, new})
-    while len(lines) > 1 and sum(len(x.encode()) + 1 for x in lines) > MAX_NOTE:
-        lines.remove(min(lines, key=_started))  # the oldest rollout goes first
+    others = set(kept) - {new}
+    while others and sum(len(x.encode()) + 1 for x in [*others, new]) > MAX_NOTE:
+        others.remove(min(others, key=_started))  # the oldest rollout goes first
+    lines = sorted({*others, new})
     return lines
 
 

@@ -6,8 +6,10 @@ from ``file://`` and from GitHub Pages alike)::
     index.html                          artifacts x stages, latest, last event
     monitoring.html                     drift and quality results over time
     artifacts/NAME/index.html           timeline, stage chart, versions
-    artifacts/NAME/VERSION/index.html   metrics, slices, diffs, lineage, rollouts
-    artifacts/NAME/VERSION/card.html    the model card as built at that commit
+    artifacts/NAME/VERSION.html         metrics, slices, diffs, lineage, rollouts
+    artifacts/NAME/VERSION.card.html    the model card as built at that commit
+
+(one folder per artifact, not per version: creating a folder costs as much as a page).
 
 Incremental: ``.release-site.json`` in the output folder maps each page to the digest of
 its context (and of the templates); a page whose digest did not change is not rendered or
@@ -16,10 +18,13 @@ written again, and pages that no longer exist are removed. Templates are autoesc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,13 +99,13 @@ def _check_out(out: Path, root: Path) -> None:
 
 
 class Site:
-    """One build: collects pages (path, template, context), then writes the changed ones."""
+    """One build: collects pages (path, digest, how to render), writes the changed ones."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
         self.env = environment()
         self.base = _templates_digest()
-        self.pages: dict[str, tuple[str, Any, str]] = {}
+        self.pages: dict[str, tuple[str, Callable[[], str | None]]] = {}
         old = {}
         try:
             old = json.loads((out / MANIFEST).read_text("utf-8")).get("pages", {})
@@ -108,36 +113,66 @@ class Site:
             old = {}
         self.old: dict[str, str] = old if isinstance(old, dict) else {}
 
+    def _render(self, path: str, template: str, ctx: Any, crumbs: list[Any]) -> str:
+        full = {"page": ctx, "root": "../" * path.count("/"), "crumbs": crumbs}
+        return self.env.get_template(template).render(**full)
+
     def add(self, path: str, template: str, ctx: dict[str, Any], crumbs: list[Any]) -> None:
         """A page rendered from ``template`` with ``ctx`` (only if its digest changed)."""
-        depth = path.count("/")
-        full = {"page": ctx, "root": "../" * depth, "crumbs": crumbs}
-        self.pages[path] = (template, full, _digest(self.base + template, full))
+        digest = _digest(self.base + template, [ctx, crumbs])
+        self.pages[path] = (digest, lambda: self._render(path, template, ctx, crumbs))
 
-    def add_html(self, path: str, key: Any, render: Any) -> None:
+    def add_lazy(
+        self,
+        path: str,
+        template: str,
+        key: Any,
+        make: Callable[[], dict[str, Any]],
+        crumbs: list[Any],
+    ) -> None:
+        """A page whose context ``make()`` builds only when ``key`` (everything the context
+        is made from) changed since the last build."""
+        digest = self.lazy_digest(template, key, crumbs)
+        self.pages[path] = (digest, lambda: self._render(path, template, make(), crumbs))
+
+    def lazy_digest(self, template: str, key: Any, crumbs: list[Any]) -> str:
+        """The digest :meth:`add_lazy` gives a page."""
+        return _digest(self.base + template + "lazy", [key, crumbs])
+
+    def add_html(self, path: str, key: Any, render: Callable[[], str | None]) -> None:
         """A page whose HTML ``render()`` makes, re-made only when ``key`` changes."""
-        self.pages[path] = ("", render, _digest(self.base + "raw", key))
+        self.pages[path] = (_digest(self.base + "raw", key), render)
+
+    def unchanged(self, path: str, digest: str) -> bool:
+        """True when ``digest`` is the one the page was last written with."""
+        return self.old.get(path) == digest
 
     def write(self) -> tuple[int, int]:
         """Render and write changed pages, remove stale ones; (written, removed)."""
         written = 0
-        for path, (template, ctx, digest) in self.pages.items():
+        made: set[Path] = set()
+        kept: dict[str, str] = {}
+        for path, (digest, render) in self.pages.items():
             target = self.out / path
             if self.old.get(path) == digest and target.is_file():
+                kept[path] = digest
                 continue
-            html = ctx() if not template else self.env.get_template(template).render(**ctx)
+            html = render()
             if html is None:
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             target.write_text(html, encoding="utf-8")
+            kept[path] = digest
             written += 1
         removed = 0
-        for path in set(self.old) - set(self.pages):
+        for path in set(self.old) - set(kept):
             target = self.out / path
             if target.is_file() and ".." not in Path(path).parts:
                 target.unlink()
                 removed += 1
-        manifest = {"format": 1, "pages": {p: d for p, (_, _, d) in self.pages.items()}}
+        manifest = {"format": 1, "pages": kept}
         write_text(self.out / MANIFEST, json.dumps(manifest, sort_keys=True))
         return written, removed
 
@@ -158,6 +193,116 @@ def _card_page(card: dict[str, Any], back: str) -> str | None:
     return html.replace("<body>", "<body>\n" + nav, 1)
 
 
+class Files:
+    """Files at version commits, read in one batch for the pages that need them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache: dict[str, dict[str, Any]] = {}
+
+    def prefetch(self, commits: list[str]) -> None:
+        """Read the files of every commit not read yet, in one git call."""
+        todo = sorted(set(commits) - set(self.cache))
+        if todo:
+            self.cache.update(sources.read_version_files(self.root, todo))
+
+    def get(self, commit: str) -> dict[str, Any]:
+        """The files at ``commit`` (read now when not prefetched)."""
+        self.prefetch([commit])
+        return self.cache[commit]
+
+    def card(self, commit: str) -> Any:
+        """The card at ``commit`` (None when there is none)."""
+        return self.get(commit).get("model_card/card.json")
+
+
+def _version_pages(
+    site: Site,
+    art: Any,
+    stages: list[str],
+    files: Files,
+    rollouts: sources.Rollouts,
+) -> None:
+    """Add the version pages (and cards) of ``art``; files are read only for the pages
+    whose inputs changed since the last build (commits are immutable, tags are not)."""
+    a_slug = context.slug(art.name)
+    ordered = context.sorted_versions(art)
+    holders = {s: art.active_version(s) for s in stages}
+    plans = []
+    for i, v in enumerate(ordered):
+        previous = next((p for p in ordered[i + 1 :] if p.registered and p.active), None)
+        compared = {
+            s: h
+            for s, h in holders.items()
+            if h is not None and h != v.version and context.is_candidate(v.version, h)
+        }
+        ran = rollouts.of_version(art.name, v.version)
+        # Everything the version page is made from: its context is built only when this
+        # changed, so a new tag elsewhere leaves most version pages alone.
+        key = [
+            v.commit,
+            v.active,
+            [(e.tag, e.time, len(e.message)) for e in context.version_events(v)],
+            [previous.version, previous.commit] if previous else None,
+            [(s, h, art.versions[h].commit) for s, h in compared.items()],
+            [s for s, h in holders.items() if h == v.version],
+            ran,
+        ]
+        v_slug = context.slug(v.version)
+        path = f"artifacts/{a_slug}/{v_slug}.html"
+        crumbs = [
+            {"href": "index.html", "label": art.name},
+            {"href": f"{v_slug}.html", "label": v.version},
+        ]
+        needed = [v.commit] + ([previous.commit] if previous else [])
+        needed += [art.versions[h].commit for h in compared.values()]
+        clean = site.unchanged(path, site.lazy_digest("site/version.html.j2", key, crumbs))
+        plans.append((v, previous, ran, key, path, crumbs, needed, v_slug, clean))
+    dirty = [p for p in plans if not p[8]]
+    files.prefetch([c for p in dirty for c in p[6]])
+    for v, previous, ran, key, path, crumbs, _, v_slug, clean in plans:
+        card_path = f"artifacts/{a_slug}/{v_slug}.card.html"
+        # a clean page keeps the card page it had (same commit); a changed one looks
+        if card_path in site.old if clean else _has_card(files, v.commit):
+            card_page = functools.partial(_card_of, files, v.commit, f"{v_slug}.html")
+            site.add_html(card_path, [v.commit], card_page)
+        make = functools.partial(
+            _version_ctx, files, art, v, previous, holders, ran, key_commits(key)
+        )
+        site.add_lazy(path, "site/version.html.j2", key, make, crumbs)
+
+
+def _has_card(files: Files, commit: str) -> bool:
+    card = files.card(commit)
+    return isinstance(card, dict) and _renders(card)
+
+
+def _version_ctx(
+    files: Files,
+    art: Any,
+    v: Any,
+    previous: Any,
+    holders: dict[str, str | None],
+    ran: list[dict[str, Any]],
+    others: list[str],
+) -> dict[str, Any]:
+    cards = {c: files.card(c) for c in [v.commit, *others]}
+    return context.version_context(
+        art, v, files.get(v.commit), cards, previous, holders, ran, _has_card(files, v.commit)
+    )
+
+
+def key_commits(key: list[Any]) -> list[str]:
+    """The commits of the previous version and compared holders in a version page key."""
+    found = [key[3][1]] if key[3] else []
+    return found + [commit for _, _, commit in key[4]]
+
+
+def _card_of(files: Files, commit: str, back: str) -> str | None:
+    card = files.card(commit)
+    return _card_page(card, back) if isinstance(card, dict) and _renders(card) else None
+
+
 def build_site(
     repo: str | os.PathLike[str] = ".", out: str | os.PathLike[str] | None = None
 ) -> BuildResult:
@@ -166,55 +311,31 @@ def build_site(
     root = git.toplevel(repo)
     out_dir = Path(out) if out is not None else root / "site"
     _check_out(out_dir, root)
-    state = api.read_state(root)
-    stages = api.stages(root)
-    show = api.show(root, state=state)
+    # git does the reading while Python parses: notes and monitoring history in threads
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rollouts_job = pool.submit(sources.read_rollouts, root)
+        monitor_job = pool.submit(sources.read_monitoring, root)
+        state = api.read_state(root)
+        stages = api.stages(root)
+        show = api.show(root, state=state)
+        rollouts, points = rollouts_job.result(), monitor_job.result()
     for stage in state.used_stages():
         if stage not in stages:
             stages.append(stage)
     arts = list(state.artifacts.values())
-    commits = [v.commit for a in arts for v in a.versions.values() if not v.discovered]
-    files = sources.read_version_files(root, commits)
-    rollouts = sources.read_rollouts(root)
-    now = int(time.time())
     site = Site(out_dir)
     home: list[dict[str, str]] = []
     site.add("index.html", "site/index.html.j2", context.index_context(arts, stages, show), home)
-    monitor = context.monitoring_context(sources.read_monitoring(root))
+    monitor = context.monitoring_context(points)
     site.add("monitoring.html", "site/monitoring.html.j2", monitor, home)
-    cards = {c: f.get("model_card/card.json") for c, f in files.items()}
+    files = Files(root)
+    now = int(time.time())
     for art in arts:
-        a_slug = context.slug(art.name)
         a_ctx = context.artifact_context(art, stages, now)
         a_crumb = [{"href": "index.html", "label": art.name}]
-        site.add(f"artifacts/{a_slug}/index.html", "site/artifact.html.j2", a_ctx, a_crumb)
-        ordered = context.sorted_versions(art)
-        for i, v in enumerate(ordered):
-            previous = next((p for p in ordered[i + 1 :] if p.registered and p.active), None)
-            v_slug = context.slug(v.version)
-            card = cards.get(v.commit)
-            has_card = isinstance(card, dict) and _renders(card)
-            if has_card:
-                site.add_html(
-                    f"artifacts/{a_slug}/{v_slug}/card.html",
-                    [v.commit, card],
-                    lambda card=card: _card_page(card, "index.html"),
-                )
-            ctx = context.version_context(
-                art,
-                v,
-                files.get(v.commit, {}),
-                cards,
-                previous,
-                stages,
-                rollouts.of_version(art.name, v.version),
-                has_card,
-            )
-            crumbs = [
-                {"href": "../index.html", "label": art.name},
-                {"href": "index.html", "label": v.version},
-            ]
-            site.add(f"artifacts/{a_slug}/{v_slug}/index.html", "site/version.html.j2", ctx, crumbs)
+        path = f"artifacts/{context.slug(art.name)}/index.html"
+        site.add(path, "site/artifact.html.j2", a_ctx, a_crumb)
+        _version_pages(site, art, stages, files, rollouts)
     written, removed = site.write()
     return BuildResult(out_dir, len(site.pages), written, removed, time.perf_counter() - start)
 

@@ -8,6 +8,7 @@ them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ def slug(text: str) -> str:
     return out if out not in ("", ".", "..") else "~" + out.encode().hex()
 
 
+@functools.lru_cache(maxsize=16384)
 def when(epoch: int | float | None) -> str:
     """A UTC time for people: ``2026-12-01 20:15 UTC``."""
     if epoch is None:
@@ -197,7 +199,20 @@ def card_diff(other: dict | None, this: dict | None, label: str) -> dict[str, An
     }
 
 
-def _version_events(v: VersionState) -> list[Event]:
+@functools.lru_cache(maxsize=16384)
+def is_candidate(version: str, holder: str) -> bool:
+    """True when ``version`` could replace ``holder``: newer, or not comparable by semver.
+
+    Older versions are not compared with a stage's holder (the holder's own page compares
+    it with its predecessors); it also keeps a promotion from rewriting every old page.
+    """
+    if is_semver(version) and is_semver(holder):
+        return bool(SemVer(holder) < SemVer(version))
+    return True
+
+
+def version_events(v: VersionState) -> list[Event]:
+    """The version's own tags, oldest first."""
     events = [*v.registrations, *v.deregistrations]
     events += [e for evs in v.stages.values() for e in evs]
     return sorted(events, key=lambda e: e.key)
@@ -209,11 +224,12 @@ def version_context(
     files: dict[str, Any],
     cards: dict[str, Any],
     previous: VersionState | None,
-    stages: list[str],
+    holders: dict[str, str | None],
     rollouts: list[dict[str, Any]],
     has_card: bool,
 ) -> dict[str, Any]:
-    """Everything the version page shows. ``cards`` maps commits to their card (or None)."""
+    """Everything the version page shows. ``cards`` maps commits to their card (or None);
+    ``holders`` is what each stage holds now (computed once per artifact)."""
     card = files.get("model_card/card.json")
     card = card if isinstance(card, dict) else None
     metrics = metrics_of(card, files.get("reports/metrics.json"))
@@ -235,9 +251,8 @@ def version_context(
                 "diff": card_diff(cards.get(previous.commit), card, previous.version),
             }
         )
-    for stage in stages:
-        holder = art.active_version(stage)
-        if holder is None or holder == v.version:
+    for stage, holder in holders.items():
+        if holder is None or holder == v.version or not is_candidate(v.version, holder):
             continue
         other = art.versions[holder]
         diffs.append(
@@ -258,8 +273,8 @@ def version_context(
         "version": v.version,
         "commit": v.commit,
         "active": v.active,
-        "stages_now": [s for s in stages if art.active_version(s) == v.version],
-        "events": [event_row(classify(e)) for e in reversed(_version_events(v))],
+        "stages_now": [s for s, h in holders.items() if h == v.version],
+        "events": [event_row(classify(e)) for e in reversed(version_events(v))],
         "metrics": metrics,
         "slices": slices,
         "slices_chart": chart,

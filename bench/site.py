@@ -1,0 +1,70 @@
+"""Benchmark: the registry site of the 3,000-tag repository (bench/registry.py's repo (a)).
+
+One artifact, 1,000 commits, 1,000 registrations and 2,000 assignments. Prints the median
+wall time of a full ``release site build`` (empty output folder) and of an incremental
+rebuild after one new tag (a promotion, which changes the stages every version page
+compares against), each in a fresh process as a user or CI runs it.
+Goals: full <= 3 s, incremental <= 0.5 s.
+
+    .venv/bin/python bench/site.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from registry import build  # noqa: E402
+
+RELEASE = str(Path(sys.executable).parent / "release")
+
+
+def _timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {proc.stderr.decode()[-500:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo, out = Path(tmp) / "a", Path(tmp) / "site"
+        build(repo, ["model"], 1000, 2000)
+        site = [RELEASE, "site", "build", "--out", str(out)]
+        full = []
+        for _ in range(args.runs):
+            shutil.rmtree(out, ignore_errors=True)
+            full.append(_timed(site, repo))
+        incremental = []
+        for i in range(args.runs):
+            stage = ("dev", "staging", "prod")[i % 3]
+            version = f"v0.9.{50 + i}"
+            subprocess.run(
+                [RELEASE, "promote", "model", stage, "--version", version],
+                cwd=repo,
+                check=True,
+                capture_output=True,
+            )
+            incremental.append(_timed(site, repo))
+        pages = sum(1 for _ in out.rglob("*.html"))
+    print(f"3,000-tag repository: {pages} pages")
+    print(f"full build:        {statistics.median(full):.3f} s median of {args.runs} (goal <= 3 s)")
+    print(
+        f"incremental build: {statistics.median(incremental):.3f} s median of {args.runs} "
+        "after one new tag (goal <= 0.5 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
