@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from registry import build  # noqa: E402
+from registry import build
 
 RELEASE = str(Path(sys.executable).parent / "release")
 
