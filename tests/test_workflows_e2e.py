@@ -196,7 +196,7 @@ def test_a_promotion_to_each_stage_deploys_with_its_strategy(project):
             "parse": "success",
             "card": "skipped",
             "deploy": "success",
-            "rollback": "skipped",
+            "rollback": "success",  # no rollback tag: it publishes the rollout notes
             "kubernetes": "success",
         }, logs(jobs)
         parse = jobs["parse"].outputs
@@ -215,6 +215,10 @@ def test_a_promotion_to_each_stage_deploys_with_its_strategy(project):
         assert f"promoted: {ARTIFACT} v1.0.0 in {stage}" in rollout.output, deploy.log()
         assert "first deployment of" in deploy.step("Start the baseline").output
         assert deploy.step("Keep the rollback tag").outcome == "skipped"
+        assert jobs["rollback"].step("Push the rollback tag").outcome == "skipped"
+        assert "pushed rollout notes" in jobs["rollback"].step("Push the rollout notes").output
+        noted = sh(project.origin, "git", "notes", "--ref=release", "show", f"refs/tags/{tag}")
+        assert '"outcome":"promoted"' in noted.stdout
         assert "stopped" in deploy.step("Stop the local router").output
         # Kubernetes: rendered with the same strategy, validated, uploaded, not applied
         k8s = jobs["kubernetes"]
