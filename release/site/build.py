@@ -5,7 +5,8 @@ from ``file://`` and from GitHub Pages alike)::
 
     index.html                          artifacts x stages, latest, last event
     monitoring.html                     drift and quality results over time
-    artifacts/NAME/index.html           timeline, stage chart, versions
+    artifacts/NAME/index.html           recent events, stage chart, versions
+    artifacts/NAME/history-N.html       older events, 500 a page (full pages never change)
     artifacts/NAME/VERSION.html         metrics, slices, diffs, lineage, rollouts
     artifacts/NAME/VERSION.card.html    the model card as built at that commit
 
@@ -59,6 +60,9 @@ def environment() -> jinja2.Environment:
     """Autoescaped Jinja environment over the built-in templates (``site/`` and ``card/``)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES.parent)),
+        # compiled templates kept in a per-user folder of the temp dir (jinja checks its
+        # owner and mode): compiling costs more than rendering an incremental build
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -129,10 +133,11 @@ class Site:
         key: Any,
         make: Callable[[], dict[str, Any]],
         crumbs: list[Any],
+        digest: str | None = None,
     ) -> None:
         """A page whose context ``make()`` builds only when ``key`` (everything the context
         is made from) changed since the last build."""
-        digest = self.lazy_digest(template, key, crumbs)
+        digest = digest or self.lazy_digest(template, key, crumbs)
         self.pages[path] = (digest, lambda: self._render(path, template, make(), crumbs))
 
     def lazy_digest(self, template: str, key: Any, crumbs: list[Any]) -> str:
@@ -202,7 +207,7 @@ class Files:
 
     def prefetch(self, commits: list[str]) -> None:
         """Read the files of every commit not read yet, in one git call."""
-        todo = sorted(set(commits) - set(self.cache))
+        todo = sorted({c for c in commits if c not in self.cache})
         if todo:
             self.cache.update(sources.read_version_files(self.root, todo))
 
@@ -228,13 +233,16 @@ def _version_pages(
     a_slug = context.slug(art.name)
     ordered = context.sorted_versions(art)
     holders = {s: art.active_version(s) for s in stages}
+    # a version is compared with a stage's holder when it could replace it: it is newer
+    # (ordered is newest first), so a promotion rewrites only the pages above the holder
+    rank = {v.version: i for i, v in enumerate(ordered)}
     plans = []
     for i, v in enumerate(ordered):
         previous = next((p for p in ordered[i + 1 :] if p.registered and p.active), None)
         compared = {
             s: h
             for s, h in holders.items()
-            if h is not None and h != v.version and context.is_candidate(v.version, h)
+            if h is not None and h != v.version and rank.get(h, -1) > rank.get(v.version, -2)
         }
         ran = rollouts.of_version(art.name, v.version)
         # Everything the version page is made from: its context is built only when this
@@ -256,20 +264,19 @@ def _version_pages(
         ]
         needed = [v.commit] + ([previous.commit] if previous else [])
         needed += [art.versions[h].commit for h in compared.values()]
-        clean = site.unchanged(path, site.lazy_digest("site/version.html.j2", key, crumbs))
-        plans.append((v, previous, ran, key, path, crumbs, needed, v_slug, clean))
+        digest = site.lazy_digest("site/version.html.j2", key, crumbs)
+        clean = site.unchanged(path, digest)
+        plans.append((v, previous, ran, compared, path, crumbs, needed, v_slug, clean, digest))
     dirty = [p for p in plans if not p[8]]
     files.prefetch([c for p in dirty for c in p[6]])
-    for v, previous, ran, key, path, crumbs, _, v_slug, clean in plans:
+    for v, previous, ran, compared, path, crumbs, _, v_slug, clean, digest in plans:
         card_path = f"artifacts/{a_slug}/{v_slug}.card.html"
         # a clean page keeps the card page it had (same commit); a changed one looks
         if card_path in site.old if clean else _has_card(files, v.commit):
             card_page = functools.partial(_card_of, files, v.commit, f"{v_slug}.html")
             site.add_html(card_path, [v.commit], card_page)
-        make = functools.partial(
-            _version_ctx, files, art, v, previous, holders, ran, key_commits(key)
-        )
-        site.add_lazy(path, "site/version.html.j2", key, make, crumbs)
+        make = functools.partial(_version_ctx, files, art, v, previous, holders, compared, ran)
+        site.add_lazy(path, "site/version.html.j2", None, make, crumbs, digest)
 
 
 def _has_card(files: Files, commit: str) -> bool:
@@ -283,19 +290,16 @@ def _version_ctx(
     v: Any,
     previous: Any,
     holders: dict[str, str | None],
+    compared: dict[str, str],
     ran: list[dict[str, Any]],
-    others: list[str],
 ) -> dict[str, Any]:
+    others = [art.versions[h].commit for h in compared.values()]
+    others += [previous.commit] if previous else []
     cards = {c: files.card(c) for c in [v.commit, *others]}
+    has_card = _has_card(files, v.commit)
     return context.version_context(
-        art, v, files.get(v.commit), cards, previous, holders, ran, _has_card(files, v.commit)
+        art, v, files.get(v.commit), cards, previous, holders, compared, ran, has_card
     )
-
-
-def key_commits(key: list[Any]) -> list[str]:
-    """The commits of the previous version and compared holders in a version page key."""
-    found = [key[3][1]] if key[3] else []
-    return found + [commit for _, _, commit in key[4]]
 
 
 def _card_of(files: Files, commit: str, back: str) -> str | None:
@@ -329,12 +333,23 @@ def build_site(
     monitor = context.monitoring_context(points)
     site.add("monitoring.html", "site/monitoring.html.j2", monitor, home)
     files = Files(root)
-    now = int(time.time())
     for art in arts:
-        a_ctx = context.artifact_context(art, stages, now)
+        a_slug = context.slug(art.name)
         a_crumb = [{"href": "index.html", "label": art.name}]
-        path = f"artifacts/{context.slug(art.name)}/index.html"
-        site.add(path, "site/artifact.html.j2", a_ctx, a_crumb)
+        # the chart ends at the last event, not at the clock: an unchanged registry
+        # gives an unchanged page
+        end = art.events[-1].time if art.events else 0
+        a_ctx = context.artifact_context(art, stages, end)
+        site.add(f"artifacts/{a_slug}/index.html", "site/artifact.html.j2", a_ctx, a_crumb)
+        if len(art.events) > context.RECENT:
+            for i, block in enumerate(context.history_blocks(art)):
+                site.add_lazy(
+                    f"artifacts/{a_slug}/history-{i + 1}.html",
+                    "site/history.html.j2",
+                    [(e.tag, e.time, len(e.message)) for e in block],
+                    functools.partial(context.history_context, art, i + 1, block),
+                    a_crumb,
+                )
         _version_pages(site, art, stages, files, rollouts)
     written, removed = site.write()
     return BuildResult(out_dir, len(site.pages), written, removed, time.perf_counter() - start)

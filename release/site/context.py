@@ -19,9 +19,11 @@ from release.card.diff import diff_cards
 from release.registry.grammar import SemVer, is_semver
 from release.registry.state import ArtifactState, Event, VersionState
 from release.site import charts
-from release.site.timeline import Happening, classify, stage_history, timeline
+from release.site.timeline import Happening, classify, stage_history
 
 MAX_SLICES = 60
+RECENT = 100  # events on the artifact page
+HISTORY_BLOCK = 500  # events per history page
 MAX_DIFF_ROWS = 40
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -99,8 +101,27 @@ def index_context(
 
 
 # --------------------------------------------------------------------- artifact
+def history_blocks(art: ArtifactState) -> list[list[Event]]:
+    """The artifact's events oldest first, in blocks of HISTORY_BLOCK: a block, once full,
+    never changes, so its page is never written again."""
+    events = art.events
+    return [events[i : i + HISTORY_BLOCK] for i in range(0, len(events), HISTORY_BLOCK)]
+
+
+def history_context(art: ArtifactState, number: int, block: list[Event]) -> dict[str, Any]:
+    """One history page: a block of events, newest first."""
+    return {
+        "title": f"{art.name}: events {number}",
+        "name": art.name,
+        "first": when(block[0].time),
+        "last": when(block[-1].time),
+        "events": [event_row(classify(e)) for e in reversed(block)],
+    }
+
+
 def artifact_context(art: ArtifactState, stages: list[str], now: int) -> dict[str, Any]:
-    """Timeline, stage chart, versions table."""
+    """Timeline (the newest RECENT events; older ones on history pages), stage chart,
+    versions table. ``now`` is where the chart ends."""
     history = stage_history(art, stages)
     holders = {s: art.active_version(s) for s in stages}
     versions = []
@@ -123,7 +144,18 @@ def artifact_context(art: ArtifactState, stages: list[str], now: int) -> dict[st
         "active": art.active,
         "stages": list(holders.items()),
         "chart": charts.stage_chart(history, now),
-        "events": [event_row(h) for h in timeline(art)],
+        "events": [event_row(classify(e)) for e in reversed(art.events[-RECENT:])],
+        "history": [
+            {
+                "href": f"history-{i + 1}.html",
+                "first": when(block[0].time),
+                "last": when(block[-1].time),
+                "count": len(block),
+            }
+            for i, block in enumerate(history_blocks(art))
+        ]
+        if len(art.events) > RECENT
+        else [],
         "versions": versions,
     }
 
@@ -199,18 +231,6 @@ def card_diff(other: dict | None, this: dict | None, label: str) -> dict[str, An
     }
 
 
-@functools.lru_cache(maxsize=16384)
-def is_candidate(version: str, holder: str) -> bool:
-    """True when ``version`` could replace ``holder``: newer, or not comparable by semver.
-
-    Older versions are not compared with a stage's holder (the holder's own page compares
-    it with its predecessors); it also keeps a promotion from rewriting every old page.
-    """
-    if is_semver(version) and is_semver(holder):
-        return bool(SemVer(holder) < SemVer(version))
-    return True
-
-
 def version_events(v: VersionState) -> list[Event]:
     """The version's own tags, oldest first."""
     events = [*v.registrations, *v.deregistrations]
@@ -225,11 +245,13 @@ def version_context(
     cards: dict[str, Any],
     previous: VersionState | None,
     holders: dict[str, str | None],
+    compared: dict[str, str],
     rollouts: list[dict[str, Any]],
     has_card: bool,
 ) -> dict[str, Any]:
     """Everything the version page shows. ``cards`` maps commits to their card (or None);
-    ``holders`` is what each stage holds now (computed once per artifact)."""
+    ``holders`` is what each stage holds now (computed once per artifact), ``compared``
+    the stages whose holder this version could replace (the page diffs against those)."""
     card = files.get("model_card/card.json")
     card = card if isinstance(card, dict) else None
     metrics = metrics_of(card, files.get("reports/metrics.json"))
@@ -251,9 +273,7 @@ def version_context(
                 "diff": card_diff(cards.get(previous.commit), card, previous.version),
             }
         )
-    for stage, holder in holders.items():
-        if holder is None or holder == v.version or not is_candidate(v.version, holder):
-            continue
+    for stage, holder in compared.items():
         other = art.versions[holder]
         diffs.append(
             {

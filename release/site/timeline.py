@@ -74,11 +74,6 @@ def classify(event: Event) -> Happening:
     return Happening(event, kind, _cut(reason), _cut(gates))
 
 
-def timeline(art: ArtifactState) -> list[Happening]:
-    """Every event of the artifact, newest first."""
-    return [classify(e) for e in reversed(art.events)]
-
-
 def stage_history(art: ArtifactState, stages: list[str]) -> dict[str, list[Segment]]:
     """For each stage, which version it held over time (oldest segment first).
 
