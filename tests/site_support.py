@@ -35,6 +35,19 @@ def release(root: Path, *args: str) -> str:
     return done.stdout
 
 
+def start_ui(root: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """`release ui --port 0` in ``root``: the process and the URL it printed."""
+    proc = subprocess.Popen(
+        [str(BIN / "release"), "ui", "--port", "0", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = proc.stdout.readline().strip()  # type: ignore[union-attr]
+    return proc, url
+
+
 def git(root: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=root, capture_output=True, text=True, check=True

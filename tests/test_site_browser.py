@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from site_support import ARTIFACT, ROLLBACK_REASON, make_registry_project
+from site_support import ARTIFACT, ROLLBACK_REASON, make_registry_project, start_ui
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "site"
 BIN = Path(sys.executable).parent
@@ -178,15 +178,8 @@ def test_site_from_file_urls(driver, project, tmp_path):
 
 
 def test_site_through_release_ui(driver, project):
-    proc = subprocess.Popen(
-        [str(BIN / "release"), "ui", "--port", "0", "--interval", "0.3"],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, url = start_ui(project, "--interval", "0.3")
     try:
-        url = proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/index.html"), url
         base = url.removesuffix("index.html")
         _walk(driver, url, base, "ui")

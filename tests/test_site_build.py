@@ -15,7 +15,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from site_support import ARTIFACT, ROLLBACK_REASON, git, make_registry_project, release
+from site_support import (
+    ARTIFACT,
+    ROLLBACK_REASON,
+    git,
+    make_registry_project,
+    release,
+    start_ui,
+)
 
 from release.registry.grammar import Action
 from release.registry.state import ArtifactState, Event
@@ -164,15 +171,8 @@ def test_monitoring_results_over_time(project: Path, tmp_path: Path) -> None:
 
 
 def test_release_ui_is_read_only_and_stops_on_ctrl_c(project: Path) -> None:
-    proc = subprocess.Popen(
-        [str(BIN / "release"), "ui", "--port", "0"],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, url = start_ui(project)
     try:
-        url = proc.stdout.readline().strip()  # type: ignore[union-attr]
         base = url.removesuffix("index.html")
         with urllib.request.urlopen(url, timeout=10) as resp:
             assert resp.status == 200 and b"Model registry" in resp.read()
