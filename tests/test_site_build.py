@@ -240,3 +240,24 @@ def test_stage_history_follows_gto_rules() -> None:
     segs = stage_history(art, ["prod"])["prod"]
     assert [(s.version, s.start, s.end) for s in segs] == [
         ("v1", 3, 4), ("v2", 4, 5), ("v1", 5, 6), (None, 6, None)]  # fmt: skip
+
+
+def test_an_empty_repository_and_an_unregistered_assignment(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "T")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "commit", "-q", "--allow-empty", "-m", "one")
+    empty = build_site(root, tmp_path / "empty")
+    assert empty.pages == 2  # index and monitoring
+    assert "No artifacts yet" in (tmp_path / "empty" / "index.html").read_text()
+    # gto lets a stage hold a commit that no version was registered at
+    git(root, "tag", "-a", "model#dev#1", "-m", "Assigning stage dev to artifact model")
+    out = tmp_path / "out"
+    build_site(root, out)
+    for path in out.rglob("*.html"):
+        for link in parse(path).links:
+            if not link.startswith(("data:", "#")):
+                assert (path.parent / link).resolve().is_file(), (path, link)
+    assert git(root, "rev-parse", "HEAD") in (out / "index.html").read_text()

@@ -50,10 +50,11 @@ def iso_epoch(text: Any) -> float | None:
         return None
 
 
-def event_row(h: Happening) -> dict[str, Any]:
-    """One timeline row."""
+def event_row(h: Happening, pages: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """One timeline row; ``linked`` when its version has a page (is in ``pages``)."""
     e = h.event
     return {
+        "linked": e.version in pages,
         "tag": e.tag,
         "kind": h.kind,
         "version": e.version,
@@ -85,6 +86,7 @@ def index_context(
     rows = []
     for art in arts:
         facts = show.get(art.name) or {}
+        pages = {v.version for v in art.versions.values() if not v.discovered}
         last = classify(art.events[-1]) if art.events else None
         rows.append(
             {
@@ -92,7 +94,9 @@ def index_context(
                 "slug": slug(art.name),
                 "latest": facts.get("version"),
                 "active": art.active,
-                "stages": [(s, (facts.get("stage") or {}).get(s)) for s in stages],
+                "stages": [
+                    (s, h, h in pages) for s in stages for h in [(facts.get("stage") or {}).get(s)]
+                ],
                 "last": event_row(last) if last else None,
                 "versions": sum(1 for v in art.versions.values() if v.registered),
             }
@@ -115,7 +119,10 @@ def history_context(art: ArtifactState, number: int, block: list[Event]) -> dict
         "name": art.name,
         "first": when(block[0].time),
         "last": when(block[-1].time),
-        "events": [event_row(classify(e)) for e in reversed(block)],
+        "events": [
+            event_row(classify(e), {v.version for v in sorted_versions(art)})
+            for e in reversed(block)
+        ],
     }
 
 
@@ -124,6 +131,7 @@ def artifact_context(art: ArtifactState, stages: list[str], now: int) -> dict[st
     versions table. ``now`` is where the chart ends."""
     history = stage_history(art, stages)
     holders = {s: art.active_version(s) for s in stages}
+    pages = {v.version for v in sorted_versions(art)}
     versions = []
     for v in sorted_versions(art):
         first = v.registrations[0] if v.registrations else None
@@ -142,9 +150,9 @@ def artifact_context(art: ArtifactState, stages: list[str], now: int) -> dict[st
         "title": f"Artifact {art.name}",
         "name": art.name,
         "active": art.active,
-        "stages": list(holders.items()),
+        "stages": [(s, h, h in pages) for s, h in holders.items()],
         "chart": charts.stage_chart(history, now),
-        "events": [event_row(classify(e)) for e in reversed(art.events[-RECENT:])],
+        "events": [event_row(classify(e), pages) for e in reversed(art.events[-RECENT:])],
         "history": [
             {
                 "href": f"history-{i + 1}.html",
