@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from release import paths
 from release.errors import ReleaseError
 from release.registry import git
-from release.registry.state import read_state
+from release.registry.grammar import Action
+from release.registry.state import ArtifactState, read_state
 
 REF = "refs/notes/release"
 SCHEMA = "release.rollout/1"
@@ -48,14 +50,6 @@ _FIELDS = (
     "checks",
     "steps",
 )
-
-
-@dataclass(frozen=True)
-class NotedRollout:
-    """One rollout read from the notes: the tag it executed and the entry."""
-
-    tag: str
-    entry: dict[str, Any]
 
 
 # ------------------------------------------------------------------------ bounding
@@ -179,17 +173,13 @@ def write_rollout(repo: str | os.PathLike[str], tag: str, entry: dict[str, Any])
     return True
 
 
-def executed_tag(repo: str | os.PathLike[str], name: str, stage: str, entry: dict) -> str | None:
+def executed_tag(art: ArtifactState | None, stage: str, entry: dict[str, Any]) -> str | None:
     """The assignment tag a rollout executed: the candidate's latest assignment to
     ``stage`` made before the rollout started (its latest at all when none is older)."""
-    from datetime import datetime
-
-    state = read_state(repo, [name])
-    art = state.artifacts.get(name)
     version = art.versions.get(str(entry.get("candidate"))) if art else None
     if version is None:
         return None
-    assignments = [e for e in version.stages.get(stage, []) if e.action.value == "assign"]
+    assignments = [e for e in version.stages.get(stage, []) if e.action is Action.ASSIGN]
     if not assignments:
         return None
     try:
@@ -200,19 +190,21 @@ def executed_tag(repo: str | os.PathLike[str], name: str, stage: str, entry: dic
     return (before or assignments)[-1].tag
 
 
-def _model_sha(repo: str | os.PathLike[str], name: str, version: str | None) -> str | None:
-    if not version:
-        return None
-    state = read_state(repo, [name])
-    art = state.artifacts.get(name)
-    v = art.versions.get(version) if art else None
-    if v is None:
-        return None
-    blob = git.read_blobs(repo, [f"{v.commit}:models/model.json"])[0]
-    try:
-        return str(json.loads(blob or b"")["sha256"])
-    except (ValueError, KeyError, TypeError):
-        return None
+def _model_shas(
+    repo: str | os.PathLike[str], art: ArtifactState, versions: list[Any]
+) -> list[str | None]:
+    """``models/model.json``'s sha256 at each version's commit (None where unknown)."""
+    commits = [art.versions[v].commit if v in art.versions else None for v in versions]
+    blobs = git.read_blobs(repo, [f"{c}:{paths.MODEL_META}" for c in commits if c])
+    found = iter(blobs)
+    out: list[str | None] = []
+    for commit in commits:
+        blob = next(found) if commit else None
+        try:
+            out.append(str(json.loads(blob or b"")["sha256"]))
+        except (ValueError, KeyError, TypeError):
+            out.append(None)
+    return out
 
 
 def record_finished(state_dir: str | os.PathLike[str], record: dict[str, Any]) -> str | None:
@@ -234,16 +226,13 @@ def record_finished(state_dir: str | os.PathLike[str], record: dict[str, Any]) -
     except ReleaseError:
         return None  # records kept outside any repository: nothing to attach a note to
     try:
-        tag = executed_tag(repo, name, stage, entry)
-        if tag is None:
+        art = read_state(repo, [name]).artifacts.get(name)
+        tag = executed_tag(art, stage, entry)
+        if tag is None or art is None:
             return None
+        shas = _model_shas(repo, art, [entry.get("candidate"), entry.get("baseline")])
         noted = note_entry(
-            name,
-            stage,
-            tag,
-            entry,
-            candidate_sha256=_model_sha(repo, name, entry.get("candidate")),
-            baseline_sha256=_model_sha(repo, name, entry.get("baseline")),
+            name, stage, tag, entry, candidate_sha256=shas[0], baseline_sha256=shas[1]
         )
         write_rollout(repo, tag, noted)
         return tag
