@@ -261,3 +261,24 @@ def test_an_empty_repository_and_an_unregistered_assignment(tmp_path: Path) -> N
             if not link.startswith(("data:", "#")):
                 assert (path.parent / link).resolve().is_file(), (path, link)
     assert git(root, "rev-parse", "HEAD") in (out / "index.html").read_text()
+
+
+def test_history_pages_and_the_incremental_build_of_a_long_registry(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from registry import build as make_repo  # the benchmark's fast-import generator
+
+    repo = tmp_path / "big"
+    make_repo(repo, ["model"], 260, 260)  # 520 events: one full history page and a part
+    out = tmp_path / "out"
+    first = build_site(repo, out)
+    assert first.written == first.pages == 2 + 1 + 2 + 260
+    artifact = parse(out / "artifacts/model/index.html")
+    assert artifact.links.count("history-1.html") == 1 and "history-2.html" in artifact.links
+    full = (out / "artifacts/model/history-1.html").read_text()
+    assert full.count("<tr>") == 1 + 500
+    release(repo, "promote", "model", "prod", "--version", "v0.2.50")
+    again = build_site(repo, out)
+    # index, artifact page, the partial history page, and the versions above the holders
+    assert again.written < 30, again
+    assert (out / "artifacts/model/history-1.html").read_text() == full
+    assert "v0.2.50" in (out / "artifacts/model/history-2.html").read_text()

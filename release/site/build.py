@@ -315,14 +315,13 @@ def build_site(
     root = git.toplevel(repo)
     out_dir = Path(out) if out is not None else root / "site"
     _check_out(out_dir, root)
-    # git does the reading while Python parses: notes and monitoring history in threads
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # git reads the notes while Python parses the tags
+    with ThreadPoolExecutor(max_workers=1) as pool:
         rollouts_job = pool.submit(sources.read_rollouts, root)
-        monitor_job = pool.submit(sources.read_monitoring, root)
         state = api.read_state(root)
         stages = api.stages(root)
         show = api.show(root, state=state)
-        rollouts, points = rollouts_job.result(), monitor_job.result()
+        rollouts = rollouts_job.result()
     for stage in state.used_stages():
         if stage not in stages:
             stages.append(stage)
@@ -330,8 +329,14 @@ def build_site(
     site = Site(out_dir)
     home: list[dict[str, str]] = []
     site.add("index.html", "site/index.html.j2", context.index_context(arts, stages, show), home)
-    monitor = context.monitoring_context(points)
-    site.add("monitoring.html", "site/monitoring.html.j2", monitor, home)
+    heads = sources.history_heads(root, [e.commit for e in state.tags.values()])
+    site.add_lazy(
+        "monitoring.html",
+        "site/monitoring.html.j2",
+        heads,
+        lambda: context.monitoring_context(sources.read_monitoring(root)),
+        home,
+    )
     files = Files(root)
     for art in arts:
         a_slug = context.slug(art.name)

@@ -114,15 +114,13 @@ def history_blocks(art: ArtifactState) -> list[list[Event]]:
 
 def history_context(art: ArtifactState, number: int, block: list[Event]) -> dict[str, Any]:
     """One history page: a block of events, newest first."""
+    pages = {v.version for v in art.versions.values() if not v.discovered}
     return {
         "title": f"{art.name}: events {number}",
         "name": art.name,
         "first": when(block[0].time),
         "last": when(block[-1].time),
-        "events": [
-            event_row(classify(e), {v.version for v in sorted_versions(art)})
-            for e in reversed(block)
-        ],
+        "events": [event_row(classify(e), pages) for e in reversed(block)],
     }
 
 
@@ -131,7 +129,7 @@ def artifact_context(art: ArtifactState, stages: list[str], now: int) -> dict[st
     versions table. ``now`` is where the chart ends."""
     history = stage_history(art, stages)
     holders = {s: art.active_version(s) for s in stages}
-    pages = {v.version for v in sorted_versions(art)}
+    pages = {v.version for v in art.versions.values() if not v.discovered}
     versions = []
     for v in sorted_versions(art):
         first = v.registrations[0] if v.registrations else None

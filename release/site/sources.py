@@ -62,11 +62,14 @@ class MonitorPoint:
 
 def read_monitoring(repo: str | os.PathLike[str]) -> list[MonitorPoint]:
     """Drift and quality results committed over time (``reports/drift.json``,
-    ``reports/quality.json`` in any branch's history), newest first, at most MAX_MONITOR."""
+    ``reports/quality.json`` in the history of any branch or tag), newest first, at most
+    MAX_MONITOR."""
     proc = git.run(
         repo,
         "log",
-        "--all",
+        "--branches",
+        "--remotes",
+        "--tags",
         f"--max-count={MAX_MONITOR}",
         "--format=%H%x00%ct%x00%s",
         "--",
@@ -87,6 +90,13 @@ def read_monitoring(repo: str | os.PathLike[str]) -> list[MonitorPoint]:
         p.drift = drift if isinstance(drift, dict) else None
         p.quality = quality if isinstance(quality, dict) else None
     return points
+
+
+def history_heads(repo: str | os.PathLike[str], tag_commits: list[str]) -> list[str]:
+    """The commits every branch and tag points at: while they stay the same, so does the
+    history :func:`read_monitoring` walks (a new tag on an old commit changes nothing)."""
+    proc = git.run(repo, "for-each-ref", "--format=%(objectname)", "refs/heads", "refs/remotes")
+    return sorted({*proc.stdout.decode().split(), *tag_commits})
 
 
 @dataclass
