@@ -142,7 +142,7 @@ def _walk(drv, start: str, allowed_prefix: str, label: str) -> None:
     drv.find_element(By.CSS_SELECTOR, "#versions + table a[href='v1.1.0.html']").click()
     page = drv.find_element(By.TAG_NAME, "main").text
     assert "rolled_back" in page and ROLLBACK_REASON in page  # the noted canary
-    assert "Against previous version v1.0.0" in page and "Against prod (holds v1.0.0)" in page
+    assert "Against v1.0.0 (the previous version, in dev now, in staging now, in prod now)" in page
     assert "HLP" in page and "Interval" in page
     _assert_inert(drv)
     drv.save_screenshot(str(ARTIFACTS / f"{label}-version.png"))

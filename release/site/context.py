@@ -270,24 +270,20 @@ def version_context(
             )
         }
         chart = svg.slices(slices, overall, str(metrics["primary"]))
-    diffs = []
+    # one comparison per other version, however many reasons there are to compare
+    reasons: dict[str, list[str]] = {}
     if previous is not None:
-        diffs.append(
-            {
-                "label": f"previous version {previous.version}",
-                "against": previous.version,
-                "diff": card_diff(cards.get(previous.commit), card, previous.version),
-            }
-        )
+        reasons[previous.version] = ["the previous version"]
     for stage, holder in compared.items():
-        other = art.versions[holder]
-        diffs.append(
-            {
-                "label": f"{stage} (holds {holder})",
-                "against": holder,
-                "diff": card_diff(cards.get(other.commit), card, holder),
-            }
-        )
+        reasons.setdefault(holder, []).append(f"in {stage} now")
+    diffs = [
+        {
+            "label": f"{other} ({', '.join(why)})",
+            "against": other,
+            "diff": card_diff(cards.get(art.versions[other].commit), card, other),
+        }
+        for other, why in reasons.items()
+    ]
     dvc = _d(_d(_d(card).get("lineage")).get("dvc"))
     model_sha = _d(_d(card).get("model_details")).get("sha256")
     if model_sha is None:
