@@ -28,8 +28,9 @@ def _color(version: str | None) -> str:
     return PALETTE[digest[0] % len(PALETTE)]
 
 
-def _day(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d")
+def _day(epoch: float, minutes: bool = False) -> str:
+    fmt = "%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime(fmt)
 
 
 def stage_chart(history: dict[str, list[Segment]], now: int) -> Markup:
@@ -38,7 +39,9 @@ def stage_chart(history: dict[str, list[Segment]], now: int) -> Markup:
     if not lanes:
         return Markup("")
     start = min(segs[0].start for _, segs in lanes)
-    end = max(now, start + 1)
+    # room after the last change, so the version each stage holds now shows too
+    end = now + max((now - start) * 0.08, 60)
+    short = end - start < 2 * 86400
     left, width, lane, top = 70, 480, 26, 10
     height = top + lane * len(lanes) + 28
 
@@ -53,11 +56,11 @@ def stage_chart(history: dict[str, list[Segment]], now: int) -> Markup:
             x0, x1 = px(seg.start), px(seg.end if seg.end is not None else end)
             w = max(x1 - x0, 1.0)
             label = seg.version or "none"
-            until = _day(seg.end) if seg.end is not None else "now"
+            until = _day(seg.end, short) if seg.end is not None else "now"
             body.append(
                 f'<rect x="{_n(x0)}" y="{y + 2}" width="{_n(w)}" height="{lane - 6}" '
                 f'fill="{_color(seg.version)}" stroke="#fff"><title>'
-                f"{escape(stage)}: {escape(label)} from {_day(seg.start)} to {until}"
+                f"{escape(stage)}: {escape(label)} from {_day(seg.start, short)} to {until}"
                 "</title></rect>"
             )
             if w > 7 * len(label) + 6:
@@ -65,8 +68,8 @@ def stage_chart(history: dict[str, list[Segment]], now: int) -> Markup:
                     _text(x0 + 4, y + 16, label, extra=' fill="#fff"' if seg.version else "")
                 )
     axis_y = top + lane * len(lanes) + 14
-    body.append(_text(left, axis_y, _day(start)))
-    body.append(_text(left + width, axis_y, _day(end), "end"))
+    body.append(_text(left, axis_y, _day(start, short)))
+    body.append(_text(left + width, axis_y, _day(end, short), "end"))
     total = sum(len(s) for s in history.values())
     shown = sum(len(s) for _, s in lanes)
     title = "Which version each stage held over time"
