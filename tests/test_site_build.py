@@ -95,6 +95,7 @@ def test_pages_links_and_escaping(project: Path, tmp_path: Path) -> None:
                 continue
             target = (path.parent / link.split("#")[0]).resolve()
             assert target.is_file(), (rel, link)  # relative links work from file://
+        assert "Content-Security-Policy" in path.read_text(), rel
         if not rel.endswith(".card.html"):
             assert {"header", "nav", "main", "footer", "h1"} <= set(page.tags), rel
             assert all(s in ("col", "row") for s in page.th_scopes), rel

@@ -41,6 +41,11 @@ from release.resources import builtin_templates
 from release.site import context, sources
 
 MANIFEST = ".release-site.json"
+# Nothing but the page itself: inline styles and data: images (the site has no scripts).
+CSP = (
+    '<meta http-equiv="Content-Security-Policy" '
+    "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+)
 TEMPLATES = builtin_templates("site")
 _KIND_CLASS = {"rollback": "kind-rollback", "forced promotion": "kind-forced"}
 
@@ -70,6 +75,7 @@ def environment() -> jinja2.Environment:
     )
     from release.card.render import fmt, pct
 
+    env.globals["csp"] = Markup(CSP)  # noqa: S704 - a constant of this module
     env.filters.update(
         fmt=fmt, pct=pct, slug=context.slug, kind_class=lambda k: _KIND_CLASS.get(k, "")
     )
@@ -195,6 +201,7 @@ def _card_page(card: dict[str, Any], back: str) -> str | None:
     except Exception:  # a card from an old commit may not fit today's template
         return None
     nav = f'<nav aria-label="Site"><a href="{back}">Back to the version page</a></nav>'
+    html = html.replace("<head>", "<head>\n" + CSP, 1)  # as every page of the site
     return html.replace("<body>", "<body>\n" + nav, 1)
 
 
