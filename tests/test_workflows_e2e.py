@@ -290,7 +290,7 @@ def test_a_failing_canary_rolls_back_and_the_rollback_tag_is_pushed(project):
     rollout = deploy.step("Roll out")
     assert rollout.outcome == "failure" and "rolled_back" in rollout.output, deploy.log()
     assert deploy.step("Keep the rollback tag").outcome == "success"
-    assert deploy.outputs == {"rollback": "true"}
+    assert deploy.outputs == {"rollback": "true", "notes": "true"}
     # the rollback job published exactly the tag the tool wrote, annotated, to the origin
     rollback = jobs["rollback"]
     assert rollback.permissions == {"contents": "write"}
@@ -301,6 +301,9 @@ def test_a_failing_canary_rolls_back_and_the_rollback_tag_is_pushed(project):
         sh(project.origin, "git", "cat-file", "-t", f"refs/tags/{pushed}").stdout.strip() == "tag"
     )
     assert project.active("prod") == "v1.0.0"
+    # the rollout's analysis went to origin as a git note on the assignment it executed
+    noted = sh(project.origin, "git", "notes", "--ref=release", "show", f"refs/tags/{tag}")
+    assert '"outcome":"rolled_back"' in noted.stdout and pushed in noted.stdout
     # the judge failed the candidate on evidence, not for want of traffic
     assert "inconclusive" not in rollout.output
     message = sh(project.origin, "git", "tag", "-l", "--format=%(contents)", pushed).stdout
