@@ -34,6 +34,7 @@ import jinja2
 from markupsafe import Markup
 
 from release import __version__
+from release.card.render import HTML_TEMPLATE, fmt, front_matter_yaml, make_environment, pct
 from release.errors import UsageError
 from release.fsio import write_text
 from release.registry import api, git
@@ -73,8 +74,6 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    from release.card.render import fmt, pct
-
     env.globals["csp"] = Markup(CSP)  # noqa: S704 - a constant of this module
     env.filters.update(
         fmt=fmt, pct=pct, slug=context.slug, kind_class=lambda k: _KIND_CLASS.get(k, "")
@@ -190,8 +189,6 @@ class Site:
 
 def _card_page(card: dict[str, Any], back: str) -> str | None:
     """The card's own HTML (its template, autoescaped), with a way back to the site."""
-    from release.card.render import HTML_TEMPLATE, front_matter_yaml, make_environment
-
     try:
         env = make_environment(None, html=True)
         html = env.get_template(HTML_TEMPLATE).render(

@@ -9,6 +9,7 @@ defensively: a broken or hostile file at some commit leaves that fact empty.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from release import notes, paths
+from release.deploy.records import list_records
 from release.errors import ReleaseError
 from release.registry import git
 
@@ -113,8 +115,6 @@ class Rollouts:
 
 def read_rollouts(repo: str | os.PathLike[str], state_dir: str | None = None) -> Rollouts:
     """Noted rollouts merged with the local deployment records (one entry per id)."""
-    from release.deploy.records import list_records
-
     root = Path(repo)
     local: list[dict[str, Any]] = []
     folder = root / (state_dir or paths.DEPLOYMENTS_DIR)
@@ -137,8 +137,6 @@ def read_rollouts(repo: str | os.PathLike[str], state_dir: str | None = None) ->
 
 def fingerprint(repo: str | os.PathLike[str]) -> str:
     """A digest of every tag and note ref: it changes whenever the registry does."""
-    import hashlib
-
     proc = git.run(
         repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/tags", "refs/notes"
     )
