@@ -285,3 +285,27 @@ def test_history_pages_and_the_incremental_build_of_a_long_registry(tmp_path: Pa
     assert again.written < 30, again
     assert (out / "artifacts/model/history-1.html").read_text() == full
     assert "v0.2.50" in (out / "artifacts/model/history-2.html").read_text()
+
+
+def test_files_at_commits_are_read_ahead_and_bounded(tmp_path: Path) -> None:
+    from release.site.build import Files
+
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "T")
+    git(root, "config", "user.email", "t@example.com")
+    commits = []
+    for i in range(6):
+        (root / "reports").mkdir(exist_ok=True)
+        (root / "reports" / "metrics.json").write_text(json.dumps({"accuracy": i / 10}))
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", f"c{i}")
+        commits.append(git(root, "rev-parse", "HEAD"))
+    files = Files(root)
+    files.MAX_CACHED, files.CHUNK = 3, 2
+    files.plan(commits)
+    for i, commit in enumerate(commits):
+        assert files.get(commit)["reports/metrics.json"] == {"accuracy": i / 10}
+        assert len(files.cache) <= 3
+    assert files.get(commits[0])["model_card/card.json"] is None  # evicted, read again

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -203,21 +204,42 @@ def _card_page(card: dict[str, Any], back: str) -> str | None:
 
 
 class Files:
-    """Files at version commits, read in one batch for the pages that need them."""
+    """Files at version commits, read in batches in the order pages need them.
+
+    Bounded: at most ``MAX_CACHED`` commits' files are held; a miss reads that commit
+    and the next ``CHUNK`` planned ones in one ``git cat-file``, evicting the least
+    recently used.
+    """
+
+    MAX_CACHED = 256
+    CHUNK = 128
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.cache: dict[str, dict[str, Any]] = {}
+        self.cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.order: list[str] = []
+        self.position: dict[str, int] = {}
 
-    def prefetch(self, commits: list[str]) -> None:
-        """Read the files of every commit not read yet, in one git call."""
-        todo = sorted({c for c in commits if c not in self.cache})
-        if todo:
-            self.cache.update(sources.read_version_files(self.root, todo))
+    def plan(self, commits: list[str]) -> None:
+        """Commits in the order they will be asked for (read ahead in that order)."""
+        for commit in commits:
+            if commit not in self.position:
+                self.position[commit] = len(self.order)
+                self.order.append(commit)
 
     def get(self, commit: str) -> dict[str, Any]:
-        """The files at ``commit`` (read now when not prefetched)."""
-        self.prefetch([commit])
+        """The files at ``commit``."""
+        if commit in self.cache:
+            self.cache.move_to_end(commit)
+            return self.cache[commit]
+        start = self.position.get(commit)
+        ahead = self.order[start + 1 : start + 1 + self.CHUNK] if start is not None else []
+        batch = [commit, *(c for c in ahead if c not in self.cache)]
+        for c, found in sources.read_version_files(self.root, batch).items():
+            self.cache[c] = found
+        self.cache.move_to_end(commit)
+        while len(self.cache) > self.MAX_CACHED:
+            self.cache.popitem(last=False)
         return self.cache[commit]
 
     def card(self, commit: str) -> Any:
@@ -272,7 +294,7 @@ def _version_pages(
         clean = site.unchanged(path, digest)
         plans.append((v, previous, ran, compared, path, crumbs, needed, v_slug, clean, digest))
     dirty = [p for p in plans if not p[8]]
-    files.prefetch([c for p in dirty for c in p[6]])
+    files.plan([c for p in dirty for c in p[6]])
     for v, previous, ran, compared, path, crumbs, _, v_slug, clean, digest in plans:
         card_path = f"artifacts/{a_slug}/{v_slug}.card.html"
         # a clean page keeps the card page it had (same commit); a changed one looks
