@@ -111,8 +111,9 @@ def _check_out(out: Path, root: Path) -> None:
 class Site:
     """One build: collects pages (path, digest, how to render), writes the changed ones."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, atomic: bool = False) -> None:
         self.out = out
+        self.atomic = atomic
         self.env = environment()
         self.base = _templates_digest()
         self.pages: dict[str, tuple[str, Callable[[], str | None]]] = {}
@@ -174,7 +175,10 @@ class Site:
             if target.parent not in made:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
-            target.write_text(html, encoding="utf-8")
+            if self.atomic:  # a server reading the folder never sees half a page
+                write_text(target, html)
+            else:
+                target.write_text(html, encoding="utf-8")
             kept[path] = digest
             written += 1
         removed = 0
@@ -334,9 +338,13 @@ def _card_of(files: Files, commit: str, back: str) -> str | None:
 
 
 def build_site(
-    repo: str | os.PathLike[str] = ".", out: str | os.PathLike[str] | None = None
+    repo: str | os.PathLike[str] = ".",
+    out: str | os.PathLike[str] | None = None,
+    *,
+    atomic: bool = False,
 ) -> BuildResult:
-    """Build (or bring up to date) the registry site of ``repo`` in ``out``."""
+    """Build (or bring up to date) the registry site of ``repo`` in ``out`` (``atomic``:
+    each page is renamed into place, for a folder being served)."""
     start = time.perf_counter()
     root = git.toplevel(repo)
     out_dir = Path(out) if out is not None else root / "site"
@@ -352,7 +360,7 @@ def build_site(
         if stage not in stages:
             stages.append(stage)
     arts = list(state.artifacts.values())
-    site = Site(out_dir)
+    site = Site(out_dir, atomic)
     home: list[dict[str, str]] = []
     site.add("index.html", "site/index.html.j2", context.index_context(arts, stages, show), home)
     heads = sources.history_heads(root, [e.commit for e in state.tags.values()])

@@ -85,7 +85,7 @@ class Watcher(threading.Thread):
             try:
                 mark = self.current()
                 if mark != self.mark:
-                    build_site(self.root, self.out)
+                    build_site(self.root, self.out, atomic=True)
                     self.mark = mark
                     self.builds += 1
             except ReleaseError as exc:  # keep serving the last good site
