@@ -61,6 +61,7 @@ class BuildResult:
     written: int
     removed: int
     seconds: float
+    warnings: list[str]
 
 
 def environment() -> jinja2.Environment:
@@ -391,7 +392,8 @@ def build_site(
                 )
         _version_pages(site, art, stages, files, rollouts)
     written, removed = site.write()
-    return BuildResult(out_dir, len(site.pages), written, removed, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return BuildResult(out_dir, len(site.pages), written, removed, seconds, state.warnings)
 
 
 def _renders(card: dict[str, Any]) -> bool:

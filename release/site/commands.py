@@ -23,6 +23,8 @@ def build_cmd(out_dir: str | None, repo: str, as_json: bool) -> None:
     from release.site.build import build_site
 
     result = build_site(repo, out_dir)
+    for line in result.warnings:  # tags the registry skipped (as release show says)
+        click.echo(line, err=True)
     if as_json:
         emit_json(
             {
