@@ -128,3 +128,12 @@ def make_registry_project(root: Path) -> Path:
     assert "c0ffee000001" in git(root, "notes", "--ref=release", "show", assignment)
     shutil.rmtree(root / ".release")
     return root
+
+
+def copy_of_registry_project(tmp_path_factory, dest: Path) -> Path:
+    """A copy of one :func:`make_registry_project`, built once per test session."""
+    pristine = tmp_path_factory.getbasetemp() / "registry-project"
+    if not (pristine / ".git").is_dir():
+        make_registry_project(pristine)
+    shutil.copytree(pristine, dest, symlinks=True)
+    return dest

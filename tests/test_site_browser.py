@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from site_support import ARTIFACT, ROLLBACK_REASON, make_registry_project, start_ui
+from site_support import ARTIFACT, ROLLBACK_REASON, copy_of_registry_project, start_ui
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "site"
 BIN = Path(sys.executable).parent
@@ -84,7 +84,7 @@ def driver():
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    return make_registry_project(tmp_path_factory.mktemp("site") / "proj")
+    return copy_of_registry_project(tmp_path_factory, tmp_path_factory.mktemp("site") / "proj")
 
 
 def _requested_urls(drv) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,8 +17,8 @@ import pytest
 from site_support import (
     ARTIFACT,
     ROLLBACK_REASON,
+    copy_of_registry_project,
     git,
-    make_registry_project,
     release,
     start_ui,
 )
@@ -32,16 +31,9 @@ from release.site.timeline import classify, stage_history
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def base_project(tmp_path_factory) -> Path:
-    return make_registry_project(tmp_path_factory.mktemp("sitebuild") / "proj")
-
-
 @pytest.fixture
-def project(base_project: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "proj"
-    shutil.copytree(base_project, copy, symlinks=True)
-    return copy
+def project(tmp_path_factory, tmp_path: Path) -> Path:
+    return copy_of_registry_project(tmp_path_factory, tmp_path / "proj")
 
 
 class Page(HTMLParser):
