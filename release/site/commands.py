@@ -14,7 +14,11 @@ def site() -> None:
 
 @site.command("build")
 @click.option(
-    "--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Folder [site]."
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder [REPO/site].",
 )
 @click.option("--repo", default=".", show_default=True, help="Git repository of the registry.")
 @json_option
