@@ -301,3 +301,29 @@ def test_files_at_commits_are_read_ahead_and_bounded(tmp_path: Path) -> None:
         assert files.get(commit)["reports/metrics.json"] == {"accuracy": i / 10}
         assert len(files.cache) <= 3
     assert files.get(commits[0])["model_card/card.json"] is None  # evicted, read again
+
+
+def test_files_kept_by_dvc_come_from_the_dvc_cache(tmp_path: Path) -> None:
+    import hashlib
+
+    root = tmp_path / "r"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "T")
+    git(root, "config", "user.email", "t@example.com")
+    metrics = json.dumps({"accuracy": 0.91}).encode()
+    md5 = hashlib.md5(metrics).hexdigest()
+    cache = root / ".dvc" / "cache" / "files" / "md5" / md5[:2]
+    cache.mkdir(parents=True)
+    (cache / md5[2:]).write_bytes(metrics)  # reports/metrics.json is in DVC, not in git
+    (root / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  evaluate:\n    cmd: release evaluate\n    outs:\n"
+        f"    - path: reports/metrics.json\n      md5: {md5}\n      size: {len(metrics)}\n"
+    )
+    git(root, "add", "dvc.lock")
+    git(root, "commit", "-q", "-m", "evaluated")
+    git(root, "tag", "-a", "model@v1.0.0", "-m", "Registering artifact model version v1.0.0")
+    out = tmp_path / "out"
+    build_site(root, out)
+    text = "".join(parse(out / "artifacts/model/v1.0.0.html").text)
+    assert "accuracy" in text and "0.9100" in text

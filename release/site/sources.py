@@ -12,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from release import notes, paths
 from release.deploy.records import list_records
@@ -26,6 +29,7 @@ MAX_MONITOR = 200  # monitoring results shown, newest first
 # Files read at every version's commit (all small, kept in git by the pipeline).
 VERSION_FILES = (paths.CARD_JSON, paths.METRICS, paths.SLICES_JSON, paths.MODEL_META)
 MONITOR_FILES = ("reports/drift.json", "reports/quality.json")
+DVC_LOCK = "dvc.lock"
 
 
 def _json(raw: bytes | None) -> Any:
@@ -40,15 +44,62 @@ def _json(raw: bytes | None) -> Any:
 def read_version_files(
     repo: str | os.PathLike[str], commits: list[str]
 ) -> dict[str, dict[str, Any]]:
-    """``{commit: {path: parsed JSON or None}}`` for :data:`VERSION_FILES`, one git call."""
+    """``{commit: {path: parsed JSON or None}}`` for :data:`VERSION_FILES`, one git call.
+
+    A file kept by DVC rather than git (an output with ``cache: true``) is read from the
+    local DVC cache when that commit's ``dvc.lock`` names it and the cache holds it.
+    """
     unique = sorted(set(commits))
-    specs = [f"{c}:{p}" for c in unique for p in VERSION_FILES]
+    wanted = (*VERSION_FILES, DVC_LOCK)
+    specs = [f"{c}:{p}" for c in unique for p in wanted]
     blobs = git.read_blobs(repo, specs) if specs else []
-    out: dict[str, dict[str, Any]] = {c: {} for c in unique}
+    raw: dict[str, dict[str, bytes | None]] = {c: {} for c in unique}
     for spec, blob in zip(specs, blobs, strict=True):
         commit, _, path = spec.partition(":")
-        out[commit][path] = _json(blob)
+        raw[commit][path] = blob
+    out: dict[str, dict[str, Any]] = {}
+    for commit, found in raw.items():
+        lock = found.pop(DVC_LOCK)
+        if lock is not None and any(b is None for b in found.values()):
+            cached = dvc_outputs(Path(repo), lock)
+            for path, blob in found.items():
+                if blob is None and path in cached:
+                    found[path] = _read_cached(Path(repo), cached[path])
+        out[commit] = {path: _json(blob) for path, blob in found.items()}
     return out
+
+
+def dvc_outputs(repo: Path, lock: bytes) -> dict[str, str]:
+    """``{path: md5}`` of the single-file outputs a ``dvc.lock`` records (bounded)."""
+    if len(lock) > MAX_FILE:
+        return {}
+    try:
+        doc = yaml.safe_load(lock)
+    except yaml.YAMLError:
+        return {}
+    found: dict[str, str] = {}
+    for stage in (doc.get("stages") or {}).values() if isinstance(doc, dict) else []:
+        for entry in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
+            if not isinstance(entry, dict):
+                continue
+            md5 = str(entry.get("md5", ""))
+            if re.fullmatch(r"[0-9a-f]{32}", md5) and isinstance(entry.get("path"), str):
+                found[entry["path"]] = md5
+    return found
+
+
+def _read_cached(repo: Path, md5: str) -> bytes | None:
+    """The DVC cache's copy of ``md5`` (``cache.dir`` honoured), or None."""
+    # the project's one DVC cache locator (imported here: only old commits need it)
+    from release.serve.loader import _cache_file
+
+    path = _cache_file(repo, md5)
+    try:
+        if path.stat().st_size > MAX_FILE:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 @dataclass
