@@ -39,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "verify": "release.verify:verify_command",
     "init": "release.scaffold.commands:init",
     "doctor": "release.doctor:doctor_command",
+    "site": "release.site.commands:site",
+    "ui": "release.site.commands:ui",
 }
 
 
@@ -93,6 +95,8 @@ HELP: dict[str, str] = {
     "verify": "Reproduce a registered version and compare it with the registry.",
     "init": "Set up a project from your data (or --example loan): params, pipeline, card, CI.",
     "doctor": "Check tools, tags, DVC remote, settings against the data, templates and ports.",
+    "site": "Build the registry's static website from git (release site build).",
+    "ui": "Serve the registry's website on 127.0.0.1, rebuilt when refs change.",
 }
 
 

@@ -189,7 +189,9 @@ def run_demo(project: Path) -> None:
         d.sh(rel, "show")
         d.sh(rel, "history", ARTIFACT)
         d.sh(rel, "deployments")
-        print(f"\nmodel card:   {project / 'model_card/card.html'}")
+        d.sh(rel, "site", "build", "--out", "site")
+        print(f"\nregistry site: {project / 'site/index.html'} (or: release ui)")
+        print(f"model card:   {project / 'model_card/card.html'}")
         print(f"drift report: {project / 'reports/drift.html'}")
         print(f"project:      {project}")
     finally:

@@ -101,10 +101,18 @@ def _yaml(raw: bytes | None) -> dict[str, Any]:
 
 def read_lock(repo: str | Path, rev: str | None = None) -> dict[str, dict[str, Any]]:
     """The ``stages`` of ``dvc.lock`` at ``rev`` (working tree when None); {} when absent."""
-    stages = _yaml(_read(Path(repo), rev, LOCK)).get("stages")
+    return parse_lock(_read(Path(repo), rev, LOCK))
+
+
+def parse_lock(raw: bytes | None) -> dict[str, dict[str, Any]]:
+    """The ``stages`` of a ``dvc.lock`` already read (for batched git reads); {} if unusable."""
+    stages = _yaml(raw).get("stages")
     if not isinstance(stages, dict):
         return {}
     return {str(k): v for k, v in stages.items() if isinstance(v, dict)}
+
+
+_ROOT = PurePosixPath(".")
 
 
 def _entries(entries: Any, base: PurePosixPath) -> Iterator[Out]:
@@ -125,6 +133,11 @@ def lock_outs(repo: str | Path, rev: str | None = None, *, deps: bool = False) -
         if deps:
             found.extend(_entries(stage.get("deps"), PurePosixPath(".")))
     return found
+
+
+def outs_in_lock(raw: bytes | None) -> list[Out]:
+    """The outputs a ``dvc.lock`` already read records (for batched git reads)."""
+    return [o for stage in parse_lock(raw).values() for o in _entries(stage.get("outs"), _ROOT)]
 
 
 def dvc_file_outs(repo: str | Path, rev: str | None, dvc_file: str) -> list[Out]:

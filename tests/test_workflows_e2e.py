@@ -196,7 +196,7 @@ def test_a_promotion_to_each_stage_deploys_with_its_strategy(project):
             "parse": "success",
             "card": "skipped",
             "deploy": "success",
-            "rollback": "skipped",
+            "rollback": "success",  # no rollback tag: it publishes the rollout notes
             "kubernetes": "success",
         }, logs(jobs)
         parse = jobs["parse"].outputs
@@ -215,6 +215,10 @@ def test_a_promotion_to_each_stage_deploys_with_its_strategy(project):
         assert f"promoted: {ARTIFACT} v1.0.0 in {stage}" in rollout.output, deploy.log()
         assert "first deployment of" in deploy.step("Start the baseline").output
         assert deploy.step("Keep the rollback tag").outcome == "skipped"
+        assert jobs["rollback"].step("Push the rollback tag").outcome == "skipped"
+        assert "pushed rollout notes" in jobs["rollback"].step("Push the rollout notes").output
+        noted = sh(project.origin, "git", "notes", "--ref=release", "show", f"refs/tags/{tag}")
+        assert '"outcome":"promoted"' in noted.stdout
         assert "stopped" in deploy.step("Stop the local router").output
         # Kubernetes: rendered with the same strategy, validated, uploaded, not applied
         k8s = jobs["kubernetes"]
@@ -286,7 +290,7 @@ def test_a_failing_canary_rolls_back_and_the_rollback_tag_is_pushed(project):
     rollout = deploy.step("Roll out")
     assert rollout.outcome == "failure" and "rolled_back" in rollout.output, deploy.log()
     assert deploy.step("Keep the rollback tag").outcome == "success"
-    assert deploy.outputs == {"rollback": "true"}
+    assert deploy.outputs == {"rollback": "true", "notes": "true"}
     # the rollback job published exactly the tag the tool wrote, annotated, to the origin
     rollback = jobs["rollback"]
     assert rollback.permissions == {"contents": "write"}
@@ -297,6 +301,9 @@ def test_a_failing_canary_rolls_back_and_the_rollback_tag_is_pushed(project):
         sh(project.origin, "git", "cat-file", "-t", f"refs/tags/{pushed}").stdout.strip() == "tag"
     )
     assert project.active("prod") == "v1.0.0"
+    # the rollout's analysis went to origin as a git note on the assignment it executed
+    noted = sh(project.origin, "git", "notes", "--ref=release", "show", f"refs/tags/{tag}")
+    assert '"outcome":"rolled_back"' in noted.stdout and pushed in noted.stdout
     # the judge failed the candidate on evidence, not for want of traffic
     assert "inconclusive" not in rollout.output
     message = sh(project.origin, "git", "tag", "-l", "--format=%(contents)", pushed).stdout

@@ -79,7 +79,7 @@ def rank(value: Any) -> str:
 
 def mval(value: Any, metric: str, digits: int = 1) -> str:
     """A value of ``metric``: a percentage for rates, 4 significant digits for the others."""
-    from release.analysis.metrics import RATE_METRICS
+    from release.stats.metrics import RATE_METRICS
 
     if metric in RATE_METRICS:
         return pct(value, digits)

@@ -299,6 +299,9 @@ def deployments(
         records = list_records(state_dir, name)
     except ReleaseError:
         raise
+    from release.notes import merge_records
+
+    records = merge_records(repo, records, name)  # rollouts noted in git (other machines, CI)
     if stage:
         records = [r for r in records if r.get("stage") == stage]
     for rec in records:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from release import notes
 from release.errors import DeployError, UsageError
 from release.fsio import read_json, write_json
 
@@ -82,6 +83,7 @@ def save_record(state_dir: str | os.PathLike[str], record: dict[str, Any]) -> Pa
     write_json(path, record)
     with contextlib.suppress(OSError):
         os.chmod(path, 0o600)  # it holds the router's admin token
+    notes.record_finished(state_dir, record)  # a finished rollout also goes into git notes
     return path
 
 
