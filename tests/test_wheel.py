@@ -96,3 +96,108 @@ def test_installed_wheel_runs_without_the_source_tree(venv: Path, tmp_path: Path
     kinds = {doc["kind"] for t in texts for doc in yaml.safe_load_all(t) if doc}
     assert {"Rollout", "AnalysisTemplate", "Service", "VirtualService"} <= kinds
     assert any(sha in t for t in texts)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_users_csv_goes_through_the_whole_loop_from_the_wheel(venv: Path, tmp_path: Path) -> None:
+    """#12's "done when": only the wheel, an empty repository and a user's CSV."""
+    import re
+
+    import sklearn.datasets
+
+    from tests.test_scaffold import DEMO_WORDS, fill_card
+
+    env = {**_env(venv), "OMP_NUM_THREADS": "1"}
+    repo = tmp_path / "tumours"
+    repo.mkdir()
+    _run(["git", "init", "-q", "-b", "main"], repo)
+    _run(["git", "config", "user.email", "team@example.org"], repo)
+    _run(["git", "config", "user.name", "Team"], repo)
+    frame = sklearn.datasets.load_breast_cancer(as_frame=True).frame
+    (repo / "data" / "raw").mkdir(parents=True)
+    frame.to_csv(repo / "data" / "raw" / "tumours.csv", index=False)
+
+    def release(*args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["release", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900
+        )
+        assert code is None or proc.returncode == code, (
+            f"release {' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    release("init", "--data", "data/raw/tumours.csv", "--target", "target", "--yes")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["evaluate"]["bootstrap"] = 50  # a person would shorten it for a first look
+    params["evaluate"]["explain"] = {"permutation_repeats": 1, "max_rows": 200}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(["dvc", "add", "data/raw/tumours.csv"], repo, env)
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-qm", "release init"], repo, env)
+    _run(["dvc", "repro"], repo, env)
+    failed = release("card", "check", code=1)
+    assert "placeholder" in failed.stdout
+    fill_card(repo / "card.yaml")
+    _run(["dvc", "repro"], repo, env)
+    release("card", "check")
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-qm", "model and card"], repo, env)
+    status = _run(["git", "status", "--porcelain"], repo, env)
+    assert status == "", status  # outputs committed or ignored, nothing stray
+
+    name = params["release"]["artifact"]
+    release("register", name, "--version", "v0.1.0")
+    release("promote", name, "dev", "--version", "v0.1.0")
+    shown = json.loads(_run(["gto", "show", "--json"], repo, env))
+    assert shown[name]["version"] == "v0.1.0"  # gto reads what release wrote
+
+    port = str(_free_port())
+    try:
+        release("deploy", name, "dev", "--strategy", "direct", "--port", port, "--no-golden")
+        body = json.dumps(
+            {
+                "inputs": [
+                    {"name": c, "shape": [1], "datatype": "FP64", "data": [float(frame[c][0])]}
+                    for c in frame.columns
+                    if c != "target"
+                ]
+            }
+        )
+        import urllib.request
+
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v2/models/{name}/infer",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+            assert json.loads(resp.read())["outputs"]
+    finally:
+        release("deployments", "--stop", name, "dev", code=None)
+
+    batch = repo / "batch.csv"
+    frame.sample(200, random_state=1).to_csv(batch, index=False)
+    drift = release("monitor", "drift", "--current", str(batch), "--stage", "dev", code=None)
+    assert drift.returncode in (0, 1), drift.stderr
+    release("verify", f"{name}@v0.1.0")
+
+    for path in [
+        *repo.glob("model_card/*"),
+        *repo.glob("reports/*.md"),
+        *repo.glob("monitoring/**/*.md"),
+        repo / "params.yaml",
+        repo / "dvc.yaml",
+    ]:
+        if path.is_file():
+            found = DEMO_WORDS.search(path.read_text(encoding="utf-8"))
+            assert not found, (path, found)
+    assert not re.search("loan", _run(["release", "show"], repo, env), re.I)
