@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from release.bounds import check_bounds
 from release.errors import ConfigError
+from release.strict_yaml import load_yaml
 
 PARAMS_FILE = "params.yaml"
 
@@ -357,6 +357,16 @@ class MonitorSettings:
     signals: SignalSettings = field(default_factory=SignalSettings)
 
 
+# ---------------------------------------------------------------------------- serve
+@dataclass(frozen=True)
+class ServeSettings:
+    """What the model server accepts (``release serve``); see release/serve/body.py."""
+
+    unknown_category: Literal["error", "warn"] = "error"
+    max_body_mb: int = 16
+    max_depth: int = 32
+
+
 # ------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class Settings:
@@ -368,6 +378,7 @@ class Settings:
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def __post_init__(self) -> None:
         task = self.data.task
@@ -393,19 +404,20 @@ def load_settings(path: str | os.PathLike[str] = PARAMS_FILE) -> Settings:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path} not found", "run from the project root or pass --params PATH")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where} is not valid YAML", "fix the syntax") from None
-    return settings_from_dict(raw or {}, source=str(path))
+    raw = load_yaml(path)
+    if raw is None:
+        raise ConfigError(
+            f"{path} is empty", "write the settings, or `{}` to use every default explicitly"
+        )
+    return settings_from_dict(raw, source=str(path))
 
 
 def settings_from_dict(raw: Any, source: str = PARAMS_FILE) -> Settings:
     """Build Settings from a parsed mapping (the same checks as load_settings)."""
     try:
-        return _build(Settings, raw, "")
+        settings = _build(Settings, raw, "")
+        check_bounds(settings)
+        return settings
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.what}", exc.fix) from None
 
@@ -470,6 +482,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, float) and value.is_integer():  # `1e9` in YAML is a float
+            return int(value)
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
