@@ -47,7 +47,7 @@ METADATA_SCHEMA: dict[str, Any] = {
             },
         },
         "classes": {"type": ["array", "null"], "maxItems": 100_000, "items": _LABEL},
-        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
         "estimator": {"type": "string"},
         "estimator_class": {"type": "string"},
         "hyperparameters": {"type": "object"},
