@@ -439,6 +439,14 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     if unknown:
         key = f"{prefix}{unknown[0]}"
         raise ConfigError(f"unknown key {key}", "allowed keys here: " + ", ".join(sorted(names)))
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    absent = [name for name in required if name not in raw]
+    if absent:
+        raise ConfigError(f"{prefix}{absent[0]} is missing", f"set {prefix}{absent[0]}")
     kwargs = {name: _coerce(hints[name], raw[name], f"{prefix}{name}") for name in raw}
     return cls(**kwargs)
 
