@@ -49,7 +49,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "evaluate.min_slice_size": (1, 1_000_000_000),
     "evaluate.seed": _SEED,
     "evaluate.slices.bins.*[]": _ANY_NUMBER,
-    "evaluate.hlp.given.*": _RATE,
+    "evaluate.hlp.given.*": _METRIC,  # [0, 1] for rate metrics: checked in analysis.run
     "evaluate.explain.permutation_repeats": (1, 1_000),
     "evaluate.explain.max_rows": (1, 1_000_000),
     "evaluate.explain.surrogate_depth": (1, 32),

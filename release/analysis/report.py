@@ -15,6 +15,7 @@ from typing import Any
 from release.analysis.metrics import RATE_METRICS
 from release.config import LOWER_IS_BETTER
 from release.fsio import write_json, write_text
+from release.markdown import md_cell
 
 SLICES_JSON = "slices.json"
 SLICES_MD = "slices.md"
@@ -39,10 +40,6 @@ def fmt(value: float | None, *, rate: bool, digits: int = 1) -> str:
     if value is None:
         return "-"
     return f"{value * 100:.{digits}f}%" if rate else f"{value:.4g}"
-
-
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def ordered(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -125,7 +122,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             "| "
             + " | ".join(
                 [
-                    _cell(s["name"]),
+                    md_cell(s["name"]),
                     fmt(s["hlp"], rate=impact_rate),
                     fmt(s.get("impact_model", s["metric"]), rate=impact_rate),
                     fmt(s["share"], rate=True),
