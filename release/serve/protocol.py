@@ -194,6 +194,8 @@ def parse_json(body: bytes) -> Any:
         raise ProtocolError(400, "the request body is empty; send a JSON inference request")
     try:
         return json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:  # the server checks nesting first (release.serve.body)
+        raise ProtocolError(400, "the request body nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(400, f"the request body is not valid JSON: {exc}") from None
 
