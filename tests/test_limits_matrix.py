@@ -416,3 +416,37 @@ def test_the_body_cap_is_413_with_connection_close(good_model: Path) -> None:
         assert answer.status_code == 413 and "exceeds 1000 bytes" in answer.json()["error"]
         assert answer.headers["connection"] == "close"
     assert small.status_code == 200, small.text  # within the cap
+
+
+def test_bodies_received_at_once_share_one_budget(good_model: Path) -> None:
+    from release.serve.app import create_app
+    from release.serve.body import RequestLimits
+    from release.serve.commands import build_server
+
+    limits = RequestLimits(max_body_bytes=1000, buffer_budget_bytes=1500)
+    server = build_server(str(good_model), version_label="v1.0.0", limits=limits)
+    body = json.dumps(_table(ROW)).encode()
+    body += b" " * (800 - len(body))
+
+    async def slowly() -> Any:
+        for i in range(0, len(body), 100):
+            await asyncio.sleep(0.01)
+            yield body[i : i + 100]
+
+    async def go() -> list[httpx.Response]:
+        app = create_app(server)
+        async with server.lifespan(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+                url = "/v2/models/model/infer"
+                return list(
+                    await asyncio.gather(
+                        client.post(url, content=slowly()), client.post(url, content=slowly())
+                    )
+                )
+
+    answers = asyncio.run(go())
+    assert sorted(a.status_code for a in answers) == [200, 503], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 503)
+    assert "retry" in refused.json()["error"] and refused.headers["retry-after"] == "1"
+    assert server.requests.buffers.used == 0  # every reservation was given back

@@ -164,9 +164,7 @@ class ModelServer:
         if not self.ready or not self.batcher.running:
             return error(503, "the model is not ready; retry shortly")
         try:
-            decoded = await self.requests.decode(request)
-            self.metrics.observe_unknown(decoded.unknown)
-            prediction = await self.requests.predict(self.batcher, decoded)
+            return await self.requests.answer(request, self.batcher, self.metrics.observe_unknown)
         except ProtocolError as exc:
             return protocol_error(exc)
         except RuntimeError as exc:
@@ -177,7 +175,6 @@ class ModelServer:
         except Exception as exc:
             log.exception("inference failed")
             return error(500, f"inference failed: {type(exc).__name__}: {exc}")
-        return await self.requests.respond(decoded, prediction)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         """Prometheus text exposition of this server's registry."""

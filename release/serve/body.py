@@ -34,13 +34,41 @@ class RequestLimits:
     max_depth: int = 32  # a V2 request needs 5 levels; parameters may add a few
     inline_bytes: int = 64 * 1024  # smaller bodies are parsed on the loop (microseconds)
     chunk_rows: int = 1024  # larger requests are predicted in slices of this many rows
+    buffer_budget_bytes: int = 48 * MIB  # all bodies being received at once, together
     unknown_category: UnknownCategory = "error"
+
+
+class ByteBudget:
+    """Bytes of request bodies held in memory across all connections, with a ceiling.
+
+    The per-request cap alone lets a hundred concurrent uploads hold a hundred caps;
+    past the budget a request is refused with a 503 (retry) instead.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._held: dict[int, int] = {}
+
+    def take(self, owner: object, size: int) -> bool:
+        """Reserve ``size`` more bytes for ``owner``; False when over the budget."""
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        self._held[id(owner)] = self._held.get(id(owner), 0) + size
+        return True
+
+    def give(self, owner: object) -> None:
+        """Return everything ``owner`` holds."""
+        self.used -= self._held.pop(id(owner), 0)
 
 
 def request_limits(serve: Any) -> RequestLimits:
     """The limits from the settings' ``serve`` section (``release.config.ServeSettings``)."""
+    body = int(serve.max_body_mb) * MIB
     return RequestLimits(
-        max_body_bytes=int(serve.max_body_mb) * MIB,
+        max_body_bytes=body,
+        buffer_budget_bytes=max(3 * body, RequestLimits.buffer_budget_bytes),
         max_depth=int(serve.max_depth),
         unknown_category=serve.unknown_category,
     )
@@ -53,8 +81,12 @@ def too_large(limit: int) -> ProtocolError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with a 413 as soon as more than ``limit`` bytes arrive."""
+async def read_body(request: Request, limit: int, budget: ByteBudget | None = None) -> bytes:
+    """The request body, refused with a 413 as soon as more than ``limit`` bytes arrive.
+
+    With a ``budget``, the bytes are reserved as they arrive (the caller gives them back
+    with ``budget.give(request)``); a 503 when the server holds too many bodies already.
+    """
     length = request.headers.get("content-length")
     if length is not None and length.strip().isdigit() and int(length) > limit:
         raise too_large(limit)
@@ -65,6 +97,10 @@ async def read_body(request: Request, limit: int) -> bytes:
             size += len(chunk)
             if size > limit:
                 raise too_large(limit)
+            if budget is not None and not budget.take(request, len(chunk)):
+                raise ProtocolError(
+                    503, "the server is receiving too many large requests; retry shortly"
+                )
             chunks.append(chunk)
     except ClientDisconnect:
         raise ProtocolError(400, "the client closed the connection mid-body") from None

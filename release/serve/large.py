@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from release.serve.batching import MicroBatcher
-from release.serve.body import RequestLimits, parse_bounded, read_body
+from release.serve.body import ByteBudget, RequestLimits, parse_bounded, read_body
 from release.serve.protocol import InferRequest, ProtocolError, Schema, decode_infer, encode_infer
 from release.serve.runner import Prediction
 
@@ -31,21 +32,45 @@ class RequestPath:
     def __init__(self, schema: Schema, limits: RequestLimits | None = None) -> None:
         self.schema = schema
         self.limits = limits or RequestLimits()
-        self._large = asyncio.Semaphore(1)  # one large request parsed at a time
+        # One large request at a time from decode to answer: its parsed columns are
+        # about ten times its body, so this (with the buffer budget) bounds memory.
+        self._large = asyncio.Semaphore(1)
+        self.buffers = ByteBudget(self.limits.buffer_budget_bytes)
 
-    async def decode(self, request: Request) -> InferRequest:
-        """The checked request, or a ProtocolError (413 over the cap, 400 when malformed)."""
+    async def answer(
+        self,
+        request: Request,
+        batcher: MicroBatcher[InferRequest, Prediction],
+        on_unknown: Callable[[dict[str, int]], None] | None = None,
+    ) -> Response:
+        """The V2 answer to ``request``, or a ProtocolError (413, 503 or 400)."""
         limits = self.limits
-        body = await read_body(request, limits.max_body_bytes)
-        if len(body) <= limits.inline_bytes:
-            payload = parse_bounded(body, limits.max_depth)
-            return decode_infer(payload, self.schema, limits.unknown_category)
-        async with self._large:
-            return await asyncio.to_thread(self._decode_large, body)
+        try:
+            body = await read_body(request, limits.max_body_bytes, self.buffers)
+            if len(body) <= limits.inline_bytes:
+                payload = parse_bounded(body, limits.max_depth)
+                decoded = decode_infer(payload, self.schema, limits.unknown_category)
+                return await self._finish(batcher, decoded, on_unknown)
+            async with self._large:
+                decoded = await asyncio.to_thread(self._decode_large, body)
+                body = b""  # the columns replace it; free the text before predicting
+                return await self._finish(batcher, decoded, on_unknown)
+        finally:
+            self.buffers.give(request)
+
+    async def _finish(
+        self,
+        batcher: MicroBatcher[InferRequest, Prediction],
+        decoded: InferRequest,
+        on_unknown: Callable[[dict[str, int]], None] | None,
+    ) -> Response:
+        if on_unknown is not None and decoded.unknown:
+            on_unknown(decoded.unknown)
+        prediction = await self.predict(batcher, decoded)
+        return await self.respond(decoded, prediction)
 
     def _decode_large(self, body: bytes) -> InferRequest:
         payload = parse_bounded(body, self.limits.max_depth, large=True)
-        del body
         return decode_infer(payload, self.schema, self.limits.unknown_category)
 
     async def predict(
@@ -109,8 +134,10 @@ def _dumps(value: Any) -> str:
 
 
 def protocol_error(exc: ProtocolError) -> JSONResponse:
-    """The ``{"error": ...}`` answer; a 413 also closes the connection (body left unread)."""
+    """The ``{"error": ...}`` answer; a 413 or 503 closes the connection (body left unread)."""
     response = JSONResponse({"error": exc.message}, status_code=exc.status)
-    if exc.status == 413:
+    if exc.status in (413, 503):
         response.headers["connection"] = "close"
+    if exc.status == 503:
+        response.headers["retry-after"] = "1"
     return response
