@@ -335,20 +335,31 @@ def app_server(good_model: Path) -> Any:
     return server, create_app(server)
 
 
+def with_client(server: Any, fn: Any, app: Any = None) -> Any:
+    """Run ``await fn(client)`` against the server's app, its lifespan started."""
+    from release.serve.app import create_app
+
+    async def go() -> Any:
+        asgi = app or create_app(server)
+        async with server.lifespan(asgi):
+            transport = httpx.ASGITransport(app=asgi)
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+                return await fn(client)
+
+    return asyncio.run(go())
+
+
 def _post_all(app_server: Any, bodies: list[Any]) -> list[httpx.Response]:
     server, app = app_server
 
-    async def go() -> list[httpx.Response]:
-        async with server.lifespan(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
-                out = []
-                for body in bodies:
-                    kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
-                    out.append(await client.post("/v2/models/model/infer", **kwargs))
-                return out
+    async def each(client: httpx.AsyncClient) -> list[httpx.Response]:
+        out = []
+        for body in bodies:
+            kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
+            out.append(await client.post("/v2/models/model/infer", **kwargs))
+        return out
 
-    return asyncio.run(go())
+    return with_client(server, each, app)
 
 
 @pytest.mark.parametrize(
@@ -386,7 +397,6 @@ def test_unknown_categories_are_served_and_counted_under_warn(good_model: Path) 
 
 
 def test_the_body_cap_is_413_with_connection_close(good_model: Path) -> None:
-    from release.serve.app import create_app
     from release.serve.body import RequestLimits
     from release.serve.commands import build_server
 
@@ -399,19 +409,15 @@ def test_the_body_cap_is_413_with_connection_close(good_model: Path) -> None:
         for i in range(0, len(big), 100):
             yield big[i : i + 100]
 
-    async def go() -> list[httpx.Response]:
-        app = create_app(server)
-        async with server.lifespan(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
-                url = "/v2/models/model/infer"
-                return [
-                    await client.post(url, content=big),
-                    await client.post(url, content=chunks()),
-                    await client.post(url, content=big[:-1500]),
-                ]
+    async def posts(client: httpx.AsyncClient) -> list[httpx.Response]:
+        url = "/v2/models/model/infer"
+        return [
+            await client.post(url, content=big),
+            await client.post(url, content=chunks()),
+            await client.post(url, content=big[:-1500]),
+        ]
 
-    sized, chunked, small = asyncio.run(go())
+    sized, chunked, small = with_client(server, posts)
     for answer in (sized, chunked):
         assert answer.status_code == 413 and "exceeds 1000 bytes" in answer.json()["error"]
         assert answer.headers["connection"] == "close"
@@ -419,7 +425,6 @@ def test_the_body_cap_is_413_with_connection_close(good_model: Path) -> None:
 
 
 def test_bodies_received_at_once_share_one_budget(good_model: Path) -> None:
-    from release.serve.app import create_app
     from release.serve.body import RequestLimits
     from release.serve.commands import build_server
 
@@ -433,19 +438,15 @@ def test_bodies_received_at_once_share_one_budget(good_model: Path) -> None:
             await asyncio.sleep(0.01)
             yield body[i : i + 100]
 
-    async def go() -> list[httpx.Response]:
-        app = create_app(server)
-        async with server.lifespan(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
-                url = "/v2/models/model/infer"
-                return list(
-                    await asyncio.gather(
-                        client.post(url, content=slowly()), client.post(url, content=slowly())
-                    )
-                )
+    async def both(client: httpx.AsyncClient) -> list[httpx.Response]:
+        url = "/v2/models/model/infer"
+        return list(
+            await asyncio.gather(
+                client.post(url, content=slowly()), client.post(url, content=slowly())
+            )
+        )
 
-    answers = asyncio.run(go())
+    answers = with_client(server, both)
     assert sorted(a.status_code for a in answers) == [200, 503], [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 503)
     assert "retry" in refused.json()["error"] and refused.headers["retry-after"] == "1"
