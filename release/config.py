@@ -423,15 +423,21 @@ def settings_from_dict(raw: Any, source: str = PARAMS_FILE) -> Settings:
 
 
 # --------------------------------------------------------------------------- loader
+def _show(value: Any) -> str:
+    """A value's repr cut to one short line (a list from a YAML alias may be huge)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
-        raise ConfigError(f"{key} = {value!r} is invalid", f"expected {allowed}")
+        raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {allowed}")
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"{prefix or 'top level'} = {raw!r} is invalid", "expected a mapping of keys"
+            f"{prefix or 'top level'} = {_show(raw)} is invalid", "expected a mapping of keys"
         )
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -463,24 +469,24 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 return _coerce(option, value, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+        raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
     if tp is type(None):
         if value is None:
             return None
-        raise ConfigError(f"{key} = {value!r} is invalid", "expected null")
+        raise ConfigError(f"{key} = {_show(value)} is invalid", "expected null")
     if origin is Literal:
         if value in args:
             return value
         raise ConfigError(
-            f"{key} = {value!r} is invalid", "expected one of " + ", ".join(map(str, args))
+            f"{key} = {_show(value)} is invalid", "expected one of " + ", ".join(map(str, args))
         )
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+            raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
         return [_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+            raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
         return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
@@ -499,7 +505,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return math.inf if not value.strip().startswith("-") else -math.inf
     elif tp is str and isinstance(value, str):
         return value
-    raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+    raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
 
 
 def _describe(tp: Any) -> str:

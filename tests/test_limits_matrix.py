@@ -50,6 +50,7 @@ def assert_one_error(code: int, err: str, expected_code: int, fragment: str) -> 
     assert len(errors) == 1, err
     assert "Traceback" not in err, err
     assert fragment in errors[0], errors[0]
+    assert len(errors[0]) < 500, errors[0]
 
 
 # ------------------------------------------------------------------------ settings
@@ -103,6 +104,8 @@ SETTINGS_CASES: list[tuple[str, str, str]] = [
     ("drift-nan", "monitor: {drift: {alpha: .nan}}\n", "monitor.drift.alpha"),
     ("explain-depth", "evaluate: {explain: {surrogate_depth: 500}}\n", "surrogate_depth"),
     ("signals", "monitor: {signals: {max_p99_ms: 1e300}}\n", "max_p99_ms"),
+    ("long-value", "data: {rows: [" + "1, " * 5000 + "1]}\n", "data.rows = [1, 1, 1"),
+    ("missing-weight", "release: {deploy: {shadow: {min_requests: 5}}}\n", "weight is missing"),
 ]
 
 
