@@ -33,6 +33,7 @@ class RequestLimits:
     max_body_bytes: int = 16 * MIB
     max_depth: int = 32  # a V2 request needs 5 levels; parameters may add a few
     inline_bytes: int = 64 * 1024  # smaller bodies are parsed on the loop (microseconds)
+    serial_bytes: int = MIB  # larger bodies wait for one another (see release.serve.large)
     chunk_rows: int = 1024  # larger requests are predicted in slices of this many rows
     buffer_budget_bytes: int = 48 * MIB  # all bodies being received at once, together
     unknown_category: UnknownCategory = "error"

@@ -2,7 +2,8 @@
 
 A single-row request costs microseconds to parse and a few milliseconds to predict; a
 10 MB one costs hundreds of milliseconds at each step. So a large request is parsed and
-checked on a worker thread (one large request at a time, which also bounds memory),
+checked on a worker thread (one request over ``serial_bytes`` at a time, which bounds
+the memory its parsed columns take, about ten times its body),
 predicted in slices of ``chunk_rows`` rows that queue behind the small requests already
 waiting, and its answer is rendered off the loop in pieces. Small requests take the
 direct path and pay nothing for this.
@@ -11,6 +12,7 @@ direct path and pay nothing for this.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +34,8 @@ class RequestPath:
     def __init__(self, schema: Schema, limits: RequestLimits | None = None) -> None:
         self.schema = schema
         self.limits = limits or RequestLimits()
-        # One large request at a time from decode to answer: its parsed columns are
-        # about ten times its body, so this (with the buffer budget) bounds memory.
+        # One large request at a time from decode to answer: with the buffer budget,
+        # this bounds memory (parsed columns take about ten times their body).
         self._large = asyncio.Semaphore(1)
         self.buffers = ByteBudget(self.limits.buffer_budget_bytes)
 
@@ -51,7 +53,8 @@ class RequestPath:
                 payload = parse_bounded(body, limits.max_depth)
                 decoded = decode_infer(payload, self.schema, limits.unknown_category)
                 return await self._finish(batcher, decoded, on_unknown)
-            async with self._large:
+            large = len(body) > limits.serial_bytes  # a medium body is not queued
+            async with self._large if large else contextlib.nullcontext():
                 decoded = await asyncio.to_thread(self._decode_large, body)
                 body = b""  # the columns replace it; free the text before predicting
                 return await self._finish(batcher, decoded, on_unknown)
