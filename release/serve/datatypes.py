@@ -4,9 +4,11 @@ The protocol (KServe V2, "Tensor Data Types") gives every tensor one datatype: `
 holds JSON booleans, ``INT*``/``UINT*`` integers within the type's range (unsigned ones
 never negative), ``FP*`` numbers (finite here: no model accepts infinity) and ``BYTES``
 strings. ``null`` stands for a missing value in any column, as the model's pipeline
-imputes it. The one exception is the documented mixed table: a ``BYTES`` tensor of
-shape ``[rows, n_features]`` carries numbers in its numeric columns, since JSON has no
-way to send a heterogeneous row otherwise.
+imputes it. Two documented exceptions: a categorical column also takes numeric codes in
+``BYTES`` (``2``, ``2.0`` and ``"2"`` are one category, as training reads them; never
+booleans or objects), and the mixed table, a ``BYTES`` tensor of shape ``[rows,
+n_features]``, carries numbers in its numeric columns, since JSON has no way to send a
+heterogeneous row otherwise.
 """
 
 from __future__ import annotations
@@ -98,12 +100,28 @@ def string_values(values: list[Any], datatype: str, where: str) -> list[Any]:
                 raise DatatypeError(f"{where} row {i}: {_show(v)} is not a boolean (true/false)")
             out.append(None if v is None else str(v))  # the spelling training used (str(True))
         return out
+    out = values
     for i, v in enumerate(values):
-        if v is not None and type(v) is not str:
-            raise DatatypeError(
-                f"{where} row {i}: {_show(v)} is not a category (BYTES holds strings)"
-            )
-    return values
+        if v is None or type(v) is str:
+            continue
+        if type(v) is int or (type(v) is float and math.isfinite(v)):
+            if out is values:
+                out = list(values)
+            out[i] = code_label(v)
+            continue
+        raise DatatypeError(f"{where} row {i}: {_show(v)} is not a category (BYTES holds strings)")
+    return out
+
+
+def code_label(value: int | float) -> str:
+    """A numeric category code as training stores it: 2 and 2.0 are both ``"2"``.
+
+    The same rule as ``release.data.schema.category_label`` (one spelling of a code
+    whether it came from a CSV, a Parquet split or a request).
+    """
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
 
 
 def unknown_categories(
