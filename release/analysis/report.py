@@ -42,6 +42,10 @@ def fmt(value: float | None, *, rate: bool, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%" if rate else f"{value:.4g}"
 
 
+def _cell(text: str) -> str:
+    return md_cell(text)  # data values (category names, warnings) as inert Markdown text
+
+
 def ordered(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ranked slices first (by rank), then the rest by impact, gap and name."""
 
@@ -122,7 +126,7 @@ def render_markdown(result: dict[str, Any]) -> str:
             "| "
             + " | ".join(
                 [
-                    md_cell(s["name"]),
+                    _cell(s["name"]),
                     fmt(s["hlp"], rate=impact_rate),
                     fmt(s.get("impact_model", s["metric"]), rate=impact_rate),
                     fmt(s["share"], rate=True),
