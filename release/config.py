@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from release.bounds import check_bounds
 from release.errors import ConfigError
+from release.strict_yaml import MAX_YAML_BYTES, load_yaml
 
 PARAMS_FILE = "params.yaml"
 
@@ -439,6 +439,16 @@ class MonitorSettings:
     quality: QualitySettings = field(default_factory=QualitySettings)
 
 
+# ---------------------------------------------------------------------------- serve
+@dataclass(frozen=True)
+class ServeSettings:
+    """What the model server accepts (``release serve``); see release/serve/body.py."""
+
+    unknown_category: Literal["error", "warn"] = "error"
+    max_body_mb: int = 16
+    max_depth: int = 32
+
+
 # ------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class Settings:
@@ -450,6 +460,7 @@ class Settings:
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def __post_init__(self) -> None:
         task = self.data.task
@@ -475,44 +486,53 @@ def load_settings(path: str | os.PathLike[str] = PARAMS_FILE) -> Settings:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path} not found", "run from the project root or pass --params PATH")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where} is not valid YAML", "fix the syntax") from None
-    return settings_from_dict(raw or {}, source=str(path))
+    raw = load_yaml(path)
+    if raw is None:
+        raise ConfigError(
+            f"{path} is empty", "write the settings, or `{}` to use every default explicitly"
+        )
+    return settings_from_dict(raw, source=str(path))
 
 
 def settings_from_yaml(text: bytes | str, source: str = PARAMS_FILE) -> Settings:
     """Build Settings from YAML text (a file read from git, not the working tree)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}{where} is not valid YAML", "fix the syntax") from None
+    if isinstance(text, bytes):
+        if len(text) > MAX_YAML_BYTES:
+            raise ConfigError(
+                f"{source} is {len(text)} bytes; a settings file may hold at most {MAX_YAML_BYTES}",
+                "remove generated or repeated content",
+            )
+        text = text.decode("utf-8", errors="replace")
+    raw = load_yaml(source, text=text)  # the same strict reader as the working tree's
     return settings_from_dict(raw or {}, source=source)
 
 
 def settings_from_dict(raw: Any, source: str = PARAMS_FILE) -> Settings:
     """Build Settings from a parsed mapping (the same checks as load_settings)."""
     try:
-        return _build(Settings, raw, "")
+        settings = _build(Settings, raw, "")
+        check_bounds(settings)
+        return settings
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.what}", exc.fix) from None
 
 
 # --------------------------------------------------------------------------- loader
+def _show(value: Any) -> str:
+    """A value's repr cut to one short line (a list from a YAML alias may be huge)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
-        raise ConfigError(f"{key} = {value!r} is invalid", f"expected {allowed}")
+        raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {allowed}")
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"{prefix or 'top level'} = {raw!r} is invalid", "expected a mapping of keys"
+            f"{prefix or 'top level'} = {_show(raw)} is invalid", "expected a mapping of keys"
         )
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -520,6 +540,14 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     if unknown:
         key = f"{prefix}{unknown[0]}"
         raise ConfigError(f"unknown key {key}", "allowed keys here: " + ", ".join(sorted(names)))
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    absent = [name for name in required if name not in raw]
+    if absent:
+        raise ConfigError(f"{prefix}{absent[0]} is missing", f"set {prefix}{absent[0]}")
     kwargs = {name: _coerce(hints[name], raw[name], f"{prefix}{name}") for name in raw}
     return cls(**kwargs)
 
@@ -536,24 +564,24 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 return _coerce(option, value, key)
             except ConfigError as exc:
                 errors.append(exc)
-        raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+        raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
     if tp is type(None):
         if value is None:
             return None
-        raise ConfigError(f"{key} = {value!r} is invalid", "expected null")
+        raise ConfigError(f"{key} = {_show(value)} is invalid", "expected null")
     if origin is Literal:
         if value in args:
             return value
         raise ConfigError(
-            f"{key} = {value!r} is invalid", "expected one of " + ", ".join(map(str, args))
+            f"{key} = {_show(value)} is invalid", "expected one of " + ", ".join(map(str, args))
         )
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+            raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
         return [_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+            raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
         return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
@@ -563,6 +591,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, float) and value.is_integer():  # `1e9` in YAML is a float
+            return int(value)
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
@@ -570,7 +600,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return math.inf if not value.strip().startswith("-") else -math.inf
     elif tp is str and isinstance(value, str):
         return value
-    raise ConfigError(f"{key} = {value!r} is invalid", f"expected {_describe(tp)}")
+    raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
 
 
 def _describe(tp: Any) -> str:

@@ -65,5 +65,5 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
     evil = tmp_path / "params.yaml"
     evil.write_text("data: !!python/object/apply:os.system ['echo pwned']\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="tags are not allowed"):
         load_settings(evil)

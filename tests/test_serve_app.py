@@ -229,7 +229,8 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(model_dir):
         text = (await client.get("/metrics")).text
         count = _sample(text, "model_batch_size_count")
         total = _sample(text, "model_batch_size_sum")
-        assert total >= 61 and count < 61  # fewer prediction calls than requests
+        assert total >= 60 and count < 60  # fewer prediction calls than requests (the bad
+        # request is refused while decoding, before it reaches the batcher)
 
     run_app(model_dir, check, batch=BatchOptions(max_batch_size=64, max_wait_ms=5))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from release.config import LOWER_IS_BETTER
 from release.fsio import write_json, write_text
+from release.markdown import md_cell
 from release.stats.metrics import RATE_METRICS
 
 SLICES_JSON = "slices.json"
@@ -42,7 +43,7 @@ def fmt(value: float | None, *, rate: bool, digits: int = 1) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return md_cell(text)  # data values (category names, warnings) as inert Markdown text
 
 
 def ordered(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -14,7 +14,9 @@ from typing import Any
 
 from release import paths
 from release.errors import ModelError
-from release.fsio import atomic_path, read_json, sha256_file
+from release.fsio import atomic_path, sha256_file
+from release.model.archive import check_file_size, inspect_archive
+from release.model.metadata import MAX_METADATA_BYTES, check_metadata
 
 # Types beyond skops' built-in trusted set that our estimators legitimately contain.
 TRUSTED_TYPES: tuple[str, ...] = (
@@ -94,6 +96,7 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} not found", "run `release train` or `dvc repro`")
+    check_file_size(path.stat().st_size, str(path))
     if expected_sha256 is not None:
         actual = sha256_file(path)
         if actual != expected_sha256:
@@ -106,7 +109,11 @@ def load_model(
 
 
 def load_model_bytes(data: bytes, label: str = "model") -> Any:
-    """Load a skops model from bytes (for models read from git objects or a DVC cache)."""
+    """Load a skops model from bytes (for models read from git objects or a DVC cache).
+
+    The archive's sizes and array headers are checked first (release.model.archive), so
+    a crafted file is refused before skops unpacks anything.
+    """
     import io
 
     import skops.io as sio
@@ -116,6 +123,7 @@ def load_model_bytes(data: bytes, label: str = "model") -> Any:
             f"{label} is not a skops file (it may be a pickle, which is never loaded)",
             "re-save the model with `release train`",
         )
+    inspect_archive(data, label)
     try:
         untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
     except Exception as exc:  # skops raises several types for corrupt archives
@@ -132,11 +140,26 @@ def load_model_bytes(data: bytes, label: str = "model") -> Any:
 
 
 def read_metadata(path: str | os.PathLike[str] = paths.MODEL_META) -> dict[str, Any]:
-    """Read ``models/model.json`` (input schema, classes, hashes)."""
+    """Read ``models/model.json`` (input schema, classes, hashes), checked against its schema."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path} not found", "run `release train` or `dvc repro`")
-    meta = read_json(path)
-    if not isinstance(meta, dict) or "features" not in meta:
-        raise ModelError(f"{path} is not a model metadata file", "re-run `release train`")
-    return meta
+    size = path.stat().st_size
+    if size > MAX_METADATA_BYTES:
+        raise ModelError(f"{path} is {size} bytes, too large for model metadata", "re-train")
+    return parse_metadata(path.read_bytes(), str(path))
+
+
+def parse_metadata(raw: bytes, where: str) -> dict[str, Any]:
+    """Parse and validate model.json bytes (from a file or a git object)."""
+    import json
+
+    if len(raw) > MAX_METADATA_BYTES:
+        raise ModelError(f"{where} is {len(raw)} bytes, too large for model metadata", "re-train")
+    try:
+        meta = json.loads(raw)
+    except RecursionError:
+        raise ModelError(f"{where} nests too deeply to be model metadata", "re-train") from None
+    except ValueError as exc:
+        raise ModelError(f"{where} is not JSON: {exc}", "re-run `release train`") from None
+    return check_metadata(meta, where)

@@ -26,20 +26,15 @@ from starlette.routing import Route
 
 from release import __version__
 from release.serve.batching import MicroBatcher
+from release.serve.body import RequestLimits
+from release.serve.large import RequestPath, protocol_error
 from release.serve.metrics import CONTENT_TYPE, ServingMetrics
-from release.serve.protocol import (
-    PROTOCOL_VERSION,
-    InferRequest,
-    ProtocolError,
-    decode_infer,
-    encode_infer,
-    parse_json,
-)
+from release.serve.protocol import PROTOCOL_VERSION, InferRequest, ProtocolError
 from release.serve.runner import ModelRunner, Prediction
 
 log = logging.getLogger("release.serve")
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES = RequestLimits.max_body_bytes  # the default; `serve.max_body_mb` sets it
 
 
 @dataclass(frozen=True)
@@ -75,6 +70,7 @@ class ModelServer:
         batch: BatchOptions | None = None,
         metrics: ServingMetrics | None = None,
         faults: Faults | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.runner = runner
         self.schema = runner.schema
@@ -90,6 +86,7 @@ class ModelServer:
             on_batch=self.metrics.observe_batch,
         )
         self.ready = False
+        self.requests = RequestPath(self.schema, limits)
 
     # ------------------------------------------------------------------ lifespan
     @contextlib.asynccontextmanager
@@ -166,15 +163,10 @@ class ModelServer:
             return error(500, "injected fault (--fault-error-rate)")
         if not self.ready or not self.batcher.running:
             return error(503, "the model is not ready; retry shortly")
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return error(413, f"the request body exceeds {MAX_BODY_BYTES} bytes; send fewer rows")
         try:
-            body = await request.body()
-            decoded = decode_infer(parse_json(body), self.schema)
-            prediction = await self.batcher.submit(decoded, decoded.rows)
+            return await self.requests.answer(request, self.batcher, self.metrics.observe_unknown)
         except ProtocolError as exc:
-            return error(exc.status, exc.message)
+            return protocol_error(exc)
         except RuntimeError as exc:
             if not self.batcher.running:
                 return error(503, "the server is shutting down; retry on another replica")
@@ -183,7 +175,6 @@ class ModelServer:
         except Exception as exc:
             log.exception("inference failed")
             return error(500, f"inference failed: {type(exc).__name__}: {exc}")
-        return JSONResponse(encode_infer(self.schema, decoded, prediction.labels, prediction.proba))
 
     async def metrics_endpoint(self, request: Request) -> Response:
         """Prometheus text exposition of this server's registry."""

@@ -80,6 +80,7 @@ def build_server(
     version_label: str | None = None,
     batch: Any = None,
     faults: Any = None,
+    limits: Any = None,
 ) -> Any:
     """Load, verify and warm up the model; return a ModelServer (no socket yet)."""
     from release.serve.app import ModelServer
@@ -100,7 +101,7 @@ def build_server(
     schema = Schema.from_meta(loaded.meta, served_name, version)
     runner = ModelRunner(loaded.pipeline, loaded.meta, schema)
     runner.warm_up()
-    return ModelServer(runner, batch=batch, faults=faults)
+    return ModelServer(runner, batch=batch, faults=faults, limits=limits)
 
 
 def run_server(server: Any, sock: socket.socket, http: str = "auto") -> None:
@@ -194,6 +195,7 @@ def serve(
     pin_threads(tuning.threads)
 
     from release.serve.app import BatchOptions, Faults
+    from release.serve.body import request_limits
 
     batch = BatchOptions(
         max_batch_size=max_batch_size or tuning.max_batch_size,
@@ -204,7 +206,13 @@ def serve(
     sock = bind_socket(host, port)  # before loading: a taken port fails at once
     try:
         server = build_server(
-            model, repo=repo, name=name, version_label=version_label, batch=batch, faults=faults
+            model,
+            repo=repo,
+            name=name,
+            version_label=version_label,
+            batch=batch,
+            faults=faults,
+            limits=request_limits(settings.serve),
         )
         click.echo(
             f"serving {server.schema.name} {server.schema.version} "

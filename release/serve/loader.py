@@ -10,7 +10,6 @@ the cache lacks them (the remote may have them). The bytes must have the sha256 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -99,7 +98,7 @@ def load_path(path: str | os.PathLike[str]) -> LoadedModel:
 
 def load_version(repo: str | os.PathLike[str], name: str, version: str) -> LoadedModel:
     """Load the model registered as ``name@version`` from git and the DVC cache."""
-    from release.model.persist import load_model_bytes
+    from release.model.persist import load_model_bytes, parse_metadata
 
     if not NAME_RE.match(name) or parse_version_ref(f"{name}@{version}") is None:
         raise UsageError(f"{name}@{version} is not a valid version", "use NAME@vX.Y.Z")
@@ -112,12 +111,7 @@ def load_version(repo: str | os.PathLike[str], name: str, version: str) -> Loade
             f"{name}@{version} (commit {commit[:8]}) has no {meta_path}",
             "register a commit where `release train` wrote the model metadata",
         )
-    try:
-        meta = json.loads(raw_meta)
-    except ValueError:
-        raise ModelError(f"{meta_path} at {commit[:8]} is not JSON", "re-train") from None
-    if not isinstance(meta, dict) or "features" not in meta:
-        raise ModelError(f"{meta_path} at {commit[:8]} is not model metadata", "re-train")
+    meta = parse_metadata(raw_meta, f"{meta_path} at {commit[:8]}")
     expected = _expected_sha(meta, f"{meta_path} at {commit[:8]}")
     data = model_bytes(repo, commit, model_path)
     actual = hashlib.sha256(data).hexdigest()

@@ -2,9 +2,10 @@
 
 The names are a contract read by monitoring and by Kubernetes analysis templates:
 ``model_requests_total{model,version,status}``, ``model_request_duration_seconds``
-(histogram), ``model_in_flight_requests`` (gauge) and ``model_batch_size`` (histogram),
-plus prometheus-client's ``process_*`` collector. Each server owns its own registry so
-that two servers in one process (tests) never share counters.
+(histogram), ``model_in_flight_requests`` (gauge), ``model_batch_size`` (histogram) and
+``model_unknown_categories_total{model,version,column}`` (counter), plus
+prometheus-client's ``process_*`` collector. Each server owns its own registry so that
+two servers in one process (tests) never share counters.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ REQUESTS = "model_requests_total"
 DURATION = "model_request_duration_seconds"
 IN_FLIGHT = "model_in_flight_requests"
 BATCH_SIZE = "model_batch_size"
+UNKNOWN_CATEGORIES = "model_unknown_categories_total"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Latency buckets from 1 ms to 10 s: a healthy server answers in a few ms, a faulty one
@@ -79,6 +81,12 @@ class ServingMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self._unknown = Counter(
+            UNKNOWN_CATEGORIES,
+            "Categorical values the model never saw, served under serve.unknown_category: warn.",
+            (*labels, "column"),
+            registry=self.registry,
+        )
         if process:
             ProcessCollector(registry=self.registry)
         self._duration_child = self._duration.labels(model, version)
@@ -94,6 +102,11 @@ class ServingMetrics:
             self._status_children[status] = child
         child.inc()
         self._duration_child.observe(seconds)
+
+    def observe_unknown(self, counts: dict[str, int]) -> None:
+        """Count unknown categorical values per column (the schema bounds the labels)."""
+        for column, count in counts.items():
+            self._unknown.labels(self.model, self.version, column).inc(count)
 
     def observe_batch(self, rows: int) -> None:
         """Record the number of rows in one prediction call."""

@@ -10,30 +10,26 @@ status and a message that says what was wrong and what is expected.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-NUMERIC_DATATYPES = frozenset(
-    {
-        "BOOL",
-        "UINT8",
-        "UINT16",
-        "UINT32",
-        "UINT64",
-        "INT8",
-        "INT16",
-        "INT32",
-        "INT64",
-        "FP16",
-        "FP32",
-        "FP64",
-    }
+from release.serve.datatypes import DATATYPES as DATATYPES
+from release.serve.datatypes import (
+    FLOAT_LIMITS,
+    DatatypeError,
+    check_number,
+    numeric_values,
+    string_values,
+    unknown_categories,
 )
-DATATYPES = NUMERIC_DATATYPES | {"BYTES"}
+from release.serve.datatypes import NUMERIC_DATATYPES as NUMERIC_DATATYPES
+
+UnknownCategory = Literal["error", "warn"]
+
 OUTPUT_PREDICT = "predict"
-_MAX_FLOAT = 1.7976931348623157e308
 OUTPUT_PROBABILITIES = "probabilities"
 PROTOCOL_VERSION = "2"
 
@@ -57,9 +53,19 @@ class Feature:
     categories: tuple[str, ...] | None = None
 
     @property
+    def known(self) -> frozenset[str]:
+        """The categories as a set, for membership tests on every request."""
+        return _known(self.categories or ())
+
+    @property
     def datatype(self) -> str:
         """The V2 datatype a client should send for this column."""
         return "FP64" if self.kind == "numeric" else "BYTES"
+
+
+@functools.lru_cache(maxsize=256)
+def _known(categories: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(categories)
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,8 @@ class InferRequest:
     columns: dict[str, list[Any]]
     rows: int
     outputs: tuple[str, ...]
+    # column -> values outside the model's known categories (served under "warn")
+    unknown: dict[str, int] = field(default_factory=dict)
 
 
 def parse_json(body: bytes) -> Any:
@@ -186,6 +194,8 @@ def parse_json(body: bytes) -> Any:
         raise ProtocolError(400, "the request body is empty; send a JSON inference request")
     try:
         return json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:  # the server checks nesting first (release.serve.body)
+        raise ProtocolError(400, "the request body nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(400, f"the request body is not valid JSON: {exc}") from None
 
@@ -194,8 +204,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON; send null for a missing value")
 
 
-def decode_infer(payload: Any, schema: Schema) -> InferRequest:
-    """Check a parsed V2 inference request against the schema and return its columns."""
+def decode_infer(
+    payload: Any, schema: Schema, unknown_category: UnknownCategory = "error"
+) -> InferRequest:
+    """Check a parsed V2 inference request against the schema and return its columns.
+
+    Every element must fit its tensor's datatype (see :mod:`release.serve.datatypes`).
+    A categorical value the model never saw is a 400 under ``unknown_category="error"``;
+    under ``"warn"`` it is served (the encoder ignores it) and counted per column.
+    """
     if not isinstance(payload, dict):
         raise ProtocolError(400, "the request must be a JSON object with an 'inputs' list")
     request_id = payload.get("id")
@@ -212,7 +229,8 @@ def decode_infer(payload: Any, schema: Schema) -> InferRequest:
         columns, rows = _columns_from_inputs(tensors, schema)
     if rows == 0:
         raise ProtocolError(400, "the request has no rows; send at least one row")
-    return InferRequest(id=request_id, columns=columns, rows=rows, outputs=outputs)
+    unknown = _check_categories(columns, schema, unknown_category)
+    return InferRequest(id=request_id, columns=columns, rows=rows, outputs=outputs, unknown=unknown)
 
 
 def encode_infer(
@@ -333,19 +351,51 @@ def _columns_from_table(tensor: _Tensor, schema: Schema) -> tuple[dict[str, list
         )
     data = tensor.data
     columns = {name: data[j::width] for j, name in enumerate(names)}
-    for feature in schema.features:
-        if feature.kind == "numeric":
-            _check_finite(columns[feature.name], feature.name)
+    try:
+        for feature in schema.features:
+            values = columns[feature.name]
+            where = f"input {tensor.name!r} column {feature.name!r}"
+            if tensor.datatype != "BYTES":
+                columns[feature.name] = numeric_values(values, tensor.datatype, where)
+            elif feature.kind == "numeric":  # the mixed table: numbers in numeric columns
+                _mixed_numbers(values, where)
+            else:
+                columns[feature.name] = string_values(values, "BYTES", where)
+    except DatatypeError as exc:
+        raise ProtocolError(400, exc.message) from None
     return columns, rows
 
 
-def _check_finite(values: list[Any], name: str) -> None:
-    """Numbers too large for a float (1e999) parse as infinity, which no model accepts."""
+def _mixed_numbers(values: list[Any], where: str) -> None:
+    limit = FLOAT_LIMITS["FP64"]
     for i, v in enumerate(values):
-        if isinstance(v, float) and not math.isfinite(v):
-            raise ProtocolError(400, f"input {name!r} row {i}: {v} is not a finite number")
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > _MAX_FLOAT:
-            raise ProtocolError(400, f"input {name!r} row {i}: the integer is too large")
+        if type(v) is str:
+            raise DatatypeError(f"{where} row {i}: {v[:40]!r} is not a number")
+        check_number(v, limit, "FP64", f"{where} row {i}")
+
+
+def _check_categories(
+    columns: dict[str, list[Any]], schema: Schema, policy: UnknownCategory
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for feature in schema.features:
+        if feature.kind == "numeric" or not feature.categories:
+            continue
+        count, first = unknown_categories(columns[feature.name], feature.known)
+        if not count or first is None:
+            continue
+        if policy == "error":
+            row, value = first
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            known = ", ".join(feature.categories[:8])
+            more = ", ..." if len(feature.categories) > 8 else ""
+            raise ProtocolError(
+                400,
+                f"input {feature.name!r} row {row}: unknown category {shown!r} "
+                f"(the model knows {known}{more})",
+            )
+        counts[feature.name] = count
+    return counts
 
 
 def _columns_from_inputs(
@@ -375,7 +425,7 @@ def _columns_from_inputs(
                 f"input {tensor.name!r} is numeric: send a numeric datatype such as FP64, "
                 "not BYTES",
             )
-        if feature.kind != "numeric" and tensor.datatype != "BYTES":
+        if feature.kind != "numeric" and tensor.datatype not in ("BYTES", "BOOL"):
             raise ProtocolError(
                 400,
                 f"input {tensor.name!r} is categorical: send datatype BYTES, not {tensor.datatype}",
@@ -387,9 +437,14 @@ def _columns_from_inputs(
             raise ProtocolError(
                 400, f"input {tensor.name!r} has {n} rows but an earlier input has {rows}"
             )
-        if feature.kind == "numeric":
-            _check_finite(tensor.data, tensor.name)
-        columns[tensor.name] = tensor.data
+        where = f"input {tensor.name!r}"
+        try:
+            if feature.kind == "numeric":
+                columns[tensor.name] = numeric_values(tensor.data, tensor.datatype, where)
+            else:
+                columns[tensor.name] = string_values(tensor.data, tensor.datatype, where)
+        except DatatypeError as exc:
+            raise ProtocolError(400, exc.message) from None
     missing = [name for name in schema.feature_names if name not in columns]
     if missing:
         raise ProtocolError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from release.errors import UsageError
+from release.errors import ModelError, UsageError
 from release.serve.protocol import InferRequest, ProtocolError, Schema
 
 
@@ -54,7 +54,14 @@ class ModelRunner:
                 row[feature.name] = [0.0]
             else:
                 row[feature.name] = [feature.categories[0] if feature.categories else "x"]
-        self.predict_columns(row)
+        try:
+            self.predict_columns(row)
+        except Exception as exc:  # a corrupt or crafted model fails here, not on a client
+            text = " ".join(str(exc).split())[:200]
+            raise ModelError(
+                f"the model fails on a sample row: {type(exc).__name__}: {text}",
+                "the file does not match its model.json; re-train it",
+            ) from None
 
     def predict_batch(self, requests: list[InferRequest]) -> list[Prediction | BaseException]:
         """Predict all requests with one call; each gets its own rows or its own error."""
