@@ -153,7 +153,9 @@ def deploy(
     Local target: the candidate's server and a router run on 127.0.0.1 and keep serving
     after this command (stop them with `release deployments --stop NAME STAGE`). A failed
     step sends all traffic back to the baseline, stops the candidate and writes a registry
-    rollback. Exit code 1 when the deployment rolled back or failed.
+    rollback; so do SIGTERM and Ctrl-C (exit 143 and 130). Exit code 1 when the deployment
+    rolled back, failed or was inconclusive; 3 when an inconclusive step was held
+    (release.deploy.on_inconclusive: hold).
     """
     settings = _load(params_path)
     if target == "kubernetes":
@@ -194,10 +196,17 @@ def deploy(
         )
         if result.rollback_tag:
             click.echo(f"rollback tag: {result.rollback_tag}")
+        for note in result.notes:
+            click.echo(f"note: {note}")
         if not result.ok:
             click.echo(f"reason: {result.reason}")
-    if not result.ok:
-        sys.exit(1)
+        if result.action == "held":
+            click.echo(
+                f"held: {result.version} keeps its traffic; rerun `release deploy {name} "
+                f"{stage}`, or roll back with `release rollback {name} {stage}`"
+            )
+    if result.exit_code:
+        sys.exit(result.exit_code)
 
 
 def _kubernetes(
@@ -264,6 +273,12 @@ def _kubernetes(
 @click.argument("name", required=False)
 @click.argument("stage", required=False)
 @click.option("--stop", is_flag=True, help="Stop NAME STAGE's router and servers.")
+@click.option(
+    "--recover",
+    is_flag=True,
+    help="Reconcile NAME STAGE when its rollout's controller died (baseline 100%, "
+    "candidate stopped, record aborted, registry consistent).",
+)
 @click.option("--repo", default=".", show_default=True, help="Project root.")
 @params_option
 @json_option
@@ -271,13 +286,18 @@ def deployments(
     name: str | None,
     stage: str | None,
     stop: bool,
+    recover: bool,
     repo: str,
     params_path: str,
     as_json: bool,
 ) -> None:
-    """Show deployment records (what serves each stage, every rollout's analysis)."""
+    """Show deployment records (what serves each stage, every rollout's analysis).
+
+    A rollout recorded as running whose controller is gone (killed) is reconciled first.
+    """
     from release.deploy import processes
     from release.deploy.records import list_records
+    from release.deploy.recovery import is_stale
 
     settings = _load(params_path) if Path(params_path).is_file() else None
     if settings is None:
@@ -295,11 +315,35 @@ def deployments(
         else:
             click.echo(f"stopped {len(pids)} process(es)" + (f": {pids}" if pids else ""))
         return
+    from release.deploy.controller import recover_deployment
+
+    if recover and (not name or not stage):
+        raise UsageError(
+            "--recover needs NAME and STAGE", "release deployments --recover NAME STAGE"
+        )
     state_dir = Path(repo) / settings.release.deploy.state_dir
     try:
         records = list_records(state_dir, name)
     except ReleaseError:
         raise
+    recovered = []
+    for rec in records:
+        if stage and rec.get("stage") != stage:
+            continue
+        if recover or is_stale(rec):
+            try:
+                closed = recover_deployment(repo, settings, rec["name"], rec["stage"])
+            except DeployError as exc:
+                # The lock is held: a deployment is really running; leave it alone.
+                click.echo(f"not recovered: {exc.what}", err=True)
+                continue
+            if closed is not None:
+                recovered.append(f"{rec['name']} {rec['stage']}")
+                click.echo(f"recovered {rec['name']} {rec['stage']}: {closed['reason']}", err=True)
+    if recover and not recovered:
+        click.echo(f"{name} {stage}: nothing to recover", err=True)
+    if recovered:
+        records = list_records(state_dir, name)
     if stage:
         records = [r for r in records if r.get("stage") == stage]
     for rec in records:
@@ -307,6 +351,7 @@ def deployments(
             "router": processes.alive(rec.get("router")),
             "server": processes.alive((rec.get("current") or {}).get("server")),
             "standby": processes.alive((rec.get("standby") or {}).get("server")),
+            "candidate": processes.alive((rec.get("candidate") or {}).get("server")),
         }
         if rec.get("router"):
             rec["router"] = {k: v for k, v in rec["router"].items() if k != "token"}

@@ -6,7 +6,9 @@
 - ``shadow``: checks, one analysed step where the candidate gets a mirrored copy of every
   request (answers compared, never returned), then switch;
 - ``bluegreen``: checks (contract, golden set) with the candidate fully up but idle, an
-  atomic switch, and the old version kept warm as standby for an instant switch back.
+  atomic switch, then a bake window (``release.deploy.bluegreen.bake``) judged against
+  the old version's pre-switch traffic; the old version stays warm as standby, so a
+  failed bake (or a later rollback) switches back at once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Literal
 from release.config import DeploySettings
 from release.errors import UsageError
 
-StepKind = Literal["checks", "canary", "shadow", "switch"]
+StepKind = Literal["checks", "canary", "shadow", "switch", "bake"]
 STRATEGIES = ("canary", "shadow", "bluegreen", "direct")
 
 
@@ -52,6 +54,11 @@ class Plan:
     keep_standby: bool = False
 
     @property
+    def analysed(self) -> bool:
+        """True when some step measures traffic (canary, shadow or bake)."""
+        return any(s.kind in ("canary", "shadow", "bake") for s in self.steps)
+
+    @property
     def max_seconds(self) -> float:
         """Upper bound of the analysed steps' durations."""
         return sum(s.max_duration for s in self.steps)
@@ -76,7 +83,11 @@ def make_plan(strategy: str, settings: DeploySettings, *, has_baseline: bool = T
             "direct" if has_baseline else f"{strategy} (first deployment: direct)", (checks, switch)
         )
     if strategy == "bluegreen":
-        return Plan("bluegreen", (checks, switch), keep_standby=True)
+        bake = settings.bluegreen.bake
+        if bake.duration <= 0:
+            return Plan("bluegreen", (checks, switch), keep_standby=True)
+        baking = Step("bake", 100, bake.min_requests, bake.duration, bake.duration)
+        return Plan("bluegreen", (checks, switch, baking), keep_standby=True)
     if strategy == "shadow":
         s = settings.shadow
         shadow = Step("shadow", s.weight, s.min_requests, s.min_duration, s.max_duration)

@@ -4,15 +4,13 @@ Endpoints: ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``,
 ``GET /v2/models/{name}[/versions/{v}]`` (metadata), ``GET .../ready``,
 ``POST /v2/models/{name}[/versions/{v}]/infer`` and ``GET /metrics``. Every error is
 ``{"error": "..."}``: 4xx for anything the client sent wrong, 5xx only for the server's
-own failures (and for injected faults, which exist for the delivery tests).
+own failures (and for chaos rules a team injects to rehearse a rollback).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from starlette.routing import Route
 
 from release import __version__
 from release.serve.batching import MicroBatcher
+from release.serve.chaos import ERROR_MESSAGE, Chaos, ChaosEngine
 from release.serve.metrics import CONTENT_TYPE, ServingMetrics
 from release.serve.protocol import (
     PROTOCOL_VERSION,
@@ -44,11 +43,16 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Faults:
-    """Injected failures for delivery tests: a share of 500s and extra latency."""
+    """Shorthand for the two oldest chaos rules (``errors`` and ``latency``); see
+    :mod:`release.serve.chaos` for all of them."""
 
     error_rate: float = 0.0
     delay_ms: float = 0.0
     seed: int | None = None
+
+    def as_chaos(self) -> Chaos:
+        """The same faults as chaos rules."""
+        return Chaos(error_rate=self.error_rate, latency_ms=self.delay_ms, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -75,13 +79,14 @@ class ModelServer:
         batch: BatchOptions | None = None,
         metrics: ServingMetrics | None = None,
         faults: Faults | None = None,
+        chaos: Chaos | None = None,
     ) -> None:
         self.runner = runner
         self.schema = runner.schema
         batch = batch or BatchOptions()
         self.metrics = metrics or ServingMetrics(self.schema.name, self.schema.version)
-        self.faults = faults or Faults()
-        self._random = random.Random(self.faults.seed)
+        self.chaos = chaos or (faults.as_chaos() if faults else Chaos())
+        self.engine = ChaosEngine(self.chaos, self.schema.classes) if self.chaos.active else None
         self.batcher: MicroBatcher[InferRequest, Prediction] = MicroBatcher(
             runner.predict_batch,
             max_batch_size=batch.max_batch_size,
@@ -159,11 +164,9 @@ class ModelServer:
         problem = self._check_target(request)
         if problem is not None:
             return problem
-        faults = self.faults
-        if faults.delay_ms > 0:
-            await asyncio.sleep(faults.delay_ms / 1000.0)
-        if faults.error_rate > 0 and self._random.random() < faults.error_rate:
-            return error(500, "injected fault (--fault-error-rate)")
+        decision = await self.engine.begin() if self.engine is not None else None
+        if decision is not None and decision.error:
+            return error(500, ERROR_MESSAGE)
         if not self.ready or not self.batcher.running:
             return error(503, "the model is not ready; retry shortly")
         length = request.headers.get("content-length")
@@ -183,7 +186,10 @@ class ModelServer:
         except Exception as exc:
             log.exception("inference failed")
             return error(500, f"inference failed: {type(exc).__name__}: {exc}")
-        return JSONResponse(encode_infer(self.schema, decoded, prediction.labels, prediction.proba))
+        answer = encode_infer(self.schema, decoded, prediction.labels, prediction.proba)
+        if decision is not None and decision.rewrites and self.engine is not None:
+            answer = self.engine.change(answer, decision)
+        return JSONResponse(answer)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         """Prometheus text exposition of this server's registry."""
