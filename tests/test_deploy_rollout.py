@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -75,8 +76,8 @@ def git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-@pytest.fixture
-def repo(tmp_path: Path):
+def new_repo(tmp_path: Path) -> Iterator[Path]:
+    """A git repository for one test; every stage's processes stopped afterwards."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q")
@@ -86,6 +87,11 @@ def repo(tmp_path: Path):
     # Leave no processes behind, whatever happened.
     for rec_file in (root / ".release" / "deployments").glob("*/*.json"):
         stop_deployment(root, Settings(), "model", rec_file.stem)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Path]:
+    yield from new_repo(tmp_path)
 
 
 def release_version(repo: Path, version: str, stage: str = "prod") -> None:
