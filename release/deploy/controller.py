@@ -305,7 +305,11 @@ def _deploy(run: _Stage, options: DeployOptions) -> DeployResult:
             golden=options.golden,
         ),
         emit=lambda **e: run.emit(options, **e),
-        start_replay=_replay_starter(run, options, plan.max_seconds) if options.replay else None,
+        start_replay=(
+            _replay_starter(run, options, plan.max_seconds)
+            if options.replay and plan.analysed
+            else None
+        ),
     )
     driver = Driver(
         ctx,

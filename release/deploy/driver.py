@@ -212,7 +212,14 @@ class Driver:
         self.save()
         if self.current is not None:
             self._ensure_router(self.current["server"]["url"], self.current["version"])
+            # Replayed traffic from now on also gives the old version its pre-switch window
+            # (what a blue/green bake is judged against).
+            self._start_replay()
         return m.Checked(None)
+
+    def _start_replay(self) -> None:
+        if self.replay is None and self.edges.start_replay is not None and self.router:
+            self.replay = self.edges.start_replay(self.router.url)
 
     def _ensure_router(self, url: str, version: str) -> RouterAdmin:
         info = self.record.get("router")
@@ -234,8 +241,7 @@ class Driver:
             weight=effect.weight,
             mode=effect.mode,
         )
-        if self.replay is None and self.edges.start_replay is not None:
-            self.replay = self.edges.start_replay(self.router.url)
+        self._start_replay()
 
     def _measure(self, step: Step) -> m.Observation:
         assert self.router is not None and self.candidate is not None
