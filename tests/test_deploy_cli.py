@@ -129,3 +129,24 @@ def test_cli_usage_errors_and_kubernetes_render(repo: Path):
     sha = json.loads((repo / "models/model.json").read_text())["sha256"]
     assert any(sha in Path(f).read_text() for f in rendered["files"])
     assert run(repo, "deployments").stdout.strip() == "no deployments recorded"
+
+
+def test_deploy_chaos_rehearsal_rule_is_checked_before_anything(tmp_path: Path):
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    out = subprocess.run(
+        [RELEASE, "deploy", "model", "prod", "--chaos", "errors=7", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    assert "Error: --chaos 'errors=7' has an invalid value" in out.stderr
+    assert not (tmp_path / ".release").exists()
+
+
+def test_serve_launcher_gives_chaos_to_the_candidate_only():
+    from release.deploy.effects import ServeLauncher
+
+    launcher = ServeLauncher(candidate_args=["--chaos", "flip"], candidate="v2")
+    assert launcher.command("model", "v2", 1)[-2:] == ["--chaos", "flip"]
+    assert "--chaos" not in launcher.command("model", "v1", 1)

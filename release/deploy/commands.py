@@ -109,6 +109,14 @@ def _load(params_path: str) -> Any:
     default=None,
     help="Router port on 127.0.0.1 [release.deploy.router_port + stage index].",
 )
+@click.option(
+    "--chaos",
+    "chaos_rules",
+    multiple=True,
+    metavar="RULE",
+    help="Rehearsal: serve the candidate with these `release serve --chaos` rules "
+    "(e.g. errors=0.5@50); a sound rollout rolls it back.",
+)
 @click.option("--allow-schema-change", is_flag=True, help="Declare a changed input schema.")
 @click.option("--no-golden", is_flag=True, help="Skip the golden-set replay.")
 @click.option("--render-only", is_flag=True, help="Kubernetes: render manifests, do not apply.")
@@ -138,6 +146,7 @@ def deploy(
     replay_file: str | None,
     rps: float,
     port: int | None,
+    chaos_rules: tuple[str, ...],
     allow_schema_change: bool,
     no_golden: bool,
     render_only: bool,
@@ -172,10 +181,14 @@ def deploy(
             "add --target kubernetes",
         )
     from release.deploy.controller import DeployOptions, ServeLauncher, deploy_local
+    from release.serve.chaos import parse_chaos
 
+    parse_chaos(chaos_rules)  # a bad rule fails here, before anything starts
     options = DeployOptions(
         launcher=ServeLauncher(
-            repo=str(Path(repo).resolve()), params=str(Path(params_path).resolve())
+            repo=str(Path(repo).resolve()),
+            params=str(Path(params_path).resolve()),
+            candidate_args=[a for rule in chaos_rules for a in ("--chaos", rule)],
         ),
         push=push_remote,
         strategy=strategy,

@@ -110,8 +110,11 @@ class _Stage:
             options.progress(event)
 
     def processes(self, options: DeployOptions) -> LocalProcesses:
+        command = options.launcher or ServeLauncher(repo=str(self.repo))
+        if isinstance(command, ServeLauncher):
+            command.candidate = self.version  # its candidate_args apply to this version only
         return LocalProcesses(
-            command=options.launcher or ServeLauncher(repo=str(self.repo)),
+            command=command,
             name=self.name,
             stage=self.stage,
             cwd=self.repo,

@@ -105,6 +105,9 @@ class ServeLauncher:
     repo: str = "."
     params: str | None = None
     extra_args: dict[str, list[str]] = field(default_factory=dict)
+    # Arguments for the candidate only (``release deploy --chaos``): set by the controller.
+    candidate_args: list[str] = field(default_factory=list)
+    candidate: str | None = None
 
     def command(self, name: str, version: str, port: int) -> list[str]:
         """The argv of a model server for ``name@version``."""
@@ -126,7 +129,10 @@ class ServeLauncher:
         ]
         if self.params:
             cmd += ["--params", self.params]
-        return cmd + list(self.extra_args.get(version, []))
+        extra = list(self.extra_args.get(version, []))
+        if self.candidate_args and version == self.candidate:
+            extra += self.candidate_args
+        return cmd + extra
 
 
 @dataclass
