@@ -85,7 +85,12 @@ def test_cli_deploy_replay_records_and_stop(repo: Path):
     records = json.loads(run(repo, "deployments", "--json").stdout)
     (record,) = records
     assert record["current"]["version"] == "v0.2.0"
-    assert record["running"] == {"router": True, "server": True, "standby": False}
+    assert record["running"] == {
+        "router": True,
+        "server": True,
+        "standby": False,
+        "candidate": False,
+    }
     assert "token" not in record["router"]
     last = record["history"][-1]
     assert last["replay"]["failed"] == 0 and last["replay"]["ok"] > 30

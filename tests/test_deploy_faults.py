@@ -121,6 +121,27 @@ def test_signal_mid_canary_aborts_cleanly(repo: Path, signum: int):
 
 
 @pytest.mark.slow
+def test_sigkill_mid_canary_is_reconciled_by_the_next_deploy(repo: Path):
+    port = processes.free_port()
+    first_deploy(repo, settings_for(), FakeLauncher(), port)
+    release_version(repo, "v0.2.0")
+    with Client(f"http://127.0.0.1:{port}") as client:
+        child = start_child(repo, port)
+        candidate_pid = record_of(repo)["candidate"]["server"]["pid"]
+        child.kill()
+        child.wait(10)
+        notes = []
+        options = DeployOptions(launcher=FakeLauncher(), progress=notes.append)
+        result = deploy_local(repo, settings_for(), "model", "prod", options)
+        time.sleep(0.3)
+    assert client.failed == [] and client.ok > 20
+    assert any("recovered a stale rollout" in n.get("message", "") for n in notes)
+    # The reconciliation rolled the registry back, so the stage already serves its version.
+    assert result.outcome == "unchanged" and result.version == "v0.1.0"
+    assert_baseline_only(repo, candidate_pid)
+
+
+@pytest.mark.slow
 def test_sigkill_mid_canary_is_reconciled_by_release_deployments(repo: Path):
     port = processes.free_port()
     first_deploy(repo, settings_for(), FakeLauncher(), port)
@@ -242,6 +263,10 @@ def test_inconclusive_held_keeps_weights_and_exits_3(repo: Path):
     state = router_state(record)
     assert state["weight"] == 50 and state["candidate"]["version"] == "v0.2.0"
     assert gto_prod(repo) == "v0.2.0"
+    # A rerun decides afresh: the held candidate is stopped, a new one is judged.
+    held = record["candidate"]["server"]
+    again = deploy_local(repo, settings, "model", "prod", options)
+    assert again.outcome == "inconclusive" and not processes.alive(held)
 
 
 @pytest.mark.slow

@@ -321,3 +321,64 @@ def test_driver_bake_switches_back_to_the_warm_old_version():
     assert record["current"]["version"] == "v1" and record["standby"] is None
     assert router.config["baseline"] == "http://127.0.0.1:7"
     assert 1000 in launcher.stopped and 7 not in launcher.stopped and tags
+
+
+# ---------------------------------------------------------------- recovery, settings
+def test_reconcile_switches_a_killed_bake_back_and_closes_the_entry(tmp_path):
+    from release.deploy.recovery import is_stale, reconcile
+
+    old = {"version": "v1", "server": {"pid": 2**22 + 1, "cmd": ["x"], "port": 1}}
+    new = {"version": "v2", "server": {"pid": 2**22 + 2, "cmd": ["y"], "port": 2}}
+    record = {
+        "name": "model",
+        "stage": "prod",
+        "current": new,
+        "standby": old,
+        "candidate": new,
+        "router": None,
+        "controller": {"pid": 2**22 + 3, "started": 1.0},  # gone
+        "history": [{"outcome": "running", "candidate": "v2", "switched": True}],
+    }
+    assert is_stale(record)
+    tags = []
+    entry = reconcile(
+        tmp_path,
+        tmp_path,
+        record,
+        registry_version=lambda: "v2",
+        rollback=lambda to, why: tags.append((to, why)) or "model#prod#9",
+    )
+    assert entry is not None and entry["outcome"] == "aborted"
+    assert record["current"] == old and record["standby"] is None
+    assert record["candidate"] is None and record["controller"] is None
+    assert tags[0][0] == "v1" and "aborted" in tags[0][1]
+    assert entry["rollback_tag"] == "model#prod#9" and not is_stale(record)
+    # A running controller (this process) is never "stale".
+    from release.deploy import processes
+
+    live = {**record, "controller": processes.identity(), "history": [{"outcome": "running"}]}
+    assert not is_stale(live)
+
+
+def test_deploy_settings_validate_ports_stages_and_the_shadow_default():
+    from release.config import settings_from_dict
+    from release.deploy.judge import Sample, ShadowStats, judge_shadow
+    from release.errors import ConfigError
+
+    auto = settings_from_dict({"release": {"deploy": {"router_port": "auto"}}})
+    assert auto.release.deploy.router_port == "auto"
+    for bad in (80, "any"):
+        with pytest.raises(ConfigError, match="router_port"):
+            settings_from_dict({"release": {"deploy": {"router_port": bad}}})
+    held = settings_from_dict({"release": {"deploy": {"on_inconclusive": {"prod": "hold"}}}})
+    assert held.release.deploy.on_inconclusive == {"prod": "hold"}
+    with pytest.raises(ConfigError, match="on_inconclusive"):
+        settings_from_dict({"release": {"deploy": {"on_inconclusive": {"qa": "hold"}}}})
+    with pytest.raises(ConfigError):
+        settings_from_dict({"release": {"deploy": {"on_inconclusive": {"prod": "pray"}}}})
+    # Shadow's defaults can fail on probabilities alone (1.0 never could).
+    judge_settings = DeploySettings().judge
+    same = Sample(requests=100, latencies_ms=[5.0] * 100)
+    shadow = ShadowStats(compared=100, agree=100, max_proba_diff=0.6)
+    verdict = judge_shadow(shadow, same, same, min_requests=50, settings=judge_settings)
+    assert verdict.status == "fail" and "probability difference" in verdict.reasons[0]

@@ -308,7 +308,10 @@ class Driver:
             self.reference = base if self.reference is None else base.merged(self.reference)
             if self.reference.requests > MAX_REFERENCE:
                 self.reference = base
-        failed = verdict.status == "fail" or self.state.phase == "rolling_back"
+        outcome: str = verdict.status
+        if verdict.status == "pass" and self.state.phase in ("rolling_back", "holding"):
+            # The step ended for another reason: a signal, a dead process, the baseline.
+            outcome = str(self.state.outcome)
         self.entry["steps"].append(
             {
                 "step": step.label,
@@ -322,7 +325,7 @@ class Driver:
                 "health": stats.get("health"),
                 "shadow": stats.get("shadow") if step.kind == "shadow" else None,
                 "verdict": verdict.to_dict(),
-                "outcome": verdict.status if verdict.status != "pass" or not failed else "fail",
+                "outcome": outcome,
             }
         )
         self.save()
