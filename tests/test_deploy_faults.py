@@ -74,9 +74,18 @@ def start_child(repo: Path, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+    def running(condition):
+        def check() -> bool:
+            if child.poll() is not None:
+                raise AssertionError(f"the rollout ended early: {child.communicate()}")
+            return condition()
+
+        return check
+
     # Mid-canary: the candidate takes its share of the traffic.
-    wait_for(lambda: (record_of(repo).get("candidate") or {}).get("server") is not None)
-    wait_for(lambda: router_state(record_of(repo))["weight"] == 50)
+    wait_for(running(lambda: (record_of(repo).get("candidate") or {}).get("server") is not None))
+    wait_for(running(lambda: router_state(record_of(repo))["weight"] == 50))
     return child
 
 

@@ -382,6 +382,9 @@ def deployments(
             f"{rec['name']} {rec['stage']}: {current.get('version', '-')} ({running}) "
             f"router {router.get('url', '-')}"
         )
+        held = rec.get("candidate")
+        if held and rec["running"]["candidate"]:
+            click.echo(f"  candidate {held['version']} held at its weight (rerun release deploy)")
         for entry in rec.get("history", [])[-5:]:
             steps = ", ".join(
                 f"{s['step']} {s['verdict']['status']}" for s in entry.get("steps", [])
