@@ -382,3 +382,31 @@ def test_deploy_settings_validate_ports_stages_and_the_shadow_default():
     shadow = ShadowStats(compared=100, agree=100, max_proba_diff=0.6)
     verdict = judge_shadow(shadow, same, same, min_requests=50, settings=judge_settings)
     assert verdict.status == "fail" and "probability difference" in verdict.reasons[0]
+
+
+def test_router_port_is_checked_before_anything_and_auto_picks_a_free_one():
+    import socket
+
+    from release.config import Settings
+    from release.deploy.controller import router_port
+    from release.errors import DeployError
+
+    base = Settings()
+    auto = replace(
+        base,
+        release=replace(base.release, deploy=replace(base.release.deploy, router_port="auto")),
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(DeployError, match=f"router port {port} .*already in use"):
+            router_port(base, "prod", {}, port)
+        with pytest.raises(DeployError) as info:
+            router_port(base, "prod", {"router_port": port}, None)
+        assert "router_port: auto" in str(info.value.fix)
+        # auto: the remembered port when free, another free one when it was taken.
+        assert router_port(auto, "prod", {"router_port": port}, None) != port
+    free = router_port(auto, "prod", {}, None)
+    assert 1024 <= free <= 65535
+    assert router_port(auto, "prod", {"router_port": free}, None) == free
