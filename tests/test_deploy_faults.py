@@ -242,7 +242,8 @@ def test_bluegreen_candidate_failing_after_the_switch_is_switched_back(repo: Pat
     assert client.failed == [] and client.ok > 20
     assert result.outcome == "rolled_back", result.reason
     assert result.reason.startswith("bake: error rate")
-    assert [s["step"] for s in result.steps] == ["bake"] and took < 4.0 + 10
+    assert [s["step"] for s in result.steps] == ["pre-switch window", "bake"]
+    assert result.steps[0]["baseline"]["requests"] >= 15 and took < 2 * 4.0 + 10
     assert gto_prod(repo) == "v0.1.0" and result.rollback_tag
     record = record_of(repo)
     assert record["current"]["version"] == "v0.1.0" and record["standby"] is None

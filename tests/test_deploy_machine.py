@@ -144,6 +144,11 @@ def test_inconclusive_is_its_own_outcome_rollback_or_hold():
 def test_bluegreen_bakes_after_the_switch_and_switches_back_on_failure():
     c = ctx("bluegreen")
     state, effects = walk(c, OK3)
+    # First the old version's pre-switch window: enough requests, or the time is up.
+    assert state.phase == "step" and names(effects)[-2:] == ["OpenWindow", "Measure"]
+    state, effects = m.transition(c, state, m.Measured(0.5, "inconclusive"))
+    assert state.phase == "step" and names(effects) == ["Measure"]
+    state, effects = m.transition(c, state, m.Measured(0.9, "pass"))
     assert state.phase == "baking" and state.switched
     assert names(effects)[-3:] == ["SwitchToCandidate", "OpenWindow", "Measure"]
     switch = effects[-3]
@@ -155,8 +160,8 @@ def test_bluegreen_bakes_after_the_switch_and_switches_back_on_failure():
     assert state.outcome == "rolled_back" and state.reason == "bake: error rate 51%"
     assert effects[0] == m.RouteToBaseline(switched=True)
     assert "WriteRollback" in names(effects)
-    # Baked the whole window: promoted.
-    state, effects = walk(c, [*OK3, m.Measured(2.0, "pass")])
+    # Baked the whole window: promoted (a quiet pre-switch window only waits its time).
+    state, effects = walk(c, [*OK3, m.Measured(2.0, "inconclusive"), m.Measured(2.0, "pass")])
     assert state.outcome == "promoted" and "baked 2 s" in state.reason
 
 
@@ -316,7 +321,7 @@ def test_driver_bake_switches_back_to_the_warm_old_version():
     good, bad = window(30), window(30, errors=15)
     # After the switch the router's baseline slot holds the candidate.
     bad["baseline"], bad["candidate"] = bad["candidate"], {"requests": 0}
-    _final, record, entry, launcher, router, tags = drive(ctx("bluegreen"), [good, bad])
+    _final, record, entry, launcher, router, tags = drive(ctx("bluegreen"), [good, good, bad])
     assert entry["outcome"] == "rolled_back" and entry["reason"].startswith("bake:")
     assert record["current"]["version"] == "v1" and record["standby"] is None
     assert router.config["baseline"] == "http://127.0.0.1:7"

@@ -35,7 +35,9 @@ def test_plans_follow_settings():
     assert canary.max_seconds == 180.0
     assert [s.kind for s in make_plan("shadow", dep).steps] == ["checks", "shadow", "switch"]
     blue = make_plan("bluegreen", dep)
-    assert blue.keep_standby and [s.kind for s in blue.steps] == ["checks", "switch", "bake"]
+    kinds = [s.kind for s in blue.steps]
+    assert blue.keep_standby and kinds == ["checks", "reference", "switch", "bake"]
+    assert blue.steps[1].min_requests == 50 and blue.steps[1].max_duration == 30.0
     bake = blue.steps[-1]
     assert (bake.weight, bake.min_requests, bake.min_duration) == (100, 50, 30.0)
     no_bake = replace(dep, bluegreen=BlueGreenSettings(BakeSettings(duration=0)))

@@ -257,7 +257,14 @@ class Driver:
         base = Sample.from_dict(stats["baseline"])
         judge_settings = self.settings.judge
         baseline_ok, problem = True, ""
-        if step.kind == "bake":
+        if step.kind == "reference":
+            enough = base.requests >= step.min_requests
+            verdict = Verdict(
+                "pass" if enough else "inconclusive",
+                [f"{base.requests} requests to the old version before the switch"],
+                [],
+            )
+        elif step.kind == "bake":
             # After the switch the router's baseline slot is the candidate.
             cand, base = base, self.bake_reference or Sample()
             verdict = judge(cand, base, min_requests=step.min_requests, settings=judge_settings)

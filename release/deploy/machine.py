@@ -222,6 +222,8 @@ def advance(ctx: Context, state: State, index: int) -> tuple[State, list[Effect]
     if index >= len(steps):
         return _promote(state, "all steps passed")
     step = steps[index]
+    if step.kind == "reference":
+        return State("step", index), [OpenWindow(), Measure(index)]
     if step.kind in ("canary", "shadow"):
         mode: Literal["split", "shadow"] = "shadow" if step.kind == "shadow" else "split"
         weight = 0 if mode == "shadow" else step.weight
@@ -252,6 +254,11 @@ def _measured(ctx: Context, state: State, obs: Measured) -> tuple[State, list[Ef
         ]
     if not obs.candidate_alive:
         return unwind(ctx, state, f"{label}: candidate server process exited")
+    if step.kind == "reference":
+        # Only gathers the bake's reference: enough requests, or the time is up.
+        if obs.status == "pass" or obs.elapsed >= step.max_duration:
+            return advance(ctx, state, state.index + 1)
+        return state, [Measure(state.index)]
     if obs.status == "fail":
         return unwind(ctx, state, f"{label}: " + "; ".join(obs.reasons))
     if obs.status == "pass" and obs.elapsed >= step.min_duration:
