@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from release.config import CanaryStep, Settings
+from release.config import BakeSettings, BlueGreenSettings, CanaryStep, Settings
 from release.deploy import processes
 from release.deploy.controller import DeployOptions, deploy_local, stop_deployment
 from release.deploy.records import load_record
@@ -64,6 +64,7 @@ def settings_for(steps=None, **judge) -> Settings:
         canary=replace(dep.canary, steps=steps),
         judge=new_judge,
         shadow=CanaryStep(100, min_requests=20, min_duration=1.0, max_duration=8.0),
+        bluegreen=BlueGreenSettings(BakeSettings(duration=2.0, min_requests=15)),
         poll_interval=0.2,
         start_timeout=20.0,
     )
