@@ -195,6 +195,7 @@ def test_dead_baseline_never_promotes_and_clients_see_no_error(repo: Path):
     port = processes.free_port()
     first_deploy(repo, settings, FakeLauncher(), port)
     baseline_pid = record_of(repo)["current"]["server"]["pid"]
+    time.sleep(1.1)  # gto orders tags by their second: keep the promotions apart
     release_version(repo, "v0.2.0")
     killed = []
 
@@ -207,7 +208,7 @@ def test_dead_baseline_never_promotes_and_clients_see_no_error(repo: Path):
     with Client(f"http://127.0.0.1:{port}") as client:
         result = deploy_local(repo, settings, "model", "prod", options)
         time.sleep(0.3)
-    assert killed and client.failed == [] and client.ok > 20
+    assert killed and client.failed == [] and client.ok > 20, result
     assert result.outcome == "failed" and result.action == "held" and result.exit_code == 1
     assert result.reason.startswith("baseline unhealthy")
     assert result.rollback_tag is None
@@ -215,7 +216,8 @@ def test_dead_baseline_never_promotes_and_clients_see_no_error(repo: Path):
     assert record["history"][-1]["outcome"] == "failed"
     assert record["current"]["version"] == "v0.1.0"  # never "promoted"
     assert processes.alive(record["candidate"]["server"])  # still answering for the dead
-    assert gto_prod(repo) == "v0.2.0"  # nothing rolled back to a dead version
+    tags = git(repo, "tag", "-l", "--format=%(refname:short) %(taggerdate:iso) %(contents:subject)")
+    assert gto_prod(repo) == "v0.2.0", tags  # nothing rolled back to a dead version
 
 
 @pytest.mark.slow
@@ -261,6 +263,7 @@ def test_inconclusive_held_keeps_weights_and_exits_3(repo: Path):
     )
     port = processes.free_port()
     first_deploy(repo, settings, FakeLauncher(), port)
+    time.sleep(1.1)  # gto orders tags by their second: keep the promotions apart
     release_version(repo, "v0.2.0")
     options = DeployOptions(port=port, launcher=FakeLauncher())
     result = deploy_local(repo, settings, "model", "prod", options)

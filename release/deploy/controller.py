@@ -27,7 +27,7 @@ from typing import Any
 
 from release.config import Settings
 from release.deploy import machine, processes
-from release.deploy.driver import Driver, Edges, now
+from release.deploy.driver import Driver, Edges
 from release.deploy.effects import (
     FileRecordStore,
     GtoRegistry,
@@ -38,7 +38,14 @@ from release.deploy.effects import (
 )
 from release.deploy.plan import make_plan, strategy_for
 from release.deploy.pretraffic import Candidate, idle_checks, preflight
-from release.deploy.records import check_name, check_stage, load_record, locked, record_path
+from release.deploy.records import (
+    check_name,
+    check_stage,
+    load_record,
+    locked,
+    now,
+    record_path,
+)
 from release.deploy.recovery import reconcile, stop_deployment
 from release.deploy.results import DeployOptions, DeployResult, Launcher
 from release.errors import DeployError, UsageError

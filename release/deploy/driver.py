@@ -27,31 +27,11 @@ from release.deploy.effects import (
 )
 from release.deploy.judge import Check, Sample, ShadowStats, Verdict, judge, judge_shadow
 from release.deploy.plan import Step
+from release.deploy.records import now, summary
 from release.errors import DeployError, ReleaseError
 
 MAX_REFERENCE = 20_000
 Checks = Callable[[str, str | None], list[Check]]
-
-
-def now() -> str:
-    """UTC timestamp for records."""
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def summary(measure: dict[str, Any]) -> dict[str, Any]:
-    """Counts from a router window, without the raw lists."""
-    lat = sorted(measure.get("latencies_ms", []))
-    correct = measure.get("correct", [])
-    return {
-        "requests": measure.get("requests", 0),
-        "errors": measure.get("errors", 0),
-        "client_errors": measure.get("client_errors", 0),
-        "p50_ms": lat[len(lat) // 2] if lat else None,
-        "labelled": len(correct),
-        "accuracy": sum(correct) / len(correct) if correct else None,
-    }
 
 
 @dataclass

@@ -19,9 +19,8 @@ from typing import Any
 
 from release.config import Settings
 from release.deploy import processes
-from release.deploy.driver import now
 from release.deploy.effects import RouterClient, all_traffic_to
-from release.deploy.records import load_record, locked, save_record
+from release.deploy.records import load_record, locked, now, save_record
 from release.errors import DeployError
 
 
