@@ -347,6 +347,7 @@ def _switch_to_standby(run: _Stage, options: DeployOptions, port: int) -> Deploy
     info = record.get("router")
     if not (info and processes.alive(info)):
         info = record["router"] = launcher.router(port, standby["server"]["url"], run.version)
+        record["router_port"] = port
     client = RouterClient(info["url"], info.get("token"))
     try:
         all_traffic_to(client, standby["server"], standby["version"])
