@@ -224,7 +224,7 @@ def test_dead_baseline_never_promotes_and_clients_see_no_error(repo: Path):
 def test_bluegreen_candidate_failing_after_the_switch_is_switched_back(repo: Path):
     settings = settings_for()
     dep = settings.release.deploy
-    bake = BakeSettings(duration=4.0, min_requests=15)
+    bake = BakeSettings(duration=4.0, min_requests=60)
     settings = replace(
         settings,
         release=replace(settings.release, deploy=replace(dep, bluegreen=BlueGreenSettings(bake))),

@@ -64,7 +64,8 @@ def settings_for(steps=None, **judge) -> Settings:
         canary=replace(dep.canary, steps=steps),
         judge=new_judge,
         shadow=CanaryStep(100, min_requests=20, min_duration=1.0, max_duration=8.0),
-        bluegreen=BlueGreenSettings(BakeSettings(duration=2.0, min_requests=15)),
+        # Windows of whole cycles of the test client's inputs, so the bake compares like with like.
+        bluegreen=BlueGreenSettings(BakeSettings(duration=2.0, min_requests=60)),
         poll_interval=0.2,
         start_timeout=20.0,
     )
@@ -351,7 +352,7 @@ def test_bluegreen_keeps_old_warm_for_instant_switch_back(repo: Path):
             "prod",
             DeployOptions(port=port, launcher=launcher, strategy="bluegreen"),
         )
-        assert result.outcome == "promoted"
+        assert result.outcome == "promoted", (result.reason, result.steps)
         record = load_record(repo / ".release/deployments", "model", "prod")
         assert record["standby"]["version"] == "v0.1.0"
         assert processes.alive(record["standby"]["server"])
