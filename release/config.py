@@ -276,7 +276,8 @@ class JudgeSettings:
     max_accuracy_drop: float = 0.05
     min_labelled: int = 50
     min_shadow_agreement: float = 0.95
-    max_shadow_proba_diff: float = 1.0
+    # 1.0 could never fail: a row whose probability moves by more than half is a changed answer.
+    max_shadow_proba_diff: float = 0.5
     max_golden_mismatch: float = 0.0
     # Small counts and regression (issue 13): the error-rate check cannot fail on fewer
     # candidate errors than this; regression canaries compare the error metric with labels
@@ -314,6 +315,34 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class BakeSettings:
+    """Blue/green's bake window after the switch, judged like a canary step against the
+    old version's pre-switch traffic."""
+
+    duration: float = 30.0
+    min_requests: int = 50
+
+    def __post_init__(self) -> None:
+        _check(self.duration >= 0, "release.deploy.bluegreen.bake.duration", self.duration, ">= 0")
+        _check(
+            self.min_requests >= 1,
+            "release.deploy.bluegreen.bake.min_requests",
+            self.min_requests,
+            "an integer >= 1",
+        )
+
+
+@dataclass(frozen=True)
+class BlueGreenSettings:
+    """Blue/green: the bake window after the switch (duration 0 turns it off)."""
+
+    bake: BakeSettings = field(default_factory=BakeSettings)
+
+
+OnInconclusive = Literal["rollback", "hold"]
+
+
+@dataclass(frozen=True)
 class DeploySettings:
     """How each stage is deployed."""
 
@@ -326,10 +355,23 @@ class DeploySettings:
     sticky_header: str | None = None
     state_dir: str = ".release/deployments"
     shadow: CanaryStep = field(default_factory=lambda: CanaryStep(100))
-    router_port: int = 8700
+    # A port (each stage adds its index) or "auto": a free one, kept in the stage's record.
+    router_port: int | Literal["auto"] = 8700
     golden_rows: int = 200
     start_timeout: float = 60.0
     poll_interval: float = 0.5
+    bluegreen: BlueGreenSettings = field(default_factory=BlueGreenSettings)
+    # Per stage: what an inconclusive step leads to (rollback unless a stage says hold).
+    on_inconclusive: dict[str, OnInconclusive] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.router_port != "auto":
+            _check(
+                isinstance(self.router_port, int) and 1024 <= self.router_port <= 65535,
+                "release.deploy.router_port",
+                self.router_port,
+                "a port in 1024-65535 or auto",
+            )
 
 
 @dataclass(frozen=True)
@@ -366,6 +408,13 @@ class ReleaseSettings:
             _check(
                 stage in self.stages,
                 f"release.deploy.strategies.{stage}",
+                stage,
+                f"one of {self.stages}",
+            )
+        for stage in self.deploy.on_inconclusive:
+            _check(
+                stage in self.stages,
+                f"release.deploy.on_inconclusive.{stage}",
                 stage,
                 f"one of {self.stages}",
             )

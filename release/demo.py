@@ -99,7 +99,14 @@ def run_demo(project: Path) -> None:
         d.sh(rel, "promote", ARTIFACT, "dev")
         d.sh(rel, "deploy", ARTIFACT, "dev", note="direct: replace")
         d.sh(rel, "promote", ARTIFACT, "staging")
-        d.sh(rel, "deploy", ARTIFACT, "staging", note="blue/green: checks, then atomic switch")
+        d.sh(
+            rel,
+            "deploy",
+            ARTIFACT,
+            "staging",
+            *REPLAY,
+            note="blue/green: checks, atomic switch, then a bake judged against the old version",
+        )
         d.sh(rel, "promote", ARTIFACT, "prod")
         d.sh(rel, "deploy", ARTIFACT, "prod", *REPLAY, note="canary, judged step by step")
 

@@ -85,7 +85,12 @@ def test_cli_deploy_replay_records_and_stop(repo: Path):
     records = json.loads(run(repo, "deployments", "--json").stdout)
     (record,) = records
     assert record["current"]["version"] == "v0.2.0"
-    assert record["running"] == {"router": True, "server": True, "standby": False}
+    assert record["running"] == {
+        "router": True,
+        "server": True,
+        "standby": False,
+        "candidate": False,
+    }
     assert "token" not in record["router"]
     last = record["history"][-1]
     assert last["replay"]["failed"] == 0 and last["replay"]["ok"] > 30
@@ -129,3 +134,24 @@ def test_cli_usage_errors_and_kubernetes_render(repo: Path):
     sha = json.loads((repo / "models/model.json").read_text())["sha256"]
     assert any(sha in Path(f).read_text() for f in rendered["files"])
     assert run(repo, "deployments").stdout.strip() == "no deployments recorded"
+
+
+def test_deploy_chaos_rehearsal_rule_is_checked_before_anything(tmp_path: Path):
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    out = subprocess.run(
+        [RELEASE, "deploy", "model", "prod", "--chaos", "errors=7", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    assert "Error: --chaos 'errors=7' has an invalid value" in out.stderr
+    assert not (tmp_path / ".release").exists()
+
+
+def test_serve_launcher_gives_chaos_to_the_candidate_only():
+    from release.deploy.effects import ServeLauncher
+
+    launcher = ServeLauncher(candidate_args=["--chaos", "flip"], candidate="v2")
+    assert launcher.command("model", "v2", 1)[-2:] == ["--chaos", "flip"]
+    assert "--chaos" not in launcher.command("model", "v1", 1)

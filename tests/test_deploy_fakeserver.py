@@ -1,18 +1,21 @@
 """A tiny V2 model server for router tests (no tests here): real HTTP, real process.
 
-Feature ``x`` (FP64); predicts 1 when x > 0.5 with probabilities [1 - x, x]. Flags make
-it misbehave the way the delivery tests need: ``--error-rate``, ``--delay-ms``,
-``--wrong`` (flip every prediction). Run: ``python tests/test_deploy_fakeserver.py
---port P --version V``; it prints ``ready on http://127.0.0.1:P`` when it listens.
+Feature ``x`` (FP64); predicts 1 when x > 0.5 with probabilities [1 - x, x]. It
+misbehaves through exactly the chaos rules users get from ``release serve --chaos``
+(``--chaos errors=0.5``, ``--chaos latency=300``, ``--chaos flip``, ``--chaos crash@N``,
+...: :mod:`release.serve.chaos`). Run: ``python tests/test_deploy_fakeserver.py
+--port P --version V [--chaos RULE ...]``; it prints ``ready on http://127.0.0.1:P``
+when it listens.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -20,18 +23,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from release.serve.chaos import ChaosMiddleware, parse_chaos
+
 
 def make_app(
     name: str = "model",
     version: str = "v1",
     *,
-    error_rate: float = 0.0,
-    delay_ms: float = 0.0,
-    wrong: bool = False,
+    chaos: Sequence[str] = (),
     feature: str = "x",
     fail_nth: int = 0,
-) -> Starlette:
-    rng = random.Random(0)
+) -> Any:
     served = [0]  # inference calls so far (for one transient fault at call fail_nth)
 
     async def live(request: Request) -> JSONResponse:
@@ -56,10 +58,6 @@ def make_app(
     async def infer(request: Request) -> JSONResponse:
         if request.path_params["name"] != name:
             return JSONResponse({"error": "unknown model"}, status_code=404)
-        if delay_ms:
-            await asyncio.sleep(delay_ms / 1000)
-        if error_rate and rng.random() < error_rate:
-            return JSONResponse({"error": "injected fault"}, status_code=500)
         served[0] += 1
         if fail_nth and served[0] == fail_nth:
             return JSONResponse({"error": "injected transient fault"}, status_code=500)
@@ -70,11 +68,10 @@ def make_app(
         if feature not in inputs:
             return JSONResponse({"error": f"missing input {feature}"}, status_code=400)
         xs = [min(1.0, max(0.0, float(v))) for v in inputs[feature]]
-        preds = [int(v > 0.5) ^ int(wrong) for v in xs]
+        preds = [int(v > 0.5) for v in xs]
         probas = []
-        for v, p in zip(xs, preds):
-            hi = v if not wrong else 1 - v
-            probas += [1 - hi, hi]
+        for v in xs:
+            probas += [1 - v, v]
         return JSONResponse(
             {
                 "model_name": name,
@@ -91,7 +88,7 @@ def make_app(
             }
         )
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/v2/health/live", live),
             Route("/v2/health/ready", ready),
@@ -100,12 +97,13 @@ def make_app(
             Route("/v2/models/{name}/versions/{v}/infer", infer, methods=["POST"]),
         ]
     )
+    return ChaosMiddleware(app, parse_chaos(chaos), classes=[0, 1]) if chaos else app
 
 
 class ThreadServer:
     """Run an app with uvicorn in a background thread of the test process."""
 
-    def __init__(self, app: Starlette, port: int) -> None:
+    def __init__(self, app: Any, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
@@ -131,20 +129,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", default="model")
     parser.add_argument("--version", default="v1")
-    parser.add_argument("--error-rate", type=float, default=0.0)
-    parser.add_argument("--delay-ms", type=float, default=0.0)
-    parser.add_argument("--wrong", action="store_true")
+    parser.add_argument("--chaos", action="append", default=[])
     parser.add_argument("--feature", default="x")
     parser.add_argument("--fail-nth", type=int, default=0)
     args = parser.parse_args()
     app = make_app(
-        args.name,
-        args.version,
-        error_rate=args.error_rate,
-        delay_ms=args.delay_ms,
-        wrong=args.wrong,
-        feature=args.feature,
-        fail_nth=args.fail_nth,
+        args.name, args.version, chaos=args.chaos, feature=args.feature, fail_nth=args.fail_nth
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
     server = uvicorn.Server(config)

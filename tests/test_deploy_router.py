@@ -31,7 +31,7 @@ def start_router(tmp_path: Path):
         cmd = [
             sys.executable,
             "-m",
-            "release.deploy.router",
+            "release.deploy.router_app",
             "--port",
             str(port),
             "--baseline",
@@ -133,7 +133,7 @@ def test_weights_change_at_runtime_and_sticky_header(start_router):
 def test_failed_candidate_inference_is_retried_on_baseline(start_router):
     with (
         ThreadServer(make_app(version="v1"), processes.free_port()) as base,
-        ThreadServer(make_app(version="v2", error_rate=1.0), processes.free_port()) as cand,
+        ThreadServer(make_app(version="v2", chaos=["errors=1.0"]), processes.free_port()) as cand,
     ):
         url, admin = start_router(base.url, "--candidate", cand.url, "--weight", "50")
         responses = send(url, 60)
@@ -152,14 +152,39 @@ def test_dead_candidate_is_retried_on_baseline(start_router):
         responses = send(url, 10)
         assert [r.status_code for r in responses] == [200] * 10
         stats = admin.get("/_router/stats").json()
-        assert stats["candidate"]["errors"] == 10 and stats["retries"] == 10
+        # Five failures in a row mark it unhealthy: the rest go straight to the baseline.
+        assert stats["candidate"]["errors"] == 5 and stats["retries"] == 5
+        assert stats["baseline"]["requests"] == 10
+        assert stats["health"]["candidate"]["healthy"] is False
+        assert stats["health"]["baseline"]["healthy"] is True
+
+
+def test_dead_baseline_is_retried_on_candidate_and_reported_unhealthy(start_router):
+    with ThreadServer(make_app(version="v2"), processes.free_port()) as cand:
+        dead = f"http://127.0.0.1:{processes.free_port()}"  # nothing listens here
+        url, admin = start_router(dead, "--candidate", cand.url, "--weight", "10")
+        responses = send(url, 20)
+        assert [r.status_code for r in responses] == [200] * 20
+        assert {r.json()["model_version"] for r in responses} == {"v2"}
+        import time
+
+        time.sleep(1.5)  # two failed health checks (every 0.5 s)
+        health = admin.get("/_router/stats").json()["health"]
+        assert health["baseline"]["healthy"] is False
+        assert health["baseline"]["failed_checks"] >= 2
+        assert "connect" in health["baseline"]["last_error"]
+        assert health["candidate"]["healthy"] is True
+        # Shadow mode: the mirrored answer stands in for the dead baseline's.
+        admin.post("/_router/config", json={"mode": "shadow"})
+        responses = send(url, 5)
+        assert [r.status_code for r in responses] == [200] * 5
 
 
 def test_shadow_mirrors_and_compares(start_router):
     with (
         ThreadServer(make_app(version="v1"), processes.free_port()) as base,
         ThreadServer(make_app(version="v2"), processes.free_port()) as same,
-        ThreadServer(make_app(version="v3", wrong=True), processes.free_port()) as wrong,
+        ThreadServer(make_app(version="v3", chaos=["flip"]), processes.free_port()) as wrong,
     ):
         url, admin = start_router(base.url, "--candidate", same.url, "--mode", "shadow")
         responses = send(url, 30)

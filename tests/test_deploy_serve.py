@@ -196,7 +196,7 @@ def test_real_server_identical_retrain_shadows_then_promotes(repo: Path):
 def test_real_server_half_500s_rolls_back(repo: Path):
     settings = settings_with()
     port = processes.free_port()
-    launcher = ServeLauncher(repo=str(repo), extra_args={"v0.2.0": ["--fault-error-rate", "0.5"]})
+    launcher = ServeLauncher(repo=str(repo), extra_args={"v0.2.0": ["--chaos", "errors=0.5"]})
     first(repo, settings, port, launcher)
     build(repo)
     snapshot(repo, "v0.2.0")

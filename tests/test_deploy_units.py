@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from release.config import CanaryStep, DeploySettings, Settings
+from release.config import BakeSettings, BlueGreenSettings, CanaryStep, DeploySettings, Settings
 from release.deploy import processes
 from release.deploy.checks import contract_check, find_golden
 from release.deploy.plan import make_plan, strategy_for
@@ -34,7 +35,13 @@ def test_plans_follow_settings():
     assert canary.max_seconds == 180.0
     assert [s.kind for s in make_plan("shadow", dep).steps] == ["checks", "shadow", "switch"]
     blue = make_plan("bluegreen", dep)
-    assert blue.keep_standby and [s.kind for s in blue.steps] == ["checks", "switch"]
+    kinds = [s.kind for s in blue.steps]
+    assert blue.keep_standby and kinds == ["checks", "reference", "switch", "bake"]
+    assert blue.steps[1].min_requests == 50 and blue.steps[1].max_duration == 30.0
+    bake = blue.steps[-1]
+    assert (bake.weight, bake.min_requests, bake.min_duration) == (100, 50, 30.0)
+    no_bake = replace(dep, bluegreen=BlueGreenSettings(BakeSettings(duration=0)))
+    assert [s.kind for s in make_plan("bluegreen", no_bake).steps] == ["checks", "switch"]
     assert [s.kind for s in make_plan("direct", dep).steps] == ["checks", "switch"]
     first = make_plan("canary", dep, has_baseline=False)
     assert first.strategy.startswith("canary (first deployment")

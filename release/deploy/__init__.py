@@ -2,9 +2,13 @@
 
 The local target runs model servers and a router as separate processes on 127.0.0.1;
 the Kubernetes target renders manifests (``release.deploy.kubernetes``). Decisions are
-pure functions (:mod:`~release.deploy.judge`, :mod:`~release.deploy.plan`); processes,
-HTTP and files live at the edges (:mod:`~release.deploy.controller`,
-:mod:`~release.deploy.router`, :mod:`~release.deploy.records`).
+pure functions: the judge (:mod:`~release.deploy.judge`), the plans
+(:mod:`~release.deploy.plan`) and the rollout's state machine
+(:mod:`~release.deploy.machine`). Its effects run in :mod:`~release.deploy.driver` through
+small interfaces (:mod:`~release.deploy.effects`: process launcher, router admin, record
+store, registry writer); processes, HTTP and files live at the edges
+(:mod:`~release.deploy.controller`, :mod:`~release.deploy.router_app`,
+:mod:`~release.deploy.records`, :mod:`~release.deploy.recovery`).
 
 How the local target behaves:
 
@@ -19,8 +23,11 @@ How the local target behaves:
   commit's test set and predictions are in neither git nor the DVC cache).
 - Each analysed step opens a new measurement window in the router and asks the judge
   until it passes (after ``min_duration``), fails (at once), or stays inconclusive until
-  ``max_duration`` (a rollback). When a step sends all traffic to the candidate, the
-  baseline of the earlier windows is the reference.
+  ``max_duration`` (``inconclusive``: a rollback, or held when the stage's
+  ``on_inconclusive`` is ``hold``). When a step sends all traffic to the candidate, the
+  baseline of the earlier windows is the reference; a blue/green bake is judged against
+  the old version's pre-switch window. A baseline that fails health checks stops the
+  rollout (``failed: baseline unhealthy``), never a promotion.
 - A rollback sends all traffic to the baseline, stops the candidate and writes a GTO
   assignment tag restoring the baseline version, with the reason in its message.
 - After the command the stage keeps serving in the background: the current server, the

@@ -109,6 +109,14 @@ def _load(params_path: str) -> Any:
     default=None,
     help="Router port on 127.0.0.1 [release.deploy.router_port + stage index].",
 )
+@click.option(
+    "--chaos",
+    "chaos_rules",
+    multiple=True,
+    metavar="RULE",
+    help="Rehearsal: serve the candidate with these `release serve --chaos` rules "
+    "(e.g. errors=0.5@50); a sound rollout rolls it back.",
+)
 @click.option("--allow-schema-change", is_flag=True, help="Declare a changed input schema.")
 @click.option("--no-golden", is_flag=True, help="Skip the golden-set replay.")
 @click.option("--render-only", is_flag=True, help="Kubernetes: render manifests, do not apply.")
@@ -138,6 +146,7 @@ def deploy(
     replay_file: str | None,
     rps: float,
     port: int | None,
+    chaos_rules: tuple[str, ...],
     allow_schema_change: bool,
     no_golden: bool,
     render_only: bool,
@@ -153,7 +162,9 @@ def deploy(
     Local target: the candidate's server and a router run on 127.0.0.1 and keep serving
     after this command (stop them with `release deployments --stop NAME STAGE`). A failed
     step sends all traffic back to the baseline, stops the candidate and writes a registry
-    rollback. Exit code 1 when the deployment rolled back or failed.
+    rollback; so do SIGTERM and Ctrl-C (exit 143 and 130). Exit code 1 when the deployment
+    rolled back, failed or was inconclusive; 3 when an inconclusive step was held
+    (release.deploy.on_inconclusive: hold).
     """
     settings = _load(params_path)
     enforce.check_deploy(repo, name, stage, settings, on_note=lambda m: click.echo(m, err=True))
@@ -171,10 +182,14 @@ def deploy(
             "add --target kubernetes",
         )
     from release.deploy.controller import DeployOptions, ServeLauncher, deploy_local
+    from release.serve.chaos import parse_chaos
 
+    parse_chaos(chaos_rules)  # a bad rule fails here, before anything starts
     options = DeployOptions(
         launcher=ServeLauncher(
-            repo=str(Path(repo).resolve()), params=str(Path(params_path).resolve())
+            repo=str(Path(repo).resolve()),
+            params=str(Path(params_path).resolve()),
+            candidate_args=[a for rule in chaos_rules for a in ("--chaos", rule)],
         ),
         push=push_remote,
         strategy=strategy,
@@ -195,10 +210,17 @@ def deploy(
         )
         if result.rollback_tag:
             click.echo(f"rollback tag: {result.rollback_tag}")
+        for note in result.notes:
+            click.echo(f"note: {note}")
         if not result.ok:
             click.echo(f"reason: {result.reason}")
-    if not result.ok:
-        sys.exit(1)
+        if result.action == "held":
+            click.echo(
+                f"held: {result.version} keeps its traffic; rerun `release deploy {name} "
+                f"{stage}`, or roll back with `release rollback {name} {stage}`"
+            )
+    if result.exit_code:
+        sys.exit(result.exit_code)
 
 
 def _kubernetes(
@@ -263,6 +285,12 @@ def _kubernetes(
 @click.argument("name", required=False)
 @click.argument("stage", required=False)
 @click.option("--stop", is_flag=True, help="Stop NAME STAGE's router and servers.")
+@click.option(
+    "--recover",
+    is_flag=True,
+    help="Reconcile NAME STAGE when its rollout's controller died (baseline 100%, "
+    "candidate stopped, record aborted, registry consistent).",
+)
 @click.option("--repo", default=".", show_default=True, help="Project root.")
 @params_option
 @json_option
@@ -270,13 +298,18 @@ def deployments(
     name: str | None,
     stage: str | None,
     stop: bool,
+    recover: bool,
     repo: str,
     params_path: str,
     as_json: bool,
 ) -> None:
-    """Show deployment records (what serves each stage, every rollout's analysis)."""
+    """Show deployment records (what serves each stage, every rollout's analysis).
+
+    A rollout recorded as running whose controller is gone (killed) is reconciled first.
+    """
     from release.deploy import processes
     from release.deploy.records import list_records
+    from release.deploy.recovery import is_stale
 
     settings = _load(params_path) if Path(params_path).is_file() else None
     if settings is None:
@@ -294,11 +327,35 @@ def deployments(
         else:
             click.echo(f"stopped {len(pids)} process(es)" + (f": {pids}" if pids else ""))
         return
+    from release.deploy.controller import recover_deployment
+
+    if recover and (not name or not stage):
+        raise UsageError(
+            "--recover needs NAME and STAGE", "release deployments --recover NAME STAGE"
+        )
     state_dir = Path(repo) / settings.release.deploy.state_dir
     try:
         records = list_records(state_dir, name)
     except ReleaseError:
         raise
+    recovered = []
+    for rec in records:
+        if stage and rec.get("stage") != stage:
+            continue
+        if recover or is_stale(rec):
+            try:
+                closed = recover_deployment(repo, settings, rec["name"], rec["stage"])
+            except DeployError as exc:
+                # The lock is held: a deployment is really running; leave it alone.
+                click.echo(f"not recovered: {exc.what}", err=True)
+                continue
+            if closed is not None:
+                recovered.append(f"{rec['name']} {rec['stage']}")
+                click.echo(f"recovered {rec['name']} {rec['stage']}: {closed['reason']}", err=True)
+    if recover and not recovered:
+        click.echo(f"{name} {stage}: nothing to recover", err=True)
+    if recovered:
+        records = list_records(state_dir, name)
     from release.notes import merge_records
 
     records = merge_records(repo, records, name)  # rollouts noted in git (other machines, CI)
@@ -309,6 +366,7 @@ def deployments(
             "router": processes.alive(rec.get("router")),
             "server": processes.alive((rec.get("current") or {}).get("server")),
             "standby": processes.alive((rec.get("standby") or {}).get("server")),
+            "candidate": processes.alive((rec.get("candidate") or {}).get("server")),
         }
         if rec.get("router"):
             rec["router"] = {k: v for k, v in rec["router"].items() if k != "token"}
@@ -326,6 +384,9 @@ def deployments(
             f"{rec['name']} {rec['stage']}: {current.get('version', '-')} ({running}) "
             f"router {router.get('url', '-')}"
         )
+        held = rec.get("candidate")
+        if held and rec["running"]["candidate"]:
+            click.echo(f"  candidate {held['version']} held at its weight (rerun release deploy)")
         for entry in rec.get("history", [])[-5:]:
             steps = ", ".join(
                 f"{s['step']} {s['verdict']['status']}" for s in entry.get("steps", [])

@@ -6,7 +6,11 @@
 - ``shadow``: checks, one analysed step where the candidate gets a mirrored copy of every
   request (answers compared, never returned), then switch;
 - ``bluegreen``: checks (contract, golden set) with the candidate fully up but idle, an
-  atomic switch, and the old version kept warm as standby for an instant switch back.
+  pre-switch window of the old version's traffic (until it has the bake's minimum of
+  requests, at most the bake's duration), an atomic switch, then a bake window
+  (``release.deploy.bluegreen.bake``) judged against that pre-switch window; the old
+  version stays warm as standby, so a failed bake (or a later rollback) switches back
+  at once.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Literal
 from release.config import DeploySettings
 from release.errors import UsageError
 
-StepKind = Literal["checks", "canary", "shadow", "switch"]
+StepKind = Literal["checks", "canary", "shadow", "reference", "switch", "bake"]
 STRATEGIES = ("canary", "shadow", "bluegreen", "direct")
 
 
@@ -36,6 +40,8 @@ class Step:
         """Short name for displays and records."""
         if self.kind == "canary":
             return f"canary {self.weight:g}%"
+        if self.kind == "reference":
+            return "pre-switch window"
         return self.kind
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,6 +56,11 @@ class Plan:
     strategy: str
     steps: tuple[Step, ...]
     keep_standby: bool = False
+
+    @property
+    def analysed(self) -> bool:
+        """True when some step measures traffic (canary, shadow or bake)."""
+        return any(s.kind in ("canary", "shadow", "reference", "bake") for s in self.steps)
 
     @property
     def max_seconds(self) -> float:
@@ -76,7 +87,14 @@ def make_plan(strategy: str, settings: DeploySettings, *, has_baseline: bool = T
             "direct" if has_baseline else f"{strategy} (first deployment: direct)", (checks, switch)
         )
     if strategy == "bluegreen":
-        return Plan("bluegreen", (checks, switch), keep_standby=True)
+        bake = settings.bluegreen.bake
+        if bake.duration <= 0:
+            return Plan("bluegreen", (checks, switch), keep_standby=True)
+        # The old version's traffic just before the switch is what the bake is judged
+        # against: up to the bake's duration to collect its minimum of requests.
+        reference = Step("reference", 0, bake.min_requests, 0.0, bake.duration)
+        baking = Step("bake", 100, bake.min_requests, bake.duration, bake.duration)
+        return Plan("bluegreen", (checks, reference, switch, baking), keep_standby=True)
     if strategy == "shadow":
         s = settings.shadow
         shadow = Step("shadow", s.weight, s.min_requests, s.min_duration, s.max_duration)

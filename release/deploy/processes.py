@@ -1,9 +1,10 @@
 """Background processes of the local target: start, wait until ready, find, stop.
 
 A deployment outlives the ``release deploy`` command, so its servers and router run in
-their own sessions and the deployment record keeps each one's pid and exact command
-line. A pid is only signalled when ``/proc/<pid>/cmdline`` still equals the recorded
-command, so a recycled pid never gets killed by mistake.
+their own sessions and the deployment record keeps each one's pid, start time (psutil's
+``create_time``) and exact command line. A pid is only signalled when the process still
+has the recorded start time and ``/proc/<pid>/cmdline`` still equals the recorded command,
+so a recycled pid never gets killed by mistake.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from release.errors import DeployError
 
@@ -39,6 +43,7 @@ class Managed:
     cmd: list[str]
     port: int
     log: str
+    started: float | None = None
 
     @property
     def url(self) -> str:
@@ -53,6 +58,7 @@ class Managed:
             "port": self.port,
             "url": self.url,
             "log": self.log,
+            "started": self.started,
         }
 
     @classmethod
@@ -63,6 +69,7 @@ class Managed:
             [str(c) for c in data["cmd"]],
             int(data["port"]),
             str(data.get("log", "")),
+            float(data["started"]) if data.get("started") is not None else None,
         )
 
 
@@ -89,9 +96,11 @@ def start(
     timeout: float,
     cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Managed:
     """Start ``cmd`` in its own session, logging to ``log_path``; wait until
-    ``GET ready_path`` answers 200, or stop it and raise DeployError with the log's tail."""
+    ``GET ready_path`` answers 200, or stop it and raise DeployError with the log's tail
+    (also when ``cancelled()`` turns true while it waits)."""
     import httpx
 
     if port_in_use(port):
@@ -109,13 +118,16 @@ def start(
             start_new_session=True,
         )
     _CHILDREN[proc.pid] = proc
-    managed = Managed(proc.pid, list(cmd), port, str(log_path))
+    managed = Managed(proc.pid, list(cmd), port, str(log_path), start_time(proc.pid))
     url = managed.url + ready_path
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0, trust_env=False) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
+            if cancelled is not None and cancelled():
+                stop(managed)
+                raise DeployError(f"interrupted while {cmd[-1] if cmd else 'it'} started")
             with contextlib.suppress(httpx.HTTPError):
                 if client.get(url).status_code == 200:
                     return managed
@@ -137,6 +149,30 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:])
 
 
+def start_time(pid: int) -> float | None:
+    """The process's creation time (psutil), or None when it is gone."""
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.Error, OSError):
+        return None
+
+
+def identity() -> dict[str, Any]:
+    """This process's pid and start time, for records (see :func:`identity_alive`)."""
+    return {"pid": os.getpid(), "started": start_time(os.getpid())}
+
+
+def identity_alive(info: dict[str, Any] | None) -> bool:
+    """True when the process recorded by :func:`identity` still runs (same start time)."""
+    if not info or not isinstance(info.get("pid"), int):
+        return False
+    started = start_time(int(info["pid"]))
+    if started is None:
+        return False
+    recorded = info.get("started")
+    return recorded is None or abs(started - float(recorded)) < 0.05
+
+
 def alive(managed: Managed | dict[str, Any] | None) -> bool:
     """True when the recorded process still runs the recorded command."""
     if managed is None:
@@ -146,6 +182,10 @@ def alive(managed: Managed | dict[str, Any] | None) -> bool:
     child = _CHILDREN.get(managed.pid)
     if child is not None and child.poll() is not None:
         return False
+    if managed.started is not None:
+        started = start_time(managed.pid)
+        if started is None or abs(started - managed.started) >= 0.05:
+            return False
     try:
         raw = Path(f"/proc/{managed.pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{managed.pid}/stat").read_text()

@@ -19,6 +19,7 @@ import fcntl
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,22 @@ def locked(state_dir: str | os.PathLike[str], name: str, stage: str) -> Iterator
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def now() -> str:
+    """UTC timestamp for records."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def summary(measure: dict[str, Any]) -> dict[str, Any]:
+    """Counts from a router window, without the raw lists."""
+    lat = sorted(measure.get("latencies_ms", []))
+    correct = measure.get("correct", [])
+    return {
+        "requests": measure.get("requests", 0),
+        "errors": measure.get("errors", 0),
+        "client_errors": measure.get("client_errors", 0),
+        "p50_ms": lat[len(lat) // 2] if lat else None,
+        "labelled": len(correct),
+        "accuracy": sum(correct) / len(correct) if correct else None,
+    }

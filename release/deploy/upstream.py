@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass
+from typing import Any
+
+_URL = re.compile(r"^http://(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$")
 
 
 class UpstreamError(Exception):
@@ -152,3 +156,18 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 def _close(conn: Connection) -> None:
     with contextlib.suppress(Exception):
         conn[1].close()
+
+
+@dataclass
+class Backend:
+    """One upstream model server."""
+
+    url: str
+    version: str | None = None
+
+
+def check_url(url: Any) -> str:
+    """Only plain-HTTP loopback upstreams: the router never proxies to other hosts."""
+    if not isinstance(url, str) or not _URL.match(url.rstrip("/")):
+        raise ValueError(f"backend URL must be http://127.0.0.1:PORT, got {url!r}")
+    return url.rstrip("/")

@@ -4,15 +4,13 @@ Endpoints: ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``,
 ``GET /v2/models/{name}[/versions/{v}]`` (metadata), ``GET .../ready``,
 ``POST /v2/models/{name}[/versions/{v}]/infer`` and ``GET /metrics``. Every error is
 ``{"error": "..."}``: 4xx for anything the client sent wrong, 5xx only for the server's
-own failures (and for injected faults, which exist for the delivery tests).
+own failures (and for chaos rules a team injects to rehearse a rollback).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from starlette.routing import Route
 from release import __version__
 from release.serve.batching import MicroBatcher
 from release.serve.body import RequestLimits
+from release.serve.chaos import ERROR_MESSAGE, Chaos, ChaosEngine
 from release.serve.large import RequestPath, protocol_error
 from release.serve.metrics import CONTENT_TYPE, ServingMetrics
 from release.serve.protocol import PROTOCOL_VERSION, InferRequest, ProtocolError
@@ -39,11 +38,16 @@ MAX_BODY_BYTES = RequestLimits.max_body_bytes  # the default; `serve.max_body_mb
 
 @dataclass(frozen=True)
 class Faults:
-    """Injected failures for delivery tests: a share of 500s and extra latency."""
+    """Shorthand for the two oldest chaos rules (``errors`` and ``latency``); see
+    :mod:`release.serve.chaos` for all of them."""
 
     error_rate: float = 0.0
     delay_ms: float = 0.0
     seed: int | None = None
+
+    def as_chaos(self) -> Chaos:
+        """The same faults as chaos rules."""
+        return Chaos(error_rate=self.error_rate, latency_ms=self.delay_ms, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,14 @@ class ModelServer:
         metrics: ServingMetrics | None = None,
         faults: Faults | None = None,
         limits: RequestLimits | None = None,
+        chaos: Chaos | None = None,
     ) -> None:
         self.runner = runner
         self.schema = runner.schema
         batch = batch or BatchOptions()
         self.metrics = metrics or ServingMetrics(self.schema.name, self.schema.version)
-        self.faults = faults or Faults()
-        self._random = random.Random(self.faults.seed)
+        self.chaos = chaos or (faults.as_chaos() if faults else Chaos())
+        self.engine = ChaosEngine(self.chaos, self.schema.classes) if self.chaos.active else None
         self.batcher: MicroBatcher[InferRequest, Prediction] = MicroBatcher(
             runner.predict_batch,
             max_batch_size=batch.max_batch_size,
@@ -156,15 +161,20 @@ class ModelServer:
         problem = self._check_target(request)
         if problem is not None:
             return problem
-        faults = self.faults
-        if faults.delay_ms > 0:
-            await asyncio.sleep(faults.delay_ms / 1000.0)
-        if faults.error_rate > 0 and self._random.random() < faults.error_rate:
-            return error(500, "injected fault (--fault-error-rate)")
+        decision = await self.engine.begin() if self.engine is not None else None
+        if decision is not None and decision.error:
+            return error(500, ERROR_MESSAGE)
         if not self.ready or not self.batcher.running:
             return error(503, "the model is not ready; retry shortly")
         try:
-            return await self.requests.answer(request, self.batcher, self.metrics.observe_unknown)
+            response = await self.requests.answer(
+                request, self.batcher, self.metrics.observe_unknown
+            )
+            if decision is not None and decision.rewrites and self.engine is not None:
+                # chaos that changes answers (flip, constant) rewrites the encoded body
+                changed = self.engine.change_body(bytes(response.body), decision)
+                response = Response(changed, media_type="application/json")
+            return response
         except ProtocolError as exc:
             return protocol_error(exc)
         except RuntimeError as exc:

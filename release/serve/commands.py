@@ -81,6 +81,7 @@ def build_server(
     batch: Any = None,
     faults: Any = None,
     limits: Any = None,
+    chaos: Any = None,
 ) -> Any:
     """Load, verify and warm up the model; return a ModelServer (no socket yet)."""
     from release.serve.app import ModelServer
@@ -101,7 +102,7 @@ def build_server(
     schema = Schema.from_meta(loaded.meta, served_name, version)
     runner = ModelRunner(loaded.pipeline, loaded.meta, schema)
     runner.warm_up()
-    return ModelServer(runner, batch=batch, faults=faults, limits=limits)
+    return ModelServer(runner, batch=batch, faults=faults, limits=limits, chaos=chaos)
 
 
 def run_server(server: Any, sock: socket.socket, http: str = "auto") -> None:
@@ -166,6 +167,15 @@ def run_server(server: Any, sock: socket.socket, http: str = "auto") -> None:
     show_default=True,
     help="HTTP parser (auto: httptools when installed).",
 )
+@click.option(
+    "--chaos",
+    "chaos_rules",
+    multiple=True,
+    metavar="RULE",
+    help="Misbehave on purpose to rehearse a rollback (repeatable): crash@N, "
+    "errors=RATE[@N], latency=MS[@N], flip[@N], constant=CLASS[@N], seed=S; "
+    "@N starts after N inferences.",
+)
 @click.option("--fault-error-rate", type=click.FloatRange(0, 1), default=0.0, hidden=True)
 @click.option("--fault-delay-ms", type=click.FloatRange(0), default=0.0, hidden=True)
 @click.option("--fault-seed", type=int, default=None, hidden=True)
@@ -182,6 +192,7 @@ def serve(
     max_batch_size: int | None,
     max_wait_ms: float | None,
     http: str,
+    chaos_rules: tuple[str, ...],
     fault_error_rate: float,
     fault_delay_ms: float,
     fault_seed: int | None,
@@ -194,15 +205,24 @@ def serve(
     tuning = settings.release.deploy.server
     pin_threads(tuning.threads)
 
-    from release.serve.app import BatchOptions, Faults
+    from release.serve.app import BatchOptions
     from release.serve.body import request_limits
+    from release.serve.chaos import parse_chaos
 
     batch = BatchOptions(
         max_batch_size=max_batch_size or tuning.max_batch_size,
         max_wait_ms=tuning.max_wait_ms if max_wait_ms is None else max_wait_ms,
         threads=tuning.threads,
     )
-    faults = Faults(error_rate=fault_error_rate, delay_ms=fault_delay_ms, seed=fault_seed)
+    # The hidden --fault-* flags are the first chaos rules under their old names.
+    rules = list(chaos_rules)
+    if fault_error_rate:
+        rules.append(f"errors={fault_error_rate}")
+    if fault_delay_ms:
+        rules.append(f"latency={fault_delay_ms}")
+    if fault_seed is not None:
+        rules.append(f"seed={fault_seed}")
+    chaos = parse_chaos(rules)
     sock = bind_socket(host, port)  # before loading: a taken port fails at once
     try:
         server = build_server(
@@ -211,13 +231,15 @@ def serve(
             name=name,
             version_label=version_label,
             batch=batch,
-            faults=faults,
+            chaos=chaos,
             limits=request_limits(settings.serve),
         )
         click.echo(
             f"serving {server.schema.name} {server.schema.version} "
             f"(batch <= {batch.max_batch_size} rows, wait <= {batch.max_wait_ms} ms)"
         )
+        if chaos.active:
+            click.echo(f"chaos: {chaos.describe()} (this server misbehaves on purpose)")
         run_server(server, sock, http)
     finally:
         sock.close()
