@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -103,16 +105,19 @@ def test_no_protected_attributes_no_block() -> None:
 
 
 def test_the_fairness_gate() -> None:
+    from release.registry.facts import read_slices
     from release.registry.policy import Facts, gate_fairness
 
     frame, y, pred = data(2000, 6)
     doc = analyse_slices(settings(), frame, y, pred, None, [0, 1])
     largest = doc["fairness"]["largest_gap"]["value"]
-    facts = Facts(version="v1", commit="c" * 40, slices=doc)
+    facts = Facts(version="v1", commit="c" * 40, slices=read_slices(json.dumps(doc).encode(), "v1"))
     assert gate_fairness(largest + 0.01, facts).passed
     failed = gate_fairness(largest - 0.01, facts)
     assert not failed.passed and "fairness gap over" in failed.detail
-    assert not gate_fairness(0.5, Facts(version="v1", commit="c" * 40, slices={})).passed
+    empty = {**doc, "fairness": {}}
+    no_fairness = read_slices(json.dumps(empty).encode(), "v1")
+    assert not gate_fairness(0.5, Facts(version="v1", commit="c" * 40, slices=no_fairness)).passed
 
 
 def test_perfect_groups_still_get_a_gap_interval() -> None:

@@ -73,7 +73,13 @@ def prepare(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     check_columns(settings, [str(c) for c in frame.columns], where)
     columns = resolve_columns(settings, frame)
     frame = coerce_declared_numeric(frame, columns, where)
-    frame = coerce_declared_categorical(frame, columns, where)
+    # Every column declared categorical, features or not: a protected attribute left out of
+    # the model is still sliced and measured as the same labels a feature would be.
+    declared = [
+        c for c, kind in settings.validate.dtypes.items() if kind == "categorical" and c in frame
+    ]
+    categorical = list(dict.fromkeys([*columns.categorical, *declared]))
+    frame = coerce_declared_categorical(frame, categorical, where)
     check_settings(settings, frame, where)
     frame, source["duplicates"] = deduplicate(frame, settings.data.deduplicate)
     if frame[settings.data.target].isna().any():

@@ -124,7 +124,7 @@ def category_label(value: Any) -> Any:
     return str(value)
 
 
-def coerce_declared_categorical(frame: Any, columns: Columns, source: str) -> Any:
+def coerce_declared_categorical(frame: Any, categorical: list[str], source: str) -> Any:
     """Store numeric columns that are categories (``validate.dtypes``) as their labels.
 
     Codes are whole numbers; a fractional one (0.0507) means a measurement declared
@@ -132,7 +132,7 @@ def coerce_declared_categorical(frame: Any, columns: Columns, source: str) -> An
     """
     import pandas as pd
 
-    for col in columns.categorical:
+    for col in categorical:
         series = frame[col]
         if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             continue

@@ -283,14 +283,21 @@ def _for_user(rel: str, text: str) -> str:
     if rel == "actions/setup-release/action.yml":
         text = _swap(
             text,
-            "installed from this checkout.",
-            f"installed from the package index (release {__version__}).",
+            "installed from this checkout,",
+            f"installed from the package index (release {__version__}),",
             rel,
         )
         text = _swap(text, '"") target="." ;;', f'"") target="release=={__version__}" ;;', rel)
         dev = f'dev) target="release[dev]=={__version__}" ;;'
         text = _swap(text, 'dev) target=".[dev]" ;;', dev, rel)
-        text = _swap(text, 'pip install --quiet -e "$target"', 'pip install --quiet "$target"', rel)
+        # The shipped lock pins release's own dependencies; the tool itself comes from
+        # the index (regenerate the lock with release in it to hash-pin that too).
+        text = _swap(
+            text,
+            'pip install --quiet --no-deps --no-build-isolation -e "$target"',
+            'pip install --quiet --no-deps "$target"',
+            rel,
+        )
     elif rel == "workflows/ci.yml":
         text = _swap(text, "    name: make test\n", "    name: model card check\n", rel)
         text = _swap(text, _CI_TEST_STEPS, _CI_CARD_STEPS, rel)

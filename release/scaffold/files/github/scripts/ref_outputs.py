@@ -2,9 +2,12 @@
 
 Usage: python .github/scripts/ref_outputs.py CHECK_REF_JSON REF_NAME
 
-Every value written to $GITHUB_OUTPUT is checked against the GTO grammar again (defence in
-depth: outputs flow into later jobs' `env:` blocks), and the stage's deployment strategy is
-read from params.yaml. Exits 1 with one line on stderr when anything is off.
+Every value written to $GITHUB_OUTPUT is checked again before it is written (defence in
+depth: outputs flow into later jobs' `env:` blocks): the tag against the GTO tag grammar,
+the record's fields against theirs, the strategy against the known strategies, and none may
+hold a newline or `=` beyond its grammar (which could forge another output). The stage's
+deployment strategy is read from params.yaml. Exits 1 with one line on stderr when
+anything is off, having written nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,31 @@ PATTERNS = {
     "stage": re.compile(NAME),
     "event": re.compile(r"[a-z_]{1,32}"),
 }
+SEMVER = r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
+# gto's tag_re: [dir=]name then @vSEMVER[!] | #stage[!] | @deprecated, then an optional #N.
+TAG = re.compile(rf"([A-Za-z0-9_./-]+=)?{NAME}(@{SEMVER}!?|#{NAME}!?|@deprecated)(#[0-9]+)?")
+STRATEGIES = frozenset({"", "direct", "canary", "shadow", "bluegreen"})
 MAX_LEN = 200
+
+
+def check_output(key: str, value: str) -> str:
+    """A value fit for `key=value` in $GITHUB_OUTPUT, or exit 1 naming the key."""
+    if not isinstance(value, str) or len(value) > MAX_LEN:
+        fail(f"output {key} is not a string of at most {MAX_LEN} characters")
+    if any(ch in value for ch in "\r\n\0") or not value.isprintable():
+        fail(f"output {key} holds a control character")
+    checks = {
+        "tag": lambda v: bool(TAG.fullmatch(v)),
+        "strategy": lambda v: v in STRATEGIES,
+    }
+    check = checks.get(key)
+    if check is None and key in PATTERNS:
+        check = lambda v: v == "" or bool(PATTERNS[key].fullmatch(v))  # noqa: E731
+    if check is None:
+        fail(f"output {key} has no validation rule")
+    elif not check(value):
+        fail(f"output {key} does not match its grammar")
+    return value
 
 
 def fail(message: str) -> None:
@@ -65,6 +92,7 @@ def main(argv: list[str]) -> None:
     if outputs["event"] == "assignment" and not outputs["stage"]:
         fail("an assignment without a stage")
     outputs["strategy"] = strategy_for(outputs["stage"]) if outputs["stage"] else ""
+    outputs = {key: check_output(key, value) for key, value in outputs.items()}
 
     target = os.environ.get("GITHUB_OUTPUT")
     if not target:
