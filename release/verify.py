@@ -69,7 +69,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
     name, sep, version = spec.rpartition("@")
     if not sep or not name:
-        raise UsageError(f"{spec!r} is not NAME@vX.Y.Z", "for example loan-model@v0.1.0")
+        raise UsageError(f"{spec!r} is not NAME@vX.Y.Z", "for example model@v0.1.0")
     return validate_name(name), validate_version(version)
 
 

@@ -138,4 +138,5 @@ def test_a_slice_no_test_row_matches_is_a_warning_not_a_failure() -> None:
         "slice age=[0, 10) matches no test row, so it has no metrics; check its definition",
         "slice ancient (age > 500) matches no test row, so it has no metrics; check its definition",
     ]
-    assert "- Warning: slice ancient (age > 500) matches no test row" in render_markdown(result)
+    # data values are HTML-escaped in Markdown (GitHub renders raw HTML there)
+    assert "- Warning: slice ancient (age &gt; 500) matches no test row" in render_markdown(result)

@@ -167,6 +167,9 @@ def deploy(
     (release.deploy.on_inconclusive: hold).
     """
     settings = _load(params_path)
+    from release.serve.chaos import parse_chaos
+
+    parse_chaos(chaos_rules)  # a bad rule fails here, before anything else
     enforce.check_deploy(repo, name, stage, settings, on_note=lambda m: click.echo(m, err=True))
     if target == "kubernetes":
         rendered = _kubernetes(settings, repo, name, stage, strategy, out_dir, render_only, apply_)
@@ -182,9 +185,7 @@ def deploy(
             "add --target kubernetes",
         )
     from release.deploy.controller import DeployOptions, ServeLauncher, deploy_local
-    from release.serve.chaos import parse_chaos
 
-    parse_chaos(chaos_rules)  # a bad rule fails here, before anything starts
     options = DeployOptions(
         launcher=ServeLauncher(
             repo=str(Path(repo).resolve()),
