@@ -23,33 +23,20 @@ from markupsafe import Markup
 from release.card import svg
 from release.card.schema import BUILTIN_TEMPLATES
 from release.errors import UsageError
+from release.markdown import md_cell, md_text
 
 MARKDOWN_TEMPLATE = "README.md.j2"
 HTML_TEMPLATE = "card.html.j2"
-
-
-def _md_escape(value: Any) -> Any:
-    """Finalize hook for Markdown: strip raw HTML from every value (Markup passes as is)."""
-    if isinstance(value, Markup):
-        return str(value)
-    if value is None:
-        return ""
-    text = str(value)
-    return text.replace("<", "&lt;").replace(">", "&gt;")
-
-
-def md_cell(value: Any) -> str:
-    """A value made safe for a Markdown table cell: one line, no pipes, no link syntax."""
-    text = " ".join(str("" if value is None else value).split())
-    for ch in ("\\", "|", "[", "]", "`", "*"):
-        text = text.replace(ch, "\\" + ch)
-    return text
 
 
 def codeblock(value: Any) -> Markup:
     """Text for a fenced code block: raw (HTML is inert there) but unable to close the fence."""
     text = str("" if value is None else value).replace("```", "` ` `").replace("~~~", "~ ~ ~")
     return Markup(text)  # noqa: S704 - only ever placed inside a Markdown code fence
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str("" if value is None else value).split())
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -117,8 +104,10 @@ def make_environment(
             )
         loaders.append(jinja2.FileSystemLoader(str(template_dir)))
     loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))
-    finalize: Callable[[Any], Any] | None = None if html else _md_escape
-    # Markdown is not HTML: values there are escaped by ``finalize`` (``_md_escape``)
+    # Markdown is not HTML: every value printed there has its raw HTML escaped by
+    # ``finalize``; data values in tables and lists also go through ``cell`` (both from
+    # release.markdown, the one escaper). HTML relies on autoescape.
+    finalize: Callable[[Any], Any] | None = None if html else md_text
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=html,  # noqa: S701
@@ -133,6 +122,8 @@ def make_environment(
     )
     if not html:  # Markup bypasses escaping: only Markdown code fences may use it
         env.filters["codeblock"] = codeblock
+    else:  # in HTML a cell is one line of text, left to autoescape
+        env.filters["cell"] = _one_line
     env.globals.update(
         {
             "svg": svg,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from release.fsio import dumps_json, write_text
+from release.markdown import md_cell
 from release.monitor.drift import ColumnDrift, DriftReport
 from release.resources import builtin_templates
 
@@ -33,7 +34,7 @@ def templates_env(templates: str | Path | None = None) -> Any:
         keep_trailing_newline=True,
     )
     env.filters["num"] = fmt_number
-    env.filters["md"] = md_cell
+    env.filters["md"] = md_cell  # release.markdown: the one Markdown escaper
     return env
 
 
@@ -54,12 +55,6 @@ def fmt_number(value: Any, digits: int = 4) -> str:
             return f"{value:.2e}"
         return f"{value:.{digits}g}"
     return str(value)
-
-
-def md_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_markdown(report: DriftReport, templates: str | Path | None = None) -> str:
