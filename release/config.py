@@ -13,12 +13,14 @@ import math
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from release.bounds import check_bounds
-from release.errors import ConfigError
+from release.errors import ConfigError, UsageError
+from release.registry.grammar import validate_name, validate_stage
 from release.strict_yaml import MAX_YAML_BYTES, load_yaml
 
 PARAMS_FILE = "params.yaml"
@@ -389,6 +391,7 @@ class ReleaseSettings:
     allowed_signers: str = ".release/allowed_signers"
 
     def __post_init__(self) -> None:
+        _check_names(self)
         _check(
             len(self.stages) == len(set(self.stages)) and len(self.stages) > 0,
             "release.stages",
@@ -418,6 +421,22 @@ class ReleaseSettings:
                 stage,
                 f"one of {self.stages}",
             )
+
+
+def _check_names(release: ReleaseSettings) -> None:
+    """The artifact and stage names by the grammar ``release register`` accepts (gto's):
+    they become tag names, paths and command arguments."""
+    names: list[tuple[str, str, Callable[[str], str]]] = [
+        ("release.artifact", release.artifact, validate_name)
+    ]
+    names += [(f"release.stages[{i}]", s, validate_stage) for i, s in enumerate(release.stages)]
+    for key, value, check in names:
+        try:
+            check(value)
+        except UsageError as exc:
+            raise ConfigError(
+                f"{key} = {_show(value)} is invalid", f"set {key} to a GTO name: {exc.fix}"
+            ) from None
 
 
 # -------------------------------------------------------------------------- monitor

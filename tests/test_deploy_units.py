@@ -88,7 +88,7 @@ def test_records_are_atomic_listed_and_locked(tmp_path: Path):
         t.start()
         t.join()
         assert errors and "another deployment" in errors[0].what
-    for bad in ("../x", "a//b", "UPPER", "", "x;rm"):
+    for bad in ("../x", "a//b", "../../etc/passwd", "", "x;rm", "a b"):  # UPPER is a GTO name
         with pytest.raises(UsageError):
             check_name(bad)
     with pytest.raises(UsageError):

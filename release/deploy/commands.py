@@ -9,6 +9,7 @@ server and router on 127.0.0.1, pids in the deployment record); ``release deploy
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,58 +18,14 @@ import click
 
 from release import gitcmd, paths
 from release.console import emit_json, is_interactive, json_option, params_option
-from release.errors import DeployError, ReleaseError, UsageError
+from release.deploy.progress import ProgressDisplay
+from release.deploy.records import check_name, check_stage
+from release.errors import DeployError, UsageError
 from release.registry import enforce
 
+__all__ = ["ProgressDisplay", "deploy", "deployments"]
+
 STRATEGY_CHOICES = ("canary", "shadow", "bluegreen", "direct")
-
-
-class ProgressDisplay:
-    """Step, weight, requests and verdict: one rewritten line on a terminal, quiet
-    lines (one per step result and check) in CI or when piped."""
-
-    def __init__(self, interactive: bool) -> None:
-        self.interactive = interactive
-        self.last_step: str | None = None
-        self.label: str | None = None
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "step":
-            if self.last_step is not None and self.label != event["step"]:
-                self._flush()
-            self.label = event["step"]
-            line = (
-                f"{event['step']:<14} weight {event['weight']:>5g}%  "
-                f"{event['elapsed']:6.1f}s  candidate {event['candidate_requests']:>5}  "
-                f"baseline {event['baseline_requests']:>5}  retries {event['retries']:>3}  "
-                f"{event['verdict']}"
-            )
-            if self.interactive:
-                click.echo("\r" + line[:150].ljust(150), nl=False, err=True)
-            self.last_step = line
-            return
-        self._flush()
-        if kind == "check":
-            click.echo(f"check {event['check']}: {event['status']} ({event['reason']})", err=True)
-        elif kind == "start":
-            if self.interactive:
-                click.echo(f"starting {event['what']} on port {event['port']}", err=True)
-        elif kind == "note":
-            click.echo(event["message"], err=True)
-        elif kind == "done":
-            text = f"{event['outcome']}: {event['version']}"
-            if event.get("reason"):
-                text += f" ({event['reason']})"
-            click.echo(text, err=True)
-
-    def _flush(self) -> None:
-        if self.last_step is not None:
-            if self.interactive:
-                click.echo("", err=True)
-            else:
-                click.echo(self.last_step, err=True)
-            self.last_step = None
 
 
 def _load(params_path: str) -> Any:
@@ -166,6 +123,8 @@ def deploy(
     rolled back, failed or was inconclusive; 3 when an inconclusive step was held
     (release.deploy.on_inconclusive: hold).
     """
+    check_name(name)  # before a path, a tag or a process sees them
+    check_stage(stage)
     settings = _load(params_path)
     from release.serve.chaos import parse_chaos
 
@@ -205,23 +164,29 @@ def deploy(
     if as_json:
         emit_json(result.to_dict())
     else:
-        click.echo(
-            f"{result.outcome}: {name} {result.version} in {stage} ({result.strategy}); "
-            f"router {result.router_url or '-'}"
-        )
-        if result.rollback_tag:
-            click.echo(f"rollback tag: {result.rollback_tag}")
-        for note in result.notes:
-            click.echo(f"note: {note}")
-        if not result.ok:
-            click.echo(f"reason: {result.reason}")
-        if result.action == "held":
-            click.echo(
-                f"held: {result.version} keeps its traffic; rerun `release deploy {name} "
-                f"{stage}`, or roll back with `release rollback {name} {stage}`"
-            )
+        _print_result(result, name, stage)
     if result.exit_code:
         sys.exit(result.exit_code)
+
+
+def _print_result(result: Any, name: str, stage: str) -> None:
+    """The outcome of ``release deploy`` for people (commands suggested are shell-quoted)."""
+    click.echo(
+        f"{result.outcome}: {name} {result.version} in {stage} ({result.strategy}); "
+        f"router {result.router_url or '-'}"
+    )
+    if result.rollback_tag:
+        click.echo(f"rollback tag: {result.rollback_tag}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if not result.ok:
+        click.echo(f"reason: {result.reason}")
+    if result.action == "held":
+        args = f"{shlex.quote(name)} {shlex.quote(stage)}"
+        click.echo(
+            f"held: {result.version} keeps its traffic; rerun `release deploy {args}`, "
+            f"or roll back with `release rollback {args}`"
+        )
 
 
 def _kubernetes(
@@ -245,7 +210,6 @@ def _kubernetes(
             "use --target local",
         ) from None
     from release.deploy.plan import strategy_for
-    from release.deploy.records import check_name, check_stage
     from release.registry.api import read_state
 
     check_name(name)
@@ -253,7 +217,10 @@ def _kubernetes(
     state = read_state(repo)
     version = state.active_version(name, stage)
     if version is None:
-        raise DeployError(f"no version of {name} is assigned to {stage}", "promote one first")
+        raise DeployError(
+            f"no version of {name} is assigned to {stage}",
+            f"promote one first: release promote {shlex.quote(name)} {shlex.quote(stage)}",
+        )
     commit = state.version_commit(name, version)
     shown = gitcmd.show(repo, commit, paths.MODEL_META)
     try:
@@ -308,10 +275,13 @@ def deployments(
 
     A rollout recorded as running whose controller is gone (killed) is reconciled first.
     """
-    from release.deploy import processes
-    from release.deploy.records import list_records
-    from release.deploy.recovery import is_stale
+    from release.deploy import listing
 
+    # NAME and STAGE become paths and git notes refs: check them before anything else.
+    if name is not None:
+        check_name(name)
+    if stage is not None:
+        check_stage(stage)
     settings = _load(params_path) if Path(params_path).is_file() else None
     if settings is None:
         from release.config import Settings
@@ -328,74 +298,12 @@ def deployments(
         else:
             click.echo(f"stopped {len(pids)} process(es)" + (f": {pids}" if pids else ""))
         return
-    from release.deploy.controller import recover_deployment
-
     if recover and (not name or not stage):
         raise UsageError(
             "--recover needs NAME and STAGE", "release deployments --recover NAME STAGE"
         )
-    state_dir = Path(repo) / settings.release.deploy.state_dir
-    try:
-        records = list_records(state_dir, name)
-    except ReleaseError:
-        raise
-    recovered = []
-    for rec in records:
-        if stage and rec.get("stage") != stage:
-            continue
-        if recover or is_stale(rec):
-            try:
-                closed = recover_deployment(repo, settings, rec["name"], rec["stage"])
-            except DeployError as exc:
-                # The lock is held: a deployment is really running; leave it alone.
-                click.echo(f"not recovered: {exc.what}", err=True)
-                continue
-            if closed is not None:
-                recovered.append(f"{rec['name']} {rec['stage']}")
-                click.echo(f"recovered {rec['name']} {rec['stage']}: {closed['reason']}", err=True)
-    if recover and not recovered:
-        click.echo(f"{name} {stage}: nothing to recover", err=True)
-    if recovered:
-        records = list_records(state_dir, name)
-    from release.notes import merge_records
-
-    records = merge_records(repo, records, name)  # rollouts noted in git (other machines, CI)
-    if stage:
-        records = [r for r in records if r.get("stage") == stage]
-    for rec in records:
-        rec["running"] = {
-            "router": processes.alive(rec.get("router")),
-            "server": processes.alive((rec.get("current") or {}).get("server")),
-            "standby": processes.alive((rec.get("standby") or {}).get("server")),
-            "candidate": processes.alive((rec.get("candidate") or {}).get("server")),
-        }
-        if rec.get("router"):
-            rec["router"] = {k: v for k, v in rec["router"].items() if k != "token"}
+    records = listing.read_records(repo, settings, name, stage, recover=recover)
     if as_json:
         emit_json(records)
-        return
-    if not records:
-        click.echo("no deployments recorded")
-        return
-    for rec in records:
-        current = rec.get("current") or {}
-        router = rec.get("router") or {}
-        running = "running" if rec["running"]["router"] and rec["running"]["server"] else "stopped"
-        click.echo(
-            f"{rec['name']} {rec['stage']}: {current.get('version', '-')} ({running}) "
-            f"router {router.get('url', '-')}"
-        )
-        held = rec.get("candidate")
-        if held and rec["running"]["candidate"]:
-            click.echo(f"  candidate {held['version']} held at its weight (rerun release deploy)")
-        for entry in rec.get("history", [])[-5:]:
-            steps = ", ".join(
-                f"{s['step']} {s['verdict']['status']}" for s in entry.get("steps", [])
-            )
-            click.echo(
-                f"  {entry.get('started', '')} {entry.get('strategy', '')} "
-                f"{entry.get('baseline') or '-'} -> {entry.get('candidate')}: "
-                f"{entry.get('outcome')}"
-                + (f" [{steps}]" if steps else "")
-                + (f" ({entry['reason']})" if entry.get("reason") else "")
-            )
+    else:
+        listing.print_records(records)

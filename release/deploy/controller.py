@@ -18,9 +18,9 @@ stops them.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from release.deploy import machine, processes
 from release.deploy.driver import Driver, Edges
 from release.deploy.effects import (
     FileRecordStore,
-    GtoRegistry,
     LocalProcesses,
     RouterClient,
     ServeLauncher,
@@ -38,16 +37,10 @@ from release.deploy.effects import (
 )
 from release.deploy.plan import make_plan, strategy_for
 from release.deploy.pretraffic import Candidate, idle_checks, preflight
-from release.deploy.records import (
-    check_name,
-    check_stage,
-    load_record,
-    locked,
-    now,
-    record_path,
-)
+from release.deploy.records import check_name, check_stage, locked, record_path
 from release.deploy.recovery import reconcile, stop_deployment
 from release.deploy.results import DeployOptions, DeployResult, Launcher
+from release.deploy.stagerun import StageRun
 from release.errors import DeployError, UsageError
 
 __all__ = [
@@ -58,6 +51,9 @@ __all__ = [
     "deploy_local",
     "stop_deployment",
 ]
+
+
+_SERVING = ("current", "standby", "candidate", "router")  # what a record keeps running
 
 
 def router_port(
@@ -100,83 +96,6 @@ def _signals(driver: Driver, enabled: bool) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-class _Stage:
-    """One deployment of ``name`` in ``stage``: the record and the edges around it."""
-
-    def __init__(
-        self, repo: Path, settings: Settings, name: str, stage: str, version: str, state: Any
-    ) -> None:
-        self.repo, self.settings, self.name, self.stage = repo, settings, name, stage
-        self.version, self.registry_state = version, state
-        self.deploy = settings.release.deploy
-        self.state_dir = repo / self.deploy.state_dir
-        self.record = load_record(self.state_dir, name, stage)
-
-    def emit(self, options: DeployOptions, **event: Any) -> None:
-        if options.progress is not None:
-            options.progress(event)
-
-    def processes(self, options: DeployOptions) -> LocalProcesses:
-        command = options.launcher or ServeLauncher(repo=str(self.repo))
-        if isinstance(command, ServeLauncher):
-            command.candidate = self.version  # its candidate_args apply to this version only
-        return LocalProcesses(
-            command=command,
-            name=self.name,
-            stage=self.stage,
-            cwd=self.repo,
-            log_dir=self.state_dir / self.name.replace("/", "__") / "logs",
-            start_timeout=self.deploy.start_timeout,
-            sticky_header=self.deploy.sticky_header,
-            emit=lambda **e: self.emit(options, **e),
-        )
-
-    def registry(self, options: DeployOptions) -> GtoRegistry:
-        return GtoRegistry(self.repo, self.name, self.stage, options.push)
-
-    def result(self, entry: dict[str, Any], tag: str | None = None) -> DeployResult:
-        router = self.record.get("router")
-        return DeployResult(
-            name=self.name,
-            stage=self.stage,
-            strategy=str(entry.get("strategy", "")),
-            outcome=str(entry.get("outcome")),
-            version=self.version,
-            baseline=entry.get("baseline"),
-            reason=str(entry.get("reason", "")),
-            router_url=router["url"] if router else None,
-            record=str(record_path(self.state_dir, self.name, self.stage)),
-            rollback_tag=tag or entry.get("rollback_tag"),
-            steps=list(entry.get("steps", [])),
-            checks=list(entry.get("checks", [])),
-            replay=entry.get("replay"),
-            action=entry.get("action"),
-            signal=entry.get("signal"),
-            notes=list(entry.get("notes", [])),
-        )
-
-    def entry(
-        self, strategy: str, outcome: str = "running", keep: bool = True, **extra: Any
-    ) -> dict[str, Any]:
-        current = self.record.get("current")
-        entry = {
-            "id": uuid.uuid4().hex[:12],
-            "strategy": strategy,
-            "candidate": self.version,
-            "baseline": current["version"] if current else None,
-            "started": now(),
-            "finished": None if outcome == "running" else now(),
-            "outcome": outcome,
-            "reason": "",
-            "checks": [],
-            "steps": [],
-            **extra,
-        }
-        if keep:
-            self.record["history"].append(entry)
-        return entry
-
-
 def deploy_local(
     repo: str | Path,
     settings: Settings,
@@ -202,19 +121,27 @@ def deploy_local(
     if version is None:
         raise DeployError(
             f"no version of {name} is assigned to {stage}",
-            f"promote one first: release promote {name} VERSION {stage}",
+            f"promote one first: release promote {shlex.quote(name)} {shlex.quote(stage)}",
         )
     state_dir = repo / settings.release.deploy.state_dir
     with locked(state_dir, name, stage):
-        run = _Stage(repo, settings, name, stage, version, state)
+        path = record_path(state_dir, name, stage)
+        existed = path.is_file()
+        run = StageRun(repo, settings, name, stage, version, state)
         if recover_stage(run, options) is not None:
             # The reconciliation may have written a rollback: deploy what the registry says now.
             run.registry_state = read_state(str(repo))
             run.version = run.registry_state.active_version(name, stage) or version
-        return _deploy(run, options)
+        result = _deploy(run, options)
+        if not existed and not any(run.record.get(k) for k in _SERVING):
+            # A first deployment that failed serves nothing: no record of a stage with
+            # "current": null. The outcome is the command's answer; the rollout's git note
+            # (release.notes) keeps its analysis, the logs folder why a server did not start.
+            path.unlink(missing_ok=True)
+        return result
 
 
-def recover_stage(run: _Stage, options: DeployOptions) -> dict[str, Any] | None:
+def recover_stage(run: StageRun, options: DeployOptions) -> dict[str, Any] | None:
     """Reconcile the stage's record when its last rollout's controller died."""
     from release.registry.api import read_state
 
@@ -230,24 +157,53 @@ def recover_stage(run: _Stage, options: DeployOptions) -> dict[str, Any] | None:
     return closed
 
 
-def _deploy(run: _Stage, options: DeployOptions) -> DeployResult:
+def _deploy(run: StageRun, options: DeployOptions) -> DeployResult:
     record, launcher = run.record, run.processes(options)
-    router_info = record.get("router")
-    port = (
-        int(router_info["port"])
-        if router_info and processes.alive(router_info)
-        else router_port(run.settings, run.stage, record, options.port)
-    )
-    if router_info and processes.alive(router_info) and options.port not in (None, port):
+    port = _port(run, options)
+    store = FileRecordStore(run.state_dir)
+    _restore_baseline(run, options, launcher, store)
+    current = record.get("current")
+    if current and current["version"] == run.version:
+        if not processes.alive(record.get("router")):
+            record["router"] = launcher.router(port, current["server"]["url"], run.version)
+            record["router_port"] = port
+        entry = run.entry(
+            "none", "unchanged", keep=False, reason="the stage already serves this version"
+        )
+        store.save(record)
+        return run.result(entry)
+    standby = record.get("standby")
+    if standby and standby["version"] == run.version and processes.alive(standby["server"]):
+        return _switch_to_standby(run, options, port)
+    return _rollout(run, options, launcher, store, port)
+
+
+def _port(run: StageRun, options: DeployOptions) -> int:
+    """The running router's port, else the one a new router takes."""
+    info = run.record.get("router")
+    if not (info and processes.alive(info)):
+        return router_port(run.settings, run.stage, run.record, options.port)
+    port = int(info["port"])
+    if options.port not in (None, port):
         run.emit(
             options,
             event="note",
             message=f"the router already runs on port {port}; --port {options.port} ignored "
             "(stop the deployment first to move it)",
         )
-    store = FileRecordStore(run.state_dir)
-    held = record.get("candidate")
-    current = record.get("current")
+    return port
+
+
+def _restore_baseline(
+    run: StageRun, options: DeployOptions, launcher: LocalProcesses, store: FileRecordStore
+) -> None:
+    """The recorded baseline serving all traffic again, and no candidate held from before."""
+    record = run.record
+    router_info, held, current = (
+        record.get("router"),
+        record.get("candidate"),
+        record.get("current"),
+    )
     if current and not processes.alive(current.get("server")):
         # The recorded baseline is down (reboot, crash): bring it back first, so the
         # comparison and the fallback exist.
@@ -271,27 +227,54 @@ def _deploy(run: _Stage, options: DeployOptions) -> DeployResult:
         launcher.stop(held.get("server"))
         record["candidate"] = None
         store.save(record)
-    if current and current["version"] == run.version:
-        if not (router_info and processes.alive(router_info)):
-            record["router"] = launcher.router(port, current["server"]["url"], run.version)
-            record["router_port"] = port
-        entry = run.entry(
-            "none", "unchanged", keep=False, reason="the stage already serves this version"
-        )
-        store.save(record)
-        return run.result(entry)
-    standby = record.get("standby")
-    if standby and standby["version"] == run.version and processes.alive(standby["server"]):
-        return _switch_to_standby(run, options, port)
+
+
+def _rollout(
+    run: StageRun,
+    options: DeployOptions,
+    launcher: LocalProcesses,
+    store: FileRecordStore,
+    port: int,
+) -> DeployResult:
+    """Run the strategy's plan through the state machine and its driver."""
+    has_baseline = run.record.get("current") is not None
     strategy = strategy_for(run.stage, run.deploy, options.strategy)
-    plan = make_plan(strategy, run.deploy, has_baseline=current is not None)
+    plan = make_plan(strategy, run.deploy, has_baseline=has_baseline)
     policy = run.deploy.on_inconclusive.get(run.stage, "rollback")
-    ctx = machine.Context(plan, has_baseline=current is not None, on_inconclusive=policy)
+    ctx = machine.Context(plan, has_baseline=has_baseline, on_inconclusive=policy)
     entry = run.entry(plan.strategy, plan=plan.to_dict())
     if options.replay and not plan.analysed:
         note = f"--replay ignored: a {plan.strategy} deployment has no analysed step"
         entry["notes"] = [note]
         run.emit(options, event="note", message=note)
+    edges = _edges(run, options, launcher, store, plan)
+    driver = Driver(
+        ctx,
+        run.record,
+        entry,
+        run.version,
+        edges,
+        settings=run.deploy,
+        router_port=port,
+        identity=processes.identity(),
+    )
+    try:
+        with _signals(driver, options.handle_signals):
+            driver.run()
+    finally:
+        if driver.router is not None:
+            driver.router.close()
+    return run.result(entry)
+
+
+def _edges(
+    run: StageRun,
+    options: DeployOptions,
+    launcher: LocalProcesses,
+    store: FileRecordStore,
+    plan: Any,
+) -> Edges:
+    """What the driver acts on: processes, the record, the registry, the checks."""
     candidate = Candidate(
         run.repo,
         run.name,
@@ -299,7 +282,7 @@ def _deploy(run: _Stage, options: DeployOptions) -> DeployResult:
         run.version,
         run.registry_state.version_commit(run.name, run.version),
     )
-    edges = Edges(
+    return Edges(
         launcher=launcher,
         store=store,
         registry=run.registry(options),
@@ -321,26 +304,9 @@ def _deploy(run: _Stage, options: DeployOptions) -> DeployResult:
             else None
         ),
     )
-    driver = Driver(
-        ctx,
-        record,
-        entry,
-        run.version,
-        edges,
-        settings=run.deploy,
-        router_port=port,
-        identity=processes.identity(),
-    )
-    try:
-        with _signals(driver, options.handle_signals):
-            driver.run()
-    finally:
-        if driver.router is not None:
-            driver.router.close()
-    return run.result(entry)
 
 
-def _switch_to_standby(run: _Stage, options: DeployOptions, port: int) -> DeployResult:
+def _switch_to_standby(run: StageRun, options: DeployOptions, port: int) -> DeployResult:
     """Blue/green's instant switch back to the version kept warm."""
     record, launcher = run.record, run.processes(options)
     standby, current = record["standby"], record.get("current")
@@ -361,7 +327,7 @@ def _switch_to_standby(run: _Stage, options: DeployOptions, port: int) -> Deploy
     return run.result(entry)
 
 
-def _replay_starter(run: _Stage, options: DeployOptions, max_seconds: float) -> Any:
+def _replay_starter(run: StageRun, options: DeployOptions, max_seconds: float) -> Any:
     def start(router_url: str) -> Any:
         from release.deploy.checks import fetch_metadata
         from release.deploy.replay import Replay, load_rows
@@ -395,5 +361,5 @@ def recover_deployment(
     state_dir = repo / settings.release.deploy.state_dir
     with locked(state_dir, name, stage):
         version = read_state(str(repo)).active_version(name, stage) or ""
-        run = _Stage(repo, settings, name, stage, version, None)
+        run = StageRun(repo, settings, name, stage, version, None)
         return recover_stage(run, DeployOptions())

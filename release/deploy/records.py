@@ -17,33 +17,26 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from release import notes
-from release.errors import DeployError, UsageError
+from release.errors import DeployError
 from release.fsio import read_json, write_json
-
-# GTO artifact names (lowercase, digits, dashes, slashes for namespaces) and stage names.
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9_./-]*[a-z0-9])?$")
-_STAGE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+from release.registry.grammar import validate_name, validate_stage
 
 
 def check_name(name: str) -> str:
-    """Validate an artifact name before it becomes part of a path or command."""
-    if not _NAME.match(name) or ".." in name or "//" in name:
-        raise UsageError(f"invalid artifact name {name!r}", "use lowercase letters, digits and -")
-    return name
+    """Validate an artifact name before it becomes part of a path or command: the grammar
+    ``release register`` accepts (release.registry.grammar), so what registers deploys."""
+    return validate_name(name)
 
 
 def check_stage(stage: str) -> str:
-    """Validate a stage name before it becomes part of a path or command."""
-    if not _STAGE.match(stage):
-        raise UsageError(f"invalid stage name {stage!r}", "use lowercase letters, digits and -")
-    return stage
+    """Validate a stage name before it becomes part of a path or command (gto's grammar)."""
+    return validate_stage(stage)
 
 
 def record_path(state_dir: str | os.PathLike[str], name: str, stage: str) -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 from release.config import Settings
 from release.deploy import processes
 from release.deploy.effects import RouterClient, all_traffic_to
-from release.deploy.records import load_record, locked, now, save_record
+from release.deploy.records import load_record, locked, now, record_path, save_record
 from release.errors import DeployError
 
 
@@ -100,6 +100,8 @@ def reconcile(
 def stop_deployment(repo: str | Path, settings: Settings, name: str, stage: str) -> list[int]:
     """Stop the stage's router, server, standby and held candidate; return the pids stopped."""
     state_dir = Path(repo) / settings.release.deploy.state_dir
+    if not record_path(state_dir, name, stage).is_file():
+        return []  # never deployed: nothing runs, and no lock file or folder is left behind
     with locked(state_dir, name, stage):
         record = load_record(state_dir, name, stage)
         stopped = []
