@@ -147,6 +147,7 @@ class LocalProcesses:
     start_timeout: float
     sticky_header: str | None = None
     emit: Callable[..., None] = lambda **_: None
+    max_body_bytes: int | None = None  # the router's body cap (the servers' serve.max_body_mb)
 
     def server(self, version: str, cancelled: Cancelled | None = None) -> dict[str, Any]:
         """Start a model server for ``version`` on a free port."""
@@ -181,6 +182,8 @@ class LocalProcesses:
         ]
         if self.sticky_header:
             cmd += ["--sticky-header", self.sticky_header]
+        if self.max_body_bytes is not None:
+            cmd += ["--max-body-bytes", str(self.max_body_bytes)]
         self.emit(event="start", what="router", port=port)
         managed = processes.start(
             cmd,

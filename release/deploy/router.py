@@ -1,8 +1,8 @@
 """The traffic router's logic: split or mirror inferences between a baseline and a candidate.
 
 The router runs as its own process on 127.0.0.1 (``python -m release.deploy.router_app``,
-see :mod:`release.deploy.router_app` for the HTTP side and the admin endpoints); this
-module holds the routing state and decisions, independent of the ASGI plumbing.
+see :mod:`release.deploy.router_app` for the HTTP side, :mod:`release.deploy.router_admin`
+for the admin endpoints); this module holds the routing state and the proxy path.
 
 - Inference is split by weight (sticky by a request header when configured). Inference
   is idempotent, so one that fails on either upstream (5xx, refused, timeout) is retried
@@ -21,14 +21,9 @@ module holds the routing state and decisions, independent of the ASGI plumbing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
 import random
 import re
-import time
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 from release.deploy.measurements import (
@@ -39,28 +34,28 @@ from release.deploy.measurements import (
     parse_outputs,
     take_labels,
 )
-from release.deploy.upstream import Backend, UpstreamError, UpstreamPool, check_url
+from release.deploy.router_upstreams import Answer, Upstreams
+from release.deploy.upstream import Backend, check_url
 
-__all__ = ["TOKEN_ENV", "TOKEN_HEADER", "Backend", "Router", "parse_outputs", "take_labels"]
+__all__ = [
+    "TOKEN_ENV",
+    "TOKEN_HEADER",
+    "Answer",
+    "Backend",
+    "Router",
+    "check_url",
+    "parse_outputs",
+    "take_labels",
+]
 
 TOKEN_ENV = "RELEASE_ROUTER_TOKEN"  # noqa: S105 (a variable name, not a secret)
 TOKEN_HEADER = "x-release-token"  # noqa: S105
 _VERSIONED = re.compile(r"^/v2/models/[^/]+/versions/([^/]+)/infer$")
 
 
-@dataclass
-class Answer:
-    """An upstream answer (or a failure to get one)."""
-
-    ok: bool
-    status: int
-    body: bytes
-    content_type: str
-    latency_ms: float
-
-
 class Router:
-    """Routing state and logic, independent of the ASGI plumbing."""
+    """Routing state and the proxy path, independent of the ASGI plumbing (the admin API
+    is :mod:`release.deploy.router_admin`, the upstreams :mod:`release.deploy.router_upstreams`)."""
 
     def __init__(
         self,
@@ -82,46 +77,28 @@ class Router:
         self.sticky_header = sticky_header.lower() if sticky_header else None
         self.timeout = timeout
         self.token = token
-        self.health_interval = health_interval
         self.window = Window()
         self.total_requests = 0
         self.total_failed = 0
+        self.upstreams = Upstreams(timeout, health_interval)
         self._random = random.Random(seed)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pools: dict[str, UpstreamPool] = {}
-        self._health: dict[str, Health] = {}
-        self._checker: asyncio.Task[None] | None = None
 
     # -- lifecycle
     async def start(self) -> None:
         """Start the background health checks (connections are pooled lazily)."""
-        if self.health_interval > 0:
-            self._checker = asyncio.create_task(self._check_loop())
+        await self.upstreams.start(lambda: (self.baseline, self.candidate))
 
     async def stop(self) -> None:
         """Stop the health checks, wait for mirrored requests, close the connections."""
-        if self._checker is not None:
-            self._checker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checker
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.timeout)
-        for pool in self._pools.values():
-            pool.close()
-
-    def _pool(self, url: str) -> UpstreamPool:
-        pool = self._pools.get(url)
-        if pool is None:
-            host, port = url.removeprefix("http://").rsplit(":", 1)
-            pool = self._pools[url] = UpstreamPool(host.strip("[]"), int(port))
-        return pool
+        await self.upstreams.stop()
 
     # -- health
     def health(self, backend: Backend | None) -> Health:
         """The health record of ``backend`` (a fresh, healthy one when never checked)."""
-        if backend is None:
-            return Health()
-        return self._health.setdefault(backend.url, Health())
+        return self.upstreams.health(backend)
 
     def health_report(self) -> dict[str, Any]:
         """Health of the configured upstreams, for the controller."""
@@ -132,102 +109,16 @@ class Router:
 
     async def check_health(self) -> None:
         """Check every configured upstream once."""
-        for backend in (self.baseline, self.candidate):
-            if backend is None:
-                continue
-            health = self.health(backend)
-            try:
-                resp = await self._pool(backend.url).request(
-                    "GET", "/v2/health/ready", b"", timeout=min(self.timeout, 2.0)
-                )
-                ok, error = resp.status == 200, f"ready answered {resp.status}"
-            except UpstreamError as exc:
-                ok, error = False, str(exc)
-            health.checked = time.time()
-            if ok:
-                health.failed_checks = 0
-            else:
-                health.failed_checks += 1
-                health.last_error = error
-
-    async def _check_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.health_interval)
-            with contextlib.suppress(Exception):  # a check must never stop the loop
-                await self.check_health()
+        await self.upstreams.check_health((self.baseline, self.candidate))
 
     def _observe(self, backend: Backend, answer: Answer) -> None:
-        health = self.health(backend)
-        if answer.ok:
-            health.failed_inferences = 0
-        else:
-            health.failed_inferences += 1
-            health.last_error = f"inference answered {answer.status}"
+        self.upstreams.observe(backend, answer)
 
-    # -- admin
-    def state(self) -> dict[str, Any]:
-        """Configuration, totals and health."""
-        return {
-            "baseline": {"url": self.baseline.url, "version": self.baseline.version},
-            "candidate": (
-                {"url": self.candidate.url, "version": self.candidate.version}
-                if self.candidate
-                else None
-            ),
-            "weight": self.weight,
-            "mode": self.mode,
-            "sticky_header": self.sticky_header,
-            "total_requests": self.total_requests,
-            "total_failed": self.total_failed,
-            "health": self.health_report(),
-            "pid": os.getpid(),
-        }
-
-    def stats(self) -> dict[str, Any]:
-        """The current window's measurements and the upstreams' health."""
-        return {**self.window.to_dict(), "health": self.health_report()}
-
-    def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply a configuration change atomically (validated first, then assigned)."""
-        allowed = {
-            "baseline",
-            "baseline_version",
-            "candidate",
-            "candidate_version",
-            "weight",
-            "mode",
-            "sticky_header",
-        }
-        unknown = set(changes) - allowed
-        if unknown:
-            raise ValueError(f"unknown keys: {sorted(unknown)}")
-        baseline = self.baseline
-        candidate = self.candidate
-        if "baseline" in changes:
-            baseline = Backend(_check_url(changes["baseline"]), changes.get("baseline_version"))
-        elif "baseline_version" in changes:
-            baseline = Backend(baseline.url, changes["baseline_version"])
-        if "candidate" in changes:
-            url = changes["candidate"]
-            candidate = (
-                None if url is None else Backend(_check_url(url), changes.get("candidate_version"))
-            )
-        weight = float(changes.get("weight", self.weight))
-        if not 0 <= weight <= 100:
-            raise ValueError(f"weight must be between 0 and 100, got {weight}")
-        mode = changes.get("mode", self.mode)
-        if mode not in ("split", "shadow"):
-            raise ValueError(f"mode must be split or shadow, got {mode!r}")
-        sticky = changes.get("sticky_header", self.sticky_header)
-        self.baseline, self.candidate, self.weight, self.mode = baseline, candidate, weight, mode
-        self.sticky_header = sticky.lower() if sticky else None
-        return self.state()
-
-    def new_window(self) -> dict[str, Any]:
-        """Start a new measurement window; return the finished one."""
-        old = self.window.to_dict()
-        self.window = Window()
-        return old
+    async def forward(
+        self, backend: Backend, method: str, path: str, query: bytes, body: bytes
+    ) -> Answer:
+        """Send one request upstream; a refused connection or timeout is a failed answer."""
+        return await self.upstreams.forward(backend, method, path, query, body)
 
     # -- routing
     def choose(self, headers: dict[str, str]) -> str:
@@ -241,27 +132,6 @@ class Router:
         else:
             bucket = self._random.random() * 100
         return "candidate" if bucket < self.weight else "baseline"
-
-    async def forward(
-        self, backend: Backend, method: str, path: str, query: bytes, body: bytes
-    ) -> Answer:
-        """Send one request upstream; a refused connection or timeout is a failed answer."""
-        target = path + (("?" + query.decode("latin-1")) if query else "")
-        start = time.perf_counter()
-        try:
-            resp = await self._pool(backend.url).request(method, target, body, timeout=self.timeout)
-        except UpstreamError as exc:
-            latency = (time.perf_counter() - start) * 1000
-            error = {"error": f"upstream {backend.url} failed: {exc}"}
-            return Answer(False, 502, json.dumps(error).encode(), "application/json", latency)
-        latency = (time.perf_counter() - start) * 1000
-        return Answer(
-            resp.status < 500,
-            resp.status,
-            resp.body,
-            resp.headers.get("content-type", "application/json"),
-            latency,
-        )
 
     async def infer(
         self, path: str, query: bytes, body: bytes, headers: dict[str, str]
@@ -384,9 +254,6 @@ class Router:
         cand_out = self._record(window.candidate, answer, labels)
         if base_out is not None and cand_out is not None:
             window.shadow.add(base_out, cand_out)
-
-
-_check_url = check_url
 
 
 if __name__ == "__main__":  # pragma: no cover (kept for old command lines)

@@ -1,20 +1,14 @@
 """The router process: HTTP plumbing and admin endpoints around the routing logic.
 
 Run on 127.0.0.1 (``python -m release.deploy.router_app --port P --baseline URL``); the
-deploy controller drives it through admin endpoints:
+deploy controller drives it through the admin endpoints under ``/_router/``
+(:mod:`release.deploy.router_admin`), which need the header ``X-Release-Token`` when the
+process was started with ``RELEASE_ROUTER_TOKEN`` in its environment. ``POST .../infer``
+is routed by the :class:`Router`; everything else (health, metadata) goes to the baseline.
 
-- ``GET /_router/state``: backends, weight, mode, upstream health;
-- ``POST /_router/config``: change ``baseline``, ``candidate`` (null removes it),
-  ``weight`` (0-100, % of inferences to the candidate), ``mode`` (``split`` or
-  ``shadow``), versions, ``sticky_header`` at runtime, in one atomic update;
-- ``GET /_router/stats``: per-variant measurements of the current window (requests,
-  errors, latencies, predictions, scores, correctness where requests carried labels),
-  the shadow comparison, and each upstream's health;
-- ``POST /_router/window``: start a new window and return the old one.
-
-Admin calls need the header ``X-Release-Token`` when the process was started with
-``RELEASE_ROUTER_TOKEN`` in its environment. ``POST .../infer`` is routed by the
-:class:`Router`; everything else (health, metadata) goes to the baseline.
+Every request body is read through ``release serve``'s streaming cap
+(:func:`release.serve.body.read_body`): past ``--max-body-bytes`` the answer is a 413 and
+the connection is closed, whether the body declared its length or came chunked.
 """
 
 from __future__ import annotations
@@ -22,14 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hmac
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from release.deploy.router import TOKEN_ENV, TOKEN_HEADER, Backend, Router, check_url
+from starlette.requests import Request
+
+from release.deploy.router import TOKEN_ENV, Backend, Router, check_url
+from release.deploy.router_admin import RouterAdmin
+from release.serve.body import RequestLimits, read_body
+from release.serve.protocol import ProtocolError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -40,8 +38,10 @@ Send = Callable[[Message], Awaitable[None]]
 class RouterApp:
     """The ASGI application around a :class:`Router`."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, max_body_bytes: int = RequestLimits.max_body_bytes) -> None:
         self.router = router
+        self.admin = RouterAdmin(router)
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -49,13 +49,21 @@ class RouterApp:
             return
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
+        try:
+            # The same streaming cap as ``release serve``: bytes are counted as they
+            # arrive (chunked bodies too), so memory stays bounded.
+            body = await read_body(Request(scope, receive), self.max_body_bytes)
+        except ProtocolError as exc:
+            payload = json.dumps({"error": exc.message}).encode()
+            close = [(b"connection", b"close")]  # the rest of the body is never read
+            await _respond(send, exc.status, payload, "application/json", close)
+            return
         path: str = scope["path"]
         method: str = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query: bytes = scope.get("query_string", b"")
         if path.startswith("/_router/"):
-            status, payload = self._admin(method, path, body, headers)
+            status, payload = self.admin.handle(method, path, body, headers)
             await _respond(send, status, json.dumps(payload).encode(), "application/json")
             return
         if path == "/v2/health/live":
@@ -71,28 +79,6 @@ class RouterApp:
         answer = await self.router.forward(self.router.baseline, method, path, query, body)
         await _respond(send, answer.status, answer.body, answer.content_type)
 
-    def _admin(
-        self, method: str, path: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, Any]:
-        token = self.router.token
-        if token and not hmac.compare_digest(headers.get(TOKEN_HEADER, ""), token):
-            return 403, {"error": "admin token missing or wrong"}
-        if path == "/_router/state" and method == "GET":
-            return 200, self.router.state()
-        if path == "/_router/stats" and method == "GET":
-            return 200, self.router.stats()
-        if path == "/_router/window" and method == "POST":
-            return 200, self.router.new_window()
-        if path == "/_router/config" and method == "POST":
-            try:
-                changes = json.loads(body or b"{}")
-                if not isinstance(changes, dict):
-                    raise ValueError("expected a JSON object")
-                return 200, self.router.configure(changes)
-            except ValueError as exc:
-                return 400, {"error": str(exc)}
-        return 404, {"error": f"unknown admin endpoint {method} {path}"}
-
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -103,15 +89,6 @@ class RouterApp:
                 await self.router.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 async def _respond(
@@ -146,6 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sticky-header")
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--health-interval", type=float, default=0.5)
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=RequestLimits.max_body_bytes,
+        help="413 for a request body larger than this (serve.max_body_mb of the servers)",
+    )
     args = parser.parse_args(argv)
     try:
         router = Router(
@@ -162,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(2)
     config = uvicorn.Config(
-        RouterApp(router),
+        RouterApp(router, max_body_bytes=args.max_body_bytes),
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

@@ -10,6 +10,7 @@ from release.config import Settings
 from release.deploy.effects import GtoRegistry, LocalProcesses, ServeLauncher
 from release.deploy.records import load_record, now, record_path
 from release.deploy.results import DeployOptions, DeployResult
+from release.serve.body import request_limits
 
 
 class StageRun:
@@ -41,6 +42,7 @@ class StageRun:
             start_timeout=self.deploy.start_timeout,
             sticky_header=self.deploy.sticky_header,
             emit=lambda **e: self.emit(options, **e),
+            max_body_bytes=request_limits(self.settings.serve).max_body_bytes,
         )
 
     def registry(self, options: DeployOptions) -> GtoRegistry:
