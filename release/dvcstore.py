@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -236,16 +236,21 @@ def file_at(repo: str | Path, rev: str, path: str) -> Path | None:
     return cached_object(repo, md5)
 
 
-def read_at(repo: str | Path, rev: str, path: str) -> bytes | None:
+def read_at(
+    repo: str | Path, rev: str, path: str, *, check_size: Callable[[int], None] | None = None
+) -> bytes | None:
     """The bytes of ``path`` at ``rev``: git's blob, or the content DVC recorded (from the
     cache, the working tree when it matches, else fetched from the remote).
 
     None when neither DVC nor git has the file at ``rev``; DvcError when DVC records it
-    but neither the cache nor the remote has it (the message says why).
+    but neither the cache nor the remote has it (the message says why). ``check_size``
+    sees the file's size before its bytes are read (and raises to refuse it).
     """
     repo = Path(repo)
     blob = gitcmd.show(repo, rev, path)  # committed (``cache: false``) files are in git
     if blob is not None:
+        if check_size is not None:
+            check_size(len(blob))
         return blob
     logged: list[str] = []
     try:
@@ -265,6 +270,8 @@ def read_at(repo: str | Path, rev: str, path: str) -> bytes | None:
             f"{path} at {rev[:8]} is neither in the DVC cache nor on its remote: {said}",
             "run `dvc push` where it was made, or `dvc pull` here",
         )
+    if check_size is not None:
+        check_size(found.stat().st_size)
     return found.read_bytes()
 
 

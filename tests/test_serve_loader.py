@@ -135,3 +135,17 @@ def test_stage_ref_resolves_through_the_registry(registry, tmp_path):
     assert loaded.version == "v1.0.0" and loaded.commit == commit
     with pytest.raises(RegistryError, match="no version of model is in stage staging"):
         load("model#staging", repo=repo)
+
+
+def test_an_oversized_cached_model_is_refused_by_its_size_before_it_is_read(registry, monkeypatch):
+    from release.model import archive
+
+    monkeypatch.setattr(archive, "MAX_FILE_BYTES", 1000)
+    commit = registry["commits"]["v1.0.0"]
+    with pytest.raises(ModelError) as info:
+        load_version(registry["repo"], "model", "v1.0.0")
+    line = info.value.one_line()
+    # Named as the file at its commit: the stat before reading refused it, not the
+    # check on bytes already in memory (which names the version).
+    assert f"models/model.skops at {commit[:8]} is " in line
+    assert "model files may be at most 1000" in line and "\n" not in line

@@ -18,6 +18,7 @@ from typing import Any
 
 from release import dvcstore, gitcmd, paths
 from release.errors import ModelError, RegistryError, UsageError
+from release.model.archive import check_file_size
 
 # GTO's artifact name and semver grammar (gto/constants.py), without the dirname prefix.
 _NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
@@ -182,8 +183,12 @@ def git_show(repo: Path, commit: str, path: str) -> bytes | None:
 
 def model_bytes(repo: Path, commit: str, model_path: str) -> bytes:
     """The model file's bytes at ``commit``: DVC cache, workspace, DVC remote, or git."""
+    label = f"{model_path} at {commit[:8]}"
     try:
-        data = dvcstore.read_at(repo, commit, model_path)
+        # The size is checked before the bytes are read: a huge file is refused unread.
+        data = dvcstore.read_at(
+            repo, commit, model_path, check_size=lambda size: check_file_size(size, label)
+        )
     except dvcstore.DvcError as exc:
         raise ModelError(
             exc.what, "run `dvc push` where the model was trained, or `dvc pull` here"
