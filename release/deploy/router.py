@@ -111,9 +111,6 @@ class Router:
         """Check every configured upstream once."""
         await self.upstreams.check_health((self.baseline, self.candidate))
 
-    def _observe(self, backend: Backend, answer: Answer) -> None:
-        self.upstreams.observe(backend, answer)
-
     async def forward(
         self, backend: Backend, method: str, path: str, query: bytes, body: bytes
     ) -> Answer:
@@ -175,7 +172,7 @@ class Router:
         first = candidate if variant == "candidate" and candidate is not None else baseline
         other = baseline if first is candidate else candidate
         answer = await self.forward(first, "POST", path, query, body)
-        self._observe(first, answer)
+        self.upstreams.observe(first, answer)
         measured = window.candidate if first is candidate else window.baseline
         if (answer.ok and answer.status < 400) or other is None:
             self._record(measured, answer, labels)
@@ -185,7 +182,7 @@ class Router:
             return answer, "candidate" if first is candidate else "baseline", False
         window.retries += 1
         fallback = await self.forward(other, "POST", path, query, body)
-        self._observe(other, fallback)
+        self.upstreams.observe(other, fallback)
         if answer.ok and fallback.ok and fallback.status < 400:
             # The other upstream accepts what this one refused: this one's fault.
             answer = Answer(
@@ -208,7 +205,7 @@ class Router:
         candidate = self.candidate
         mirror = asyncio.create_task(self.forward(candidate, "POST", path, query, body))
         answer = await self.forward(self.baseline, "POST", path, query, body)
-        self._observe(self.baseline, answer)
+        self.upstreams.observe(self.baseline, answer)
         base_out = self._record(window.baseline, answer, labels)
         if answer.ok:
             task = asyncio.create_task(
@@ -220,7 +217,7 @@ class Router:
         # The baseline failed: the mirrored answer is as good as any (idempotent).
         window.retries += 1
         mirrored = await mirror
-        self._observe(candidate, mirrored)
+        self.upstreams.observe(candidate, mirrored)
         self._record(window.candidate, mirrored, labels)
         if not mirrored.ok:
             window.failed += 1
@@ -250,7 +247,7 @@ class Router:
         labels: list[Any] | None,
     ) -> None:
         answer = await mirror
-        self._observe(candidate, answer)
+        self.upstreams.observe(candidate, answer)
         cand_out = self._record(window.candidate, answer, labels)
         if base_out is not None and cand_out is not None:
             window.shadow.add(base_out, cand_out)
