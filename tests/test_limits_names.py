@@ -29,6 +29,9 @@ COMMAND_CASES: list[tuple[str, list[str], str]] = [
     ("register-name", ["register", EVIL], "invalid artifact name"),
     ("show-name", ["show", EVIL], "invalid artifact name"),
     ("history-name", ["history", SHELL], "invalid artifact name"),
+    ("signals-name", ["monitor", "signals", "--deployment", EVIL, "dev"], "invalid artifact"),
+    ("signals-stage", ["monitor", "signals", "--deployment", "model", "../x"], "invalid stage"),
+    ("serve-ref", ["serve", "--model", f"{SHELL}@v1.0.0"], "is neither an existing path"),
 ]
 
 SETTINGS_CASES: list[tuple[str, str, str]] = [
@@ -113,3 +116,17 @@ def test_stop_or_recover_with_nothing_deployed_writes_nothing(
     assert code == 0
     assert _state(project) == before
     assert not (project / ".release").exists()  # no lock file, no empty folder
+
+
+@pytest.mark.parametrize("bad", ["x;$(id)", "../evil", "a b", "-rf"])
+def test_a_bad_name_in_artifacts_yaml_is_one_error_naming_the_file(
+    project: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    (project / "artifacts.yaml").write_text(f'"{bad}":\n  type: model\n  path: models\n')
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "index")
+    before = _state(project)
+    code, err = run_cli(["show"], capsys)
+    assert_one_error(code, err, 2, f"artifacts.yaml: artifact name {bad!r} is invalid")
+    assert "(rename it in artifacts.yaml" in err
+    assert _state(project) == before

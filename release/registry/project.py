@@ -114,11 +114,15 @@ def read_declarations(root: str | os.PathLike[str], index: str = GTO_INDEX) -> D
     if idx is not None:
         raw = _yaml(idx, index)
         if isinstance(raw, dict):
-            decl.index = {
-                str(k): (v if isinstance(v, dict) else {})
-                for k, v in raw.items()
-                if isinstance(k, str) and NAME_RE.search(k)
-            }
+            for k in raw:
+                # gto refuses such an index too (gto.index.Index.read_state): one line here.
+                if not isinstance(k, str) or not NAME_RE.search(k):
+                    raise ConfigError(
+                        f"{index}: artifact name {str(k)[:80]!r} is invalid",
+                        f"rename it in {index}: letters, digits, '-', '_', '/', starting"
+                        " and ending with a letter or digit",
+                    )
+            decl.index = {str(k): (v if isinstance(v, dict) else {}) for k, v in raw.items()}
     if dvc is not None:
         raw = _yaml(dvc, DVC_YAML)
         arts = raw.get("artifacts") if isinstance(raw, dict) else None
