@@ -20,6 +20,7 @@ from typing import Any
 from release import gitcmd, paths
 from release.analysis.slice_gate import PROPORTION_METRICS
 from release.errors import UsageError
+from release.markdown import md_cell as _cell  # the one Markdown escaper
 from release.stats import proportions
 from release.stats.metrics import higher_is_better
 
@@ -267,13 +268,6 @@ def _rank(value: Any) -> str:
     """A rank as an integer (``-`` for an unranked slice)."""
     num = _num(value)
     return "-" if num is None else str(int(num))
-
-
-def _cell(value: Any) -> str:
-    text = " ".join(str("" if value is None else value).split())
-    for ch in ("\\", "|", "[", "]", "`", "*"):
-        text = text.replace(ch, "\\" + ch)
-    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_markdown(d: dict[str, Any]) -> str:
