@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,7 +192,7 @@ def resolve_commit(
         if not active:
             raise RegistryError(
                 f"no version of {name} is in stage {stage}",
-                f"promote one: release promote {name} {stage}",
+                f"promote one: release promote {shlex.quote(name)} {shlex.quote(stage)}",
             )
         ver, label = active, f"{name}@{active} ({stage})"
     return state.version_commit(name, ver), label
@@ -222,7 +223,7 @@ def _commit_from_tags(repo: Path, name: str, version: str, stage: str | None) ->
     if best is None or best[1]:
         raise RegistryError(
             f"no version of {name} is in stage {stage}",
-            f"promote one: release promote {name} {stage}",
+            f"promote one: release promote {shlex.quote(name)} {shlex.quote(stage)}",
         )
     return best[2]
 

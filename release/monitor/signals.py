@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -301,7 +302,8 @@ def deployment_url(state_dir: str | Path, name: str, stage: str) -> str:
         path = record_path(state_dir, name, stage)  # validates both; "a/b" lives in "a__b"
     if not path.is_file():
         raise UsageError(
-            f"no deployment record {path}", f"deploy first: release deploy {name} {stage}"
+            f"no deployment record {path}",
+            f"deploy first: release deploy {shlex.quote(name)} {shlex.quote(stage)}",
         )
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ match gto 1.x (see :mod:`release.registry.state` for the rules and the tie-break
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,7 +234,8 @@ def _active_version(art: ArtifactState, version: str) -> VersionState:
     if v is None or not v.registered:
         raise RegistryError(
             f"version {version} of {art.name} is not registered",
-            f"register it first (release register {art.name} --version {version})",
+            f"register it first (release register {shlex.quote(art.name)}"
+            f" --version {shlex.quote(version)})",
         )
     if not v.active:
         raise RegistryError(
@@ -413,7 +415,8 @@ def promote(
             if found is None:
                 raise RegistryError(
                     f"no version of {name} is registered at {ref}",
-                    f"register it first (release register {name} --ref {ref})",
+                    f"register it first (release register {shlex.quote(name)}"
+                    f" --ref {shlex.quote(str(ref))})",
                 )
             target = _active_version(art, found.version)
         elif version is not None:
