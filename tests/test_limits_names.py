@@ -130,3 +130,16 @@ def test_a_bad_name_in_artifacts_yaml_is_one_error_naming_the_file(
     assert_one_error(code, err, 2, f"artifacts.yaml: artifact name {bad!r} is invalid")
     assert "(rename it in artifacts.yaml" in err
     assert _state(project) == before
+
+
+def test_the_hint_after_nothing_assigned_is_a_command_the_cli_accepts(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _state(project)
+    code, err = run_cli(["deploy", "model", "dev"], capsys)
+    assert_one_error(code, err, 1, "no version of model is assigned to dev")
+    assert "(promote one first: release promote model dev)" in err
+    assert _state(project) == before and not (project / ".release").exists()
+    # The suggested command parses (it fails only because nothing is registered yet).
+    code, err = run_cli(["promote", "model", "dev"], capsys)
+    assert "No such option" not in err and "Usage:" not in err
