@@ -415,8 +415,7 @@ def promote(
             if found is None:
                 raise RegistryError(
                     f"no version of {name} is registered at {ref}",
-                    f"register it first (release register {shlex.quote(name)}"
-                    f" --ref {shlex.quote(str(ref))})",
+                    f"register it first (release register {name} --ref {ref})",
                 )
             target = _active_version(art, found.version)
         elif version is not None:
