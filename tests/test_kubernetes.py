@@ -547,3 +547,36 @@ def test_apply_without_a_context_is_a_clear_error(tmp_path, monkeypatch):
 def test_apply_without_manifests_is_a_clear_error(tmp_path):
     with pytest.raises(DeployError, match="no manifests"):
         k8s.apply_manifests(tmp_path)
+
+
+# ------------------------------------------------------------------------ KServe
+def test_kserve_renders_a_v2_custom_predictor_per_canary_step(tmp_path):
+    out = tmp_path / "kserve"
+    docs = render(tmp_path, "canary", target="kserve", out_dir=out)
+    (isvc,) = by_kind(docs, "InferenceService")
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10  # the first of the 10/50/100 steps
+    (c,) = predictor["containers"]
+    assert c["name"] == "kserve-container"
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["PROTOCOL"] == "v2" and env["RELEASE_MODEL_SHA256"] == SHA
+    assert c["args"][:3] == ["serve", "--model", "/models"]
+    (init,) = predictor["initContainers"]
+    assert init["args"] == ["fetch-model", "model@v1.2.3", "--to", "/models"]
+    assert {v["name"] for v in predictor["volumes"]} == {"models", "tmp"}
+    assert predictor["annotations"]["prometheus.io/scrape"] == "true"
+    steps = [k8s.load_manifests(out / "kserve-steps")]
+    percents = [d["spec"]["predictor"].get("canaryTrafficPercent") for d in steps[0]]
+    assert percents == [10, 50, None]  # the last step promotes (no canary split)
+    assert {d["kind"] for d in docs} == {"InferenceService", "PrometheusRule"}
+    (direct,) = by_kind(render(tmp_path, "direct", target="kserve"), "InferenceService")
+    assert "canaryTrafficPercent" not in direct["spec"]["predictor"]
+
+
+@pytest.mark.parametrize("strategy", ["shadow", "bluegreen"])
+def test_kserve_refuses_strategies_it_has_no_form_for(tmp_path, strategy):
+    out = tmp_path / "never"
+    with pytest.raises(UsageError, match="no KServe form"):
+        render(tmp_path, strategy, target="kserve", out_dir=out)
+    assert not out.exists()
