@@ -489,6 +489,23 @@ def test_checker_finds_broken_custom_resources(canary_docs, kind, mutation, expe
     assert any(expected in p for p in problems), problems
 
 
+def test_checker_on_shadow_mirror_routes(tmp_path):
+    docs = render(tmp_path, "shadow")
+    assert k8s.check_custom_resources(docs) == []
+
+    def unmanaged(ro):
+        ro["spec"]["strategy"]["canary"]["trafficRouting"].pop("managedRoutes")
+
+    problems = _mutate(docs, "Rollout", unmanaged)
+    assert any("not in trafficRouting.managedRoutes" in p for p in problems), problems
+    problems = _mutate(
+        docs, "Rollout", lambda d: _steps(d)[1]["setMirrorRoute"].update(percentage=300)
+    )
+    assert any("percentage must be" in p for p in problems), problems
+    problems = _mutate(docs, "Rollout", lambda d: _steps(d)[1]["setMirrorRoute"].pop("match"))
+    assert any("match is required" in p for p in problems), problems
+
+
 def test_checker_on_bluegreen(tmp_path):
     docs = render(tmp_path, "bluegreen")
     assert k8s.check_custom_resources(docs) == []
