@@ -18,12 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# The server's own series (release/serve/metrics.py), and the prediction histogram the
-# drift metric compares: the predicted score (positive-class probability, or the value).
-REQUESTS = "model_requests_total"
-DURATION = "model_request_duration_seconds"
-IN_FLIGHT = "model_in_flight_requests"
-PREDICTIONS = "model_prediction"
+# The server's own series; the drift metric compares prediction histograms (scores).
+from release.serve.metrics import DURATION as DURATION
+from release.serve.metrics import IN_FLIGHT as IN_FLIGHT
+from release.serve.metrics import PREDICTIONS as PREDICTIONS
+from release.serve.metrics import REQUESTS as REQUESTS
+
 MIN_COUNT = 3
 MAX_ANALYSES = 99  # template names end in -analysis-N
 
@@ -79,6 +79,7 @@ def metrics(
     min_success_rate: float,
     max_p99_seconds: float,
     max_prediction_ks: float,
+    drift: bool = True,
 ) -> list[dict[str, Any]]:
     """The metrics of one analysis on the server's own series, for ``{{args.version}}``
     (the canary, preview or new active version) against every other version."""
@@ -88,7 +89,7 @@ def metrics(
     total = f"sum(rate({REQUESTS}{{{sel}}}{window}))"
     ok = f'sum(rate({REQUESTS}{{{sel},status!~"5.."}}{window}))'
     p99 = f"histogram_quantile(0.99, sum by (le) (rate({DURATION}_bucket{{{sel}}}{window})))"
-    return [
+    found = [
         _metric(
             "request-count",
             f"sum(increase({REQUESTS}{{{sel}}}{window}))",
@@ -120,6 +121,8 @@ def metrics(
             failure_limit=1,
         ),
     ]
+    # The server scores classifiers only; a regression model has no prediction histogram.
+    return found if drift else found[:-1]
 
 
 def _ks_distance(sel: str, base: str, window: str) -> str:

@@ -202,7 +202,9 @@ def build(settings: Any, rel: Release) -> dict[str, Any]:
     }
     plan = analyses(settings, rel, names)
     for template in plan["templates"]:
-        template["metrics"] = analysis.metrics(artifact, template["timing"], **thresholds)
+        template["metrics"] = analysis.metrics(
+            artifact, template["timing"], drift=settings.data.task != "regression", **thresholds
+        )
     scrape = {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(PORT),

@@ -1,0 +1,77 @@
+"""The prediction histogram the rendered drift analysis reads: ``release serve`` exports
+``model_prediction`` (binary: the positive-class probability of each answered row), with
+the labels the analysis selects on, and the analysis's KS query reads it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import numpy as np
+import pytest
+from serve_support import column_inputs, sample_rows, train_model
+
+from release.deploy import kubernetes_analysis as analysis
+from release.serve.app import create_app
+from release.serve.commands import build_server
+from release.serve.metrics import SCORE_BUCKETS
+from tests.kubernetes_support import by_kind, render, settings
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    train_model(out)
+    return out
+
+
+def scrape(model_dir, rows: int) -> tuple[str, np.ndarray]:
+    server = build_server(str(model_dir), version_label="v1.2.3")
+    app = create_app(server)
+
+    async def main() -> tuple[str, np.ndarray]:
+        async with server.lifespan(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+                body = {"inputs": column_inputs(sample_rows(rows))}
+                answer = await client.post("/v2/models/model/infer", json=body)
+                assert answer.status_code == 200, answer.text
+                out = {o["name"]: o["data"] for o in answer.json()["outputs"]}
+                proba = np.asarray(out["probabilities"]).reshape(rows, -1)
+                return (await client.get("/metrics")).text, proba
+
+    return asyncio.run(main())
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} {labels} not in metrics")
+
+
+def test_the_server_exports_the_prediction_histogram_the_drift_metric_reads(model_dir):
+    text, proba = scrape(model_dir, 20)
+    sel = {"model": "model", "version": "v1.2.3"}
+    assert sample(text, f"{analysis.PREDICTIONS}_count", **sel) == 20
+    positive = proba[:, 1]
+    for edge in (0.5, 1.0):
+        expected = int((positive <= edge).sum())
+        assert sample(text, f"{analysis.PREDICTIONS}_bucket", le=str(edge), **sel) == expected
+    assert sample(text, f"{analysis.PREDICTIONS}_sum", **sel) == pytest.approx(positive.sum())
+    assert len(SCORE_BUCKETS) == 10
+
+
+def test_regression_models_render_no_drift_metric(tmp_path):
+    conf = settings(
+        {
+            "data": {"task": "regression"},
+            "train": {"estimator": "ridge"},
+            "evaluate": {"primary_metric": "mae"},
+        }
+    )
+    (template, *_) = by_kind(render(tmp_path, "canary", conf), "AnalysisTemplate")
+    names = [m["name"] for m in template["spec"]["metrics"]]
+    assert names == ["request-count", "success-rate", "latency-p99"]
+    (classifier, *_) = by_kind(render(tmp_path / "c", "canary"), "AnalysisTemplate")
+    assert "prediction-drift" in [m["name"] for m in classifier["spec"]["metrics"]]
