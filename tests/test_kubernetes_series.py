@@ -1,15 +1,16 @@
-"""The prediction histogram the rendered drift analysis reads: ``release serve`` exports
-``model_prediction`` (binary: the positive-class probability of each answered row), with
-the labels the analysis selects on, and the analysis's KS query reads it."""
+"""What the rendered analyses need from the server: ``release check smoke`` (the
+blue/green Job's command) against a real ``release serve``, and the ``model_prediction``
+histogram the drift metric reads (binary: each answered row's positive-class probability)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import httpx
 import numpy as np
 import pytest
-from serve_support import column_inputs, sample_rows, train_model
+from serve_support import RELEASE, ServeProcess, column_inputs, sample_rows, train_model
 
 from release.deploy import kubernetes_analysis as analysis
 from release.serve.app import create_app
@@ -75,3 +76,33 @@ def test_regression_models_render_no_drift_metric(tmp_path):
     assert names == ["request-count", "success-rate", "latency-p99"]
     (classifier, *_) = by_kind(render(tmp_path / "c", "canary"), "AnalysisTemplate")
     assert "prediction-drift" in [m["name"] for m in classifier["spec"]["metrics"]]
+
+
+def release_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RELEASE, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_release_check_smoke_sends_the_preview_its_traffic(tmp_path, model_dir):
+    """The command the blue/green pre-promotion Job runs, against a real `release serve`."""
+    good = ServeProcess(["--model", str(model_dir), "--port", "0"], cwd=tmp_path)
+    bad = ServeProcess(
+        ["--model", str(model_dir), "--port", "0", "--chaos", "errors=0.5", "--chaos", "seed=1"],
+        cwd=tmp_path,
+    )
+    try:
+        assert good.url and bad.url, (good.stderr(), bad.stderr())
+        ok = release_cli("check", "smoke", "--url", good.url, "--name", "model", "--requests", "30")
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.strip() == "smoke: 30 requests answered"
+        text = httpx.get(f"{good.url}/metrics", trust_env=False).text
+        assert sample(text, "model_requests_total", status="200") == 30  # measurable traffic
+        failed = release_cli("check", "smoke", "--url", bad.url, "--name", "model")
+        assert failed.returncode == 1
+        (line,) = failed.stderr.strip().splitlines()
+        assert line.startswith("Error: smoke: ") and "requests failed" in line
+        refused = release_cli("check", "smoke", "--url", "file:///etc", "--name", "model")
+        assert refused.returncode == 2 and "is not an http(s) URL" in refused.stderr
+    finally:
+        assert good.stop() == 0
+        bad.stop()

@@ -1,0 +1,52 @@
+"""``release check smoke``: requests built from a server's own metadata, against a URL.
+
+The blue/green pre-promotion analysis runs it in a Kubernetes Job against the preview
+Service, so the preview pods get traffic to be measured on (nothing else routes to them);
+it is also a quick check of any running server. The requests and the verdict are those of
+the deploy's own smoke check (:func:`release.deploy.checks.smoke_check`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from release.errors import DeployError, UsageError
+
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
+
+
+@click.group("check")
+def check() -> None:
+    """Checks of a running model server."""
+
+
+@check.command("smoke")
+@click.option("--url", required=True, help="Base URL of the server (http://host:port).")
+@click.option("--name", required=True, help="Model name in the server's V2 URLs.")
+@click.option(
+    "--requests",
+    type=click.IntRange(1, 100_000),
+    default=20,
+    show_default=True,
+    help="Single-row requests to send (all must succeed).",
+)
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True)
+def smoke(url: str, name: str, requests: int, timeout: float) -> None:
+    """Send REQUESTS single-row requests built from the model's metadata; exit 1 if any fails."""
+    from release.deploy.checks import fetch_metadata, smoke_check
+
+    if not _URL.fullmatch(url):
+        raise UsageError(f"--url {url!r} is not an http(s) URL", "use http://host:port")
+    if not _NAME.fullmatch(name) or len(name) > 253:
+        raise UsageError(f"--name {name!r} is not a served model name")
+    base = url.rstrip("/")
+    metadata = fetch_metadata(base, name, timeout=timeout)
+    result = smoke_check(base, name, metadata, requests=requests, timeout=timeout)
+    if result.status != "pass":
+        raise DeployError(
+            result.reason, "check the server's log; the rollout stays on the old version"
+        )
+    click.echo(result.reason)
