@@ -109,6 +109,14 @@ def test_bluegreen_analyses_the_preview_under_smoke_traffic_and_the_bake(tmp_pat
         "http://model-prod-preview.models.svc:8080",
     ]
     assert job["backoffLimit"] == 0 and job["template"]["spec"]["restartPolicy"] == "Never"
+    args = dict(zip(container["args"][4::2], container["args"][5::2], strict=True))
+    pre = next(d for d in by_kind(docs, "AnalysisTemplate") if d["metadata"]["name"].endswith("-1"))
+    (delay,) = {m["initialDelay"] for m in pre["spec"]["metrics"]}
+    (interval,) = {m["interval"] for m in pre["spec"]["metrics"]}
+    # windows open once the Job's pod has started; its traffic spans every window
+    assert int(delay[:-1]) == int(interval[:-1]) + 30
+    assert int(args["--duration"]) == 30 + 3 * int(interval[:-1])
+    assert int(args["--requests"]) >= 100  # the step's min_requests, with room to spare
     assert {s["metadata"]["name"] for s in by_kind(docs, "Service")} == {
         "model-prod-active",
         "model-prod-preview",

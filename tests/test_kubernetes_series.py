@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 
 import httpx
 import numpy as np
@@ -97,6 +98,11 @@ def test_release_check_smoke_sends_the_preview_its_traffic(tmp_path, model_dir):
         assert ok.stdout.strip() == "smoke: 30 requests answered"
         text = httpx.get(f"{good.url}/metrics", trust_env=False).text
         assert sample(text, "model_requests_total", status="200") == 30  # measurable traffic
+        began = time.monotonic()
+        spread = ["--requests", "4", "--duration", "10"]
+        ok = release_cli("check", "smoke", "--url", good.url, "--name", "model", *spread)
+        assert ok.returncode == 0 and ok.stdout.strip() == "smoke: 4 requests answered"
+        assert time.monotonic() - began >= 5  # two rounds, one every 5 s
         failed = release_cli("check", "smoke", "--url", bad.url, "--name", "model")
         assert failed.returncode == 1
         (line,) = failed.stderr.strip().splitlines()

@@ -36,11 +36,18 @@ class Timing:
     interval: int
     count: int
     min_requests: int
+    # Seconds before the first window opens (time for a traffic Job's pod to start).
+    lead: int = 0
 
     @property
     def seconds(self) -> int:
         """How long the analysis takes (initial delay plus the measurements)."""
-        return self.interval * self.count
+        return self.lead + self.interval * self.count
+
+    @property
+    def initial_delay(self) -> str:
+        """The first measurement ends the first window, one interval after the lead."""
+        return f"{self.lead + self.interval}s"
 
     @property
     def window(self) -> str:

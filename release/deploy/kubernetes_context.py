@@ -7,6 +7,8 @@ anything is rendered.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,7 @@ PORT = 8080
 ROUTE = "primary"
 MODELS_DIR = "/models"
 LABEL_PREFIX = "release.gitops.dev"
+SMOKE_LEAD = 30  # seconds for the blue/green smoke Job to start sending
 
 _SEMVER = re.compile(
     r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
@@ -164,6 +167,8 @@ def analyses(settings: Any, rel: Release, names: dict[str, str]) -> dict[str, An
     if len(plan) > analysis.MAX_ANALYSES:
         raise UsageError(f"{len(plan)} analysed steps is too many", "use at most 99 steps")
     timings = [analysis.timing(d, n, scrape) for d, n in plan]
+    if rel.strategy == "bluegreen":  # the smoke Job's pod must start before windows open
+        timings[0] = dataclasses.replace(timings[0], lead=SMOKE_LEAD)
     tnames = [f"{names['base']}-analysis-{i}" for i in range(1, len(timings) + 1)]
     templates: list[dict[str, Any]] = [
         {"name": n, "timing": t} for n, t in zip(tnames, timings, strict=True)
@@ -180,7 +185,10 @@ def analyses(settings: Any, rel: Release, names: dict[str, str]) -> dict[str, An
         pre = analysis.analysis_ref(tnames[0], rel.version)
         pre["templates"].append({"templateName": names["smoke"]})
         out["pre"] = pre
-        out["smoke_requests"] = max(timings[0].min_requests, 3 * timings[0].count)
+        first = timings[0]
+        # Spread over every window, with a quarter to spare for the pod's late start.
+        out["smoke_requests"] = math.ceil(1.25 * first.per_window * first.count)
+        out["smoke_seconds"] = first.seconds
         if len(tnames) > 1:
             out["post"] = analysis.analysis_ref(tnames[1], rel.version)
     return out

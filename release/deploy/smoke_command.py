@@ -8,13 +8,16 @@ the deploy's own smoke check (:func:`release.deploy.checks.smoke_check`).
 
 from __future__ import annotations
 
+import math
 import re
+import time
 
 import click
 
 from release.errors import DeployError, UsageError
 
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+ROUND_SECONDS = 5.0
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 
 
@@ -33,9 +36,20 @@ def check() -> None:
     show_default=True,
     help="Single-row requests to send (all must succeed).",
 )
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, 86_400),
+    default=0.0,
+    show_default=True,
+    help="Spread the requests evenly over this many seconds (0: send them at once).",
+)
 @click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True)
-def smoke(url: str, name: str, requests: int, timeout: float) -> None:
-    """Send REQUESTS single-row requests built from the model's metadata; exit 1 if any fails."""
+def smoke(url: str, name: str, requests: int, duration: float, timeout: float) -> None:
+    """Send REQUESTS single-row requests built from the model's metadata; exit 1 if any fails.
+
+    With --duration they go in rounds every few seconds, so an analysis measuring windows
+    over that time sees traffic in each of them.
+    """
     from release.deploy.checks import fetch_metadata, smoke_check
 
     if not _URL.fullmatch(url):
@@ -44,9 +58,18 @@ def smoke(url: str, name: str, requests: int, timeout: float) -> None:
         raise UsageError(f"--name {name!r} is not a served model name")
     base = url.rstrip("/")
     metadata = fetch_metadata(base, name, timeout=timeout)
-    result = smoke_check(base, name, metadata, requests=requests, timeout=timeout)
-    if result.status != "pass":
-        raise DeployError(
-            result.reason, "check the server's log; the rollout stays on the old version"
-        )
-    click.echo(result.reason)
+    rounds = max(1, min(requests, math.ceil(duration / ROUND_SECONDS)))
+    start = time.monotonic()
+    sent = 0
+    for i in range(rounds):
+        share = requests * (i + 1) // rounds - sent
+        result = smoke_check(base, name, metadata, requests=share, timeout=timeout)
+        sent += share
+        if result.status != "pass":
+            raise DeployError(
+                result.reason, "check the server's log; the rollout stays on the old version"
+            )
+        wait = start + duration * (i + 1) / rounds - time.monotonic()
+        if wait > 0 and i + 1 < rounds:
+            time.sleep(wait)
+    click.echo(f"smoke: {sent} requests answered")
