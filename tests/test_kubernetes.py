@@ -72,6 +72,16 @@ def test_canary_steps_come_from_the_same_settings_as_the_local_target(tmp_path):
     # 120 s: three windows of 40 s tile the step
     assert timing["model-prod-analysis-2"] == {("40s", "40s", 3)}
     assert timing["model-prod-analysis-3"] == {("30s", "30s", 3)}
+    drift = {
+        n: "prediction-drift" in {m["name"] for m in t["spec"]["metrics"]}
+        for n, t in templates.items()
+    }
+    # no baseline gets traffic at 100%: no drift metric that could only read NaN there
+    assert drift == {
+        "model-prod-analysis-1": True,
+        "model-prod-analysis-2": True,
+        "model-prod-analysis-3": False,
+    }
     second = {m["name"]: m for m in templates["model-prod-analysis-2"]["spec"]["metrics"]}
     assert "[40s]" in second["success-rate"]["provider"]["prometheus"]["query"]
     # the step's 90 requests, shared by its three windows
@@ -94,6 +104,10 @@ def test_bluegreen_analyses_the_preview_under_smoke_traffic_and_the_bake(tmp_pat
         {"templateName": "model-prod-smoke"},
     ]
     assert bg["postPromotionAnalysis"]["templates"] == [{"templateName": "model-prod-analysis-2"}]
+    post = next(
+        d for d in by_kind(docs, "AnalysisTemplate") if d["metadata"]["name"].endswith("-2")
+    )
+    assert "prediction-drift" not in {m["name"] for m in post["spec"]["metrics"]}
     assert bg["scaleDownDelaySeconds"] >= 90  # the old stack outlives the bake window
     smoke = next(
         d for d in by_kind(docs, "AnalysisTemplate") if d["metadata"]["name"].endswith("smoke")

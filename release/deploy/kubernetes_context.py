@@ -170,8 +170,15 @@ def analyses(settings: Any, rel: Release, names: dict[str, str]) -> dict[str, An
     if rel.strategy == "bluegreen":  # the smoke Job's pod must start before windows open
         timings[0] = dataclasses.replace(timings[0], lead=SMOKE_LEAD)
     tnames = [f"{names['base']}-analysis-{i}" for i in range(1, len(timings) + 1)]
+    # Drift compares against versions served at the same time: none at a 100% step or
+    # after a blue/green switch, where the old version no longer gets traffic.
+    if rel.strategy == "canary":
+        compared = [int(s.weight) < 100 for s in deploy.canary.steps]
+    else:
+        compared = [True, False][: len(timings)]
     templates: list[dict[str, Any]] = [
-        {"name": n, "timing": t} for n, t in zip(tnames, timings, strict=True)
+        {"name": n, "timing": t, "drift": d}
+        for n, t, d in zip(tnames, timings, compared, strict=True)
     ]
     out: dict[str, Any] = {"templates": templates, "steps": [], "pre": None, "post": None}
     if rel.strategy == "canary":
@@ -211,7 +218,10 @@ def build(settings: Any, rel: Release) -> dict[str, Any]:
     plan = analyses(settings, rel, names)
     for template in plan["templates"]:
         template["metrics"] = analysis.metrics(
-            artifact, template["timing"], drift=settings.data.task != "regression", **thresholds
+            artifact,
+            template["timing"],
+            drift=template["drift"] and settings.data.task != "regression",
+            **thresholds,
         )
     scrape = {
         "prometheus.io/scrape": "true",
