@@ -209,6 +209,10 @@ def test_the_pod_fetches_its_model_and_serves_it_with_the_registry_hash(tmp_path
         "model",  # the labels the AnalysisTemplates' queries select on
         "--version-label",
         "v1.2.3",
+        "--max-batch-size",  # release.deploy.server, as the local target's servers get it
+        "64",
+        "--max-wait-ms",
+        "2.0",
     ]
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["RELEASE_MODEL_SHA256"] == SHA

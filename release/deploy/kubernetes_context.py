@@ -246,6 +246,7 @@ def build(settings: Any, rel: Release) -> dict[str, Any]:
         "models_dir": MODELS_DIR,
         "memory_limit": f"{max(64, int(signals.max_memory_mb))}Mi",
         "threads": str(settings.release.deploy.server.threads),
+        "server": settings.release.deploy.server,
         "pod_annotations": scrape if k8s.scrape == "annotations" else {},
         "scrape_annotations": scrape,
         "analysis": plan,
