@@ -427,9 +427,23 @@ def test_a_gto_name_kubernetes_refused_renders_and_keeps_its_name(tmp_path):
     assert f'model="{serve_name}"' in query["prometheus"]["query"]
 
 
-def test_a_bad_namespace_setting_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="namespace"):
-        render(tmp_path, "canary", settings(namespace="Models_1"))
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("namespace", "Models_1"),
+        ("prometheus_url", "http://prom\n kind: Secret"),
+        ("prometheus_url", "file:///etc/passwd"),
+        ("model_secret", "Source_Secret"),
+        ("image", "Registry/Image:1"),
+        ("cpu_limit", "lots"),
+        ("servicemonitor_labels", {"release": "a b"}),
+    ],
+)
+def test_bad_cluster_settings_are_refused_before_anything_is_written(tmp_path, key, value):
+    out = tmp_path / "never"
+    with pytest.raises(UsageError, match=key.split("_")[0]):
+        render(tmp_path, "canary", settings(**{key: value}), out_dir=out)
+    assert not out.exists()
 
 
 # ------------------------------------------------------------- the CRD checker

@@ -40,7 +40,7 @@ _TAG = re.compile(rf"^{_GTO_PART}(@v[0-9A-Za-z.+-]+|#{_GTO_PART}(#\d+)?)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|k|M|G)?$")
-_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
@@ -96,8 +96,10 @@ def check_cluster(k8s: Any) -> None:
     check_namespace(k8s.namespace)
     for q in (k8s.cpu_request, k8s.cpu_limit, k8s.memory_request):
         if not _QUANTITY.fullmatch(q):
-            raise UsageError(f"{key}: resource quantity {q!r} is invalid", "use 250m, 1, 512Mi")
-    if not _URL.fullmatch(k8s.prometheus_url):
+            raise UsageError(
+                f"{key}: cpu or memory quantity {q!r} is invalid", "use 250m, 1, 512Mi"
+            )
+    if not HTTP_URL.fullmatch(k8s.prometheus_url):
         raise UsageError(
             f"{key}.prometheus_url {k8s.prometheus_url!r} is invalid",
             "use http(s)://host[:port][/path]",

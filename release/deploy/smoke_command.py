@@ -14,9 +14,9 @@ import time
 
 import click
 
+from release.deploy.kubernetes_context import HTTP_URL
 from release.errors import DeployError, UsageError
 
-_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 ROUND_SECONDS = 5.0
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 
@@ -52,7 +52,7 @@ def smoke(url: str, name: str, requests: int, duration: float, timeout: float) -
     """
     from release.deploy.checks import fetch_metadata, smoke_check
 
-    if not _URL.fullmatch(url):
+    if not HTTP_URL.fullmatch(url):
         raise UsageError(f"--url {url!r} is not an http(s) URL", "use http://host:port")
     if not _NAME.fullmatch(name) or len(name) > 253:
         raise UsageError(f"--name {name!r} is not a served model name")
