@@ -286,7 +286,7 @@ def test_analysis_queries_use_the_servers_metric_names(tmp_path):
     assert "model_request_duration_seconds_bucket{" in p99
     assert metrics["latency-p99"]["successCondition"].endswith("result[0] <= 0.15")
     drift = metrics["prediction-drift"]["provider"]["prometheus"]["query"]
-    assert "model_prediction_bucket{" in drift and 'version!="{{args.version}}"' in drift
+    assert "model_prediction_score_bucket{" in drift and 'version!="{{args.version}}"' in drift
     for metric in metrics.values():
         assert metric["inconclusiveLimit"] == 0
         assert metric["successCondition"].startswith("len(result) > 0 && !isNaN(result[0])")

@@ -85,11 +85,14 @@ def prediction_series(version: str, below_half: int, total: int) -> list[dict[st
     sel = f'model="model",version="{version}"'
     return [
         {
-            "series": f'model_prediction_bucket{{{sel},le="0.5"}}',
+            "series": f'model_prediction_score_bucket{{{sel},le="0.5"}}',
             "values": f"0+{below_half * 15}x40",
         },
-        {"series": f'model_prediction_bucket{{{sel},le="+Inf"}}', "values": f"0+{total * 15}x40"},
-        {"series": f"model_prediction_count{{{sel}}}", "values": f"0+{total * 15}x40"},
+        {
+            "series": f'model_prediction_score_bucket{{{sel},le="+Inf"}}',
+            "values": f"0+{total * 15}x40",
+        },
+        {"series": f"model_prediction_score_count{{{sel}}}", "values": f"0+{total * 15}x40"},
     ]
 
 

@@ -21,8 +21,11 @@ from typing import Any
 # The server's own series; the drift metric compares prediction histograms (scores).
 from release.serve.metrics import DURATION as DURATION
 from release.serve.metrics import IN_FLIGHT as IN_FLIGHT
-from release.serve.metrics import PREDICTIONS as PREDICTIONS
 from release.serve.metrics import REQUESTS as REQUESTS
+
+# The score histogram `release serve` exports for classifiers (deliv's
+# release.serve.metrics.PREDICTION_SCORE: the positive class's probability, or the top one).
+PREDICTIONS = "model_prediction_score"
 
 MIN_COUNT = 3
 MAX_ANALYSES = 99  # template names end in -analysis-N

@@ -84,7 +84,7 @@ class ModelServer:
         self.chaos = chaos or (faults.as_chaos() if faults else Chaos())
         self.engine = ChaosEngine(self.chaos, self.schema.classes) if self.chaos.active else None
         self.batcher: MicroBatcher[InferRequest, Prediction] = MicroBatcher(
-            self._predict_batch,
+            runner.predict_batch,
             max_batch_size=batch.max_batch_size,
             max_wait_ms=batch.max_wait_ms,
             threads=batch.threads,
@@ -92,16 +92,6 @@ class ModelServer:
         )
         self.ready = False
         self.requests = RequestPath(self.schema, limits)
-
-    def _predict_batch(self, requests: list[InferRequest]) -> list[Prediction | BaseException]:
-        """Predict a batch and record its scores (the drift check of a rollout's analysis):
-        a binary classifier's positive-class probability, else the top class's."""
-        results = self.runner.predict_batch(requests)
-        for result in results:
-            proba = result.proba if isinstance(result, Prediction) else None
-            if proba is not None and len(proba):
-                self.metrics.observe_scores(proba[:, 1] if proba.shape[1] == 2 else proba.max(1))
-        return results
 
     # ------------------------------------------------------------------ lifespan
     @contextlib.asynccontextmanager

@@ -3,16 +3,12 @@
 The names are a contract read by monitoring and by Kubernetes analysis templates:
 ``model_requests_total{model,version,status}``, ``model_request_duration_seconds``
 (histogram), ``model_in_flight_requests`` (gauge), ``model_batch_size`` (histogram) and
-``model_unknown_categories_total{model,version,column}`` (counter),
-``model_prediction{model,version}`` (histogram of the predicted score: a binary classifier's
-positive-class probability, else the top class's; the rollout analyses' drift check), plus
+``model_unknown_categories_total{model,version,column}`` (counter), plus
 prometheus-client's ``process_*`` collector. Each server owns its own registry so that
 two servers in one process (tests) never share counters.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,7 +25,6 @@ DURATION = "model_request_duration_seconds"
 IN_FLIGHT = "model_in_flight_requests"
 BATCH_SIZE = "model_batch_size"
 UNKNOWN_CATEGORIES = "model_unknown_categories_total"
-PREDICTIONS = "model_prediction"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Latency buckets from 1 ms to 10 s: a healthy server answers in a few ms, a faulty one
@@ -53,8 +48,6 @@ LATENCY_BUCKETS = (
     10.0,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-# Scores are probabilities: ten equal bins, so a binned distance compares like with like.
-SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 
 class ServingMetrics:
@@ -94,19 +87,11 @@ class ServingMetrics:
             (*labels, "column"),
             registry=self.registry,
         )
-        self._predictions = Histogram(
-            PREDICTIONS,
-            "Predicted score per row (binary: positive-class probability, else top class's).",
-            labels,
-            buckets=SCORE_BUCKETS,
-            registry=self.registry,
-        )
         if process:
             ProcessCollector(registry=self.registry)
         self._duration_child = self._duration.labels(model, version)
         self.in_flight = self._in_flight.labels(model, version)
         self._batch_child = self._batch.labels(model, version)
-        self._score_child = self._predictions.labels(model, version)
         self._status_children: dict[int, Counter] = {}
 
     def observe_request(self, status: int, seconds: float) -> None:
@@ -126,12 +111,6 @@ class ServingMetrics:
     def observe_batch(self, rows: int) -> None:
         """Record the number of rows in one prediction call."""
         self._batch_child.observe(rows)
-
-    def observe_scores(self, scores: Iterable[float]) -> None:
-        """Record predicted scores (one per row) in the prediction histogram."""
-        observe = self._score_child.observe
-        for score in scores:
-            observe(float(score))
 
     def render(self) -> bytes:
         """The registry in Prometheus text exposition format."""
