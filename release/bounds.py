@@ -104,6 +104,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "monitor.signals.max_memory_mb": (0.0, 10_000_000.0),
     "serve.max_body_mb": (1, 1_024),
     "serve.max_depth": (5, 1_000),
+    "release.deploy.kubernetes.replicas": (1, 100),
+    "release.deploy.kubernetes.scrape_interval": (1, 300),
+    "release.deploy.kubernetes.run_as_user": (1, 2**31 - 1),
+    "release.deploy.kubernetes.max_prediction_ks": _RATE,
 }
 
 

@@ -344,6 +344,38 @@ class BlueGreenSettings:
 OnInconclusive = Literal["rollback", "hold"]
 
 
+# Kubernetes target (issue 17): cluster-side choices of `release deploy --target kubernetes`.
+ScrapeMode = Literal["servicemonitor", "annotations"]
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    """What the rendered manifests run and where: image, namespace, model source, scraping.
+
+    ``image`` has no default: it is the image built from the repository's Dockerfile, and
+    rendering refuses to guess one. ``model_secret`` names the Secret whose keys become the
+    init container's environment (the repository URL and the DVC remote's credentials);
+    the serving container never sees them.
+    """
+
+    image: str | None = None
+    namespace: str = "models"
+    replicas: int = 2
+    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    scrape: ScrapeMode = "servicemonitor"
+    scrape_interval: int = 15
+    servicemonitor_labels: dict[str, str] = field(default_factory=dict)
+    model_secret: str = "release-model-source"  # noqa: S105 (a Secret's name, not a secret)
+    gateways: list[str] = field(default_factory=lambda: ["mesh"])
+    cpu_request: str = "250m"
+    cpu_limit: str = "1"
+    memory_request: str = "256Mi"
+    run_as_user: int = 10001
+    # Largest Kolmogorov-Smirnov distance between the canary's and the baseline's
+    # prediction histograms before the analysis fails.
+    max_prediction_ks: float = 0.2
+
+
 @dataclass(frozen=True)
 class DeploySettings:
     """How each stage is deployed."""
@@ -365,6 +397,7 @@ class DeploySettings:
     bluegreen: BlueGreenSettings = field(default_factory=BlueGreenSettings)
     # Per stage: what an inconclusive step leads to (rollback unless a stage says hold).
     on_inconclusive: dict[str, OnInconclusive] = field(default_factory=dict)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
     def __post_init__(self) -> None:
         if self.router_port != "auto":

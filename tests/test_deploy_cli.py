@@ -28,6 +28,7 @@ release:
   deploy:
     poll_interval: 0.2
     golden_rows: 100
+    kubernetes: {image: "release:dev"}
     judge:
       min_labelled: 20
     canary:

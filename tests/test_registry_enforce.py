@@ -31,6 +31,8 @@ release:
       requires: staging
       min_metrics: {accuracy: 0.85}
       force: forbidden
+  deploy:
+    kubernetes: {image: "release:dev"}
 """
 
 

@@ -87,6 +87,10 @@ def test_installed_wheel_runs_without_the_source_tree(venv: Path, tmp_path: Path
     # Kubernetes manifests for a version in prod, also from the installed templates.
     _run(["release", "register", "model", "--version", "v0.1.0"], repo, env)
     _run(["git", "tag", "-a", "model#prod#1", "-m", "Assigning stage prod"], repo, env)
+    params = repo / "params.yaml"  # Kubernetes renders refuse without an image
+    params.write_text(
+        params.read_text() + 'release:\n  deploy:\n    kubernetes: {image: "release:dev"}\n'
+    )
     out = tmp_path / "manifests"
     k8s = ["--target", "kubernetes", "--render-only", "--out", str(out), "--json"]
     rendered = json.loads(_run(["release", "deploy", "model", "prod", *k8s], repo, env))

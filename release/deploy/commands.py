@@ -38,7 +38,11 @@ def _load(params_path: str) -> Any:
 @click.argument("name")
 @click.argument("stage")
 @click.option(
-    "--target", type=click.Choice(["local", "kubernetes"]), default="local", show_default=True
+    "--target",
+    type=click.Choice(["local", "kubernetes", "kserve"]),
+    default="local",
+    show_default=True,
+    help="kubernetes: Argo Rollouts + Istio manifests; kserve: a KServe InferenceService.",
 )
 @click.option(
     "--strategy",
@@ -130,8 +134,10 @@ def deploy(
 
     parse_chaos(chaos_rules)  # a bad rule fails here, before anything else
     enforce.check_deploy(repo, name, stage, settings, on_note=lambda m: click.echo(m, err=True))
-    if target == "kubernetes":
-        rendered = _kubernetes(settings, repo, name, stage, strategy, out_dir, render_only, apply_)
+    if target in ("kubernetes", "kserve"):
+        rendered = _kubernetes(
+            settings, repo, name, stage, strategy, out_dir, render_only, apply_, target
+        )
         if as_json:
             emit_json(rendered)
         else:
@@ -198,8 +204,9 @@ def _kubernetes(
     out_dir: str | None,
     render_only: bool,
     apply_: bool,
+    target: str = "kubernetes",
 ) -> dict[str, Any]:
-    """Render (and optionally apply) the stage's manifests."""
+    """Render (and optionally apply) the stage's manifests (Argo Rollouts or KServe)."""
     try:
         from release.deploy import kubernetes
     except ModuleNotFoundError as exc:
@@ -241,6 +248,7 @@ def _kubernetes(
         model_sha256=sha,
         strategy=strategy_for(stage, settings.release.deploy, strategy),
         out_dir=out,
+        target="kserve" if target == "kserve" else "argo",
     )
     applied = False
     if apply_ and not render_only:

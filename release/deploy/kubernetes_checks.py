@@ -145,6 +145,9 @@ def _check_canary(
         ):
             out.append("canaryService and stableService must differ")
         out += _check_istio_routing(routing, canary, vservices)
+    managed = {
+        r.get("name") for r in (routing or {}).get("managedRoutes", []) if isinstance(r, Mapping)
+    }
     steps = canary.get("steps", [])
     if not isinstance(steps, list):
         return [*out, "spec.strategy.canary.steps must be a list"]
@@ -168,10 +171,27 @@ def _check_canary(
             out += [f"{where}.{p}" for p in _check_pause(body)]
         elif kind == "analysis":
             out += [f"{where}.analysis{p}" for p in _check_analysis_ref(body, templates)]
+        elif kind == "setMirrorRoute":
+            out += [f"{where}.setMirrorRoute{p}" for p in _check_mirror(body, managed)]
         elif kind == "setCanaryScale":
             allowed = {"replicas", "weight", "matchTrafficWeight"}
             if not isinstance(body, Mapping) or len(body) != 1 or not set(body) <= allowed:
                 out.append(f"{where}.setCanaryScale needs one of {sorted(allowed)}")
+    return out
+
+
+def _check_mirror(body: Any, managed: set[Any]) -> list[str]:
+    """A mirror route Argo adds (with match) or removes (name only); it must be managed."""
+    if not isinstance(body, Mapping) or not body.get("name"):
+        return [" needs a name"]
+    out = []
+    if body["name"] not in managed:
+        out.append(f" {body['name']!r} is not in trafficRouting.managedRoutes")
+    pct = body.get("percentage", 100)
+    if not isinstance(pct, int) or isinstance(pct, bool) or not 0 <= pct <= 100:
+        out.append(f".percentage must be an integer 0..100, got {pct!r}")
+    if "percentage" in body and not body.get("match"):
+        out.append(".match is required to add a mirror route")
     return out
 
 
