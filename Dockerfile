@@ -4,7 +4,7 @@
 # Run:    docker run --read-only --tmpfs /tmp -v "$PWD/models:/models:ro" -p 8080:8080 IMAGE
 #
 # Every dependency comes from the hash-locked .github/requirements-ci.txt (nothing is
-# resolved at build time); the wheel is built in its own stage. The final image runs as an
+# resolved at build time); release is installed in its own stage. The final image runs as an
 # unprivileged numeric user (Kubernetes' runAsNonRoot can check it) and writes only to
 # /tmp and /models, so it runs with a read-only root filesystem.
 
@@ -16,6 +16,7 @@ WORKDIR /src
 COPY .github/requirements-ci.txt /src/requirements.txt
 RUN python -m venv /opt/release \
     && /opt/release/bin/pip install --require-hashes --no-deps -r /src/requirements.txt
+# release itself: a wheel built from these sources.
 COPY pyproject.toml README.md /src/
 COPY release /src/release
 RUN /opt/release/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /src/dist /src \

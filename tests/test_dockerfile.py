@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from release import __version__
 from release.deploy import kubernetes as k8s
+from release.scaffold.image import image_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -56,9 +58,25 @@ def base_image(from_args: str, args: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m[1] or m[2]], image)
 
 
-@pytest.fixture(scope="module")
-def steps() -> list[tuple[str, str]]:
-    return instructions(DOCKERFILE.read_text())
+def _user_files() -> dict[str, str]:
+    return dict(image_files(tool_source=False))
+
+
+@pytest.fixture(scope="module", params=["repository", "user project"])
+def steps(request) -> list[tuple[str, str]]:
+    """The repository's Dockerfile, and the one `release init` writes into a project."""
+    if request.param == "repository":
+        return instructions(DOCKERFILE.read_text())
+    return instructions(_user_files()["Dockerfile"])
+
+
+def test_the_scaffold_ships_this_repositorys_files():
+    shipped = dict(image_files(tool_source=True))
+    assert shipped["Dockerfile"] == DOCKERFILE.read_text()
+    assert shipped[".dockerignore"] == (ROOT / ".dockerignore").read_text()
+    user = _user_files()
+    assert f"release=={__version__}" in user["Dockerfile"]
+    assert "COPY release" not in user["Dockerfile"] and "!release/" not in user[".dockerignore"]
 
 
 def test_bases_are_pinned_and_nothing_is_fetched_by_url(steps):
@@ -99,7 +117,8 @@ def test_runtime_stage_runs_release_as_the_manifests_user(steps):
     assert "HOME=/tmp" in env and "PYTHONDONTWRITEBYTECODE=1" in env  # read-only root
 
 
-def test_copied_files_exist_and_reach_the_build_context(steps):
+def test_copied_files_exist_and_reach_the_build_context():
+    steps = instructions(DOCKERFILE.read_text())
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
     assert "*" in ignore, ".dockerignore should exclude everything not named"
@@ -112,11 +131,14 @@ def test_copied_files_exist_and_reach_the_build_context(steps):
             assert any(source == a or source.startswith(a + "/") for a in allowed), source
 
 
-def test_hadolint_when_installed():
+def test_hadolint_when_installed(tmp_path):
     hadolint = shutil.which("hadolint")
     if hadolint is None:
         pytest.skip("hadolint is not installed (it is optional, not a CI requirement)")
-    proc = subprocess.run(
-        [hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    user = tmp_path / "Dockerfile"
+    user.write_text(_user_files()["Dockerfile"])
+    for path in (DOCKERFILE, user):
+        proc = subprocess.run(
+            [hadolint, str(path)], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
