@@ -54,6 +54,7 @@ MODEL_FILE = "model.skops"
 META_FILE = "model.json"
 FETCHED_FILE = "release-model.json"
 # git URLs we hand to `git fetch`: a scheme git speaks, scp-like SSH, or a local path.
+_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
 _URL = re.compile(r"^(?:(?:https?|ssh|git|file)://[^\s]+|[\w.-]+@[\w.-]+:[^\s]+|/[^\s]*)$")
 
 
@@ -79,6 +80,12 @@ def check_url(url: str) -> str:
     return url
 
 
+def _redact(text: str, url: str) -> str:
+    """``text`` with the user-info part of ``url`` (``user:token@``) replaced by ``***@``."""
+    safe = _USERINFO.sub(r"\1***@", url)
+    return _USERINFO.sub(r"\1***@", text.replace(url, safe))
+
+
 @contextlib.contextmanager
 def shallow_clone(url: str, name: str) -> Iterator[Path]:
     """A temporary repository holding ``url``'s tags of artifact ``name`` (each commit at
@@ -93,9 +100,12 @@ def shallow_clone(url: str, name: str) -> Iterator[Path]:
         repo.mkdir()
         gitcmd.run(repo, "init", "-q")
         refspecs = [f"+refs/tags/{name}{sep}*:refs/tags/{name}{sep}*" for sep in "@#"]
-        gitcmd.run(
-            repo, "fetch", "-q", "--depth=1", "--no-tags", "--end-of-options", url, *refspecs
-        )
+        try:
+            gitcmd.run(
+                repo, "fetch", "-q", "--depth=1", "--no-tags", "--end-of-options", url, *refspecs
+            )
+        except gitcmd.GitError as exc:  # git may echo the URL: never its credentials
+            raise gitcmd.GitError(_redact(exc.what, url), exc.fix) from None
         yield repo
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -135,13 +145,16 @@ def fetch_model(
     if ref is None or not NAME_RE.match(ref[0]):
         raise UsageError(f"{spec!r} is not a registered version", "use NAME@vX.Y.Z")
     name, version = ref
+    target = Path(to)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--to {target} is not a directory", "pass a directory")
     if repo_url is not None:
         with shallow_clone(check_url(repo_url), name) as clone:
             _checkout(clone, name, version)
             found = read_version(clone, name, version, pinned=pinned, action="fetch")
     else:
         found = read_version(Path(repo), name, version, pinned=pinned, action="fetch")
-    return write_fetched(found, Path(to))
+    return write_fetched(found, target)
 
 
 def write_fetched(found: VersionFile, directory: Path) -> Fetched:
@@ -150,8 +163,6 @@ def write_fetched(found: VersionFile, directory: Path) -> Fetched:
     The model file goes last but one and the record last: a reader that finds the record
     finds the matching model (and ``release serve`` checks model.json's sha256 anyway).
     """
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"--to {directory} is not a directory", "pass a directory")
     record = {
         "name": found.name,
         "version": found.version,

@@ -137,6 +137,7 @@ def _object(repo: Path, commit: str, under: Path) -> Path:
     return under / "files" / "md5" / md5[:2] / md5[2:]
 
 
+@pytest.mark.slow
 def test_unreachable_remote_and_corrupted_object(tmp_path):
     remote = tmp_path / "remote"
     made = _make_origin(tmp_path / "o", remote)
@@ -167,6 +168,7 @@ def test_unreachable_remote_and_corrupted_object(tmp_path):
     assert list(to.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_remote_from_dvc_global_config_dir(tmp_path):
     """A Secret mounted as a DVC config folder (DVC_GLOBAL_CONFIG_DIR) supplies the remote."""
     remote = tmp_path / "remote"
@@ -206,3 +208,14 @@ def test_local_repository_without_url(origin, tmp_path):
     with pytest.raises(RegistryError):
         fetch_model("model@v7.0.0", tmp_path / "n", repo=origin["repo"])
     assert not (tmp_path / "n").exists()
+
+
+def test_credentials_in_a_url_never_reach_the_message(tmp_path):
+    url = "https://user:s3cret@127.0.0.1:1/acme/model.git"
+    with pytest.raises(RegistryError) as caught:
+        fetch_model("model@v1.0.0", tmp_path / "m", repo_url=url)
+    assert "s3cret" not in caught.value.one_line()
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(UsageError, match="not a directory"):
+        fetch_model("model@v1.0.0", file, repo_url=url)

@@ -46,7 +46,8 @@ _QUANTILE = re.compile(r"histogram_quantile\(\s*([0-9.]+)\s*,")
 
 def analysis_queries(out_dir: Path, args: dict[str, str]) -> dict[str, str]:
     """Metric name -> PromQL of the rendered AnalysisTemplate, its ``{{args.X}}`` filled from
-    ``args`` or the template's own defaults (an argument with neither fails the test)."""
+    ``args``, the template's own defaults, or (for any other ``*version*`` argument) the
+    served version; an argument with none of these fails the test."""
     docs = k8s.load_manifests(out_dir)
     templates = [d for d in docs if d.get("kind") == "AnalysisTemplate"]
     assert templates, "no AnalysisTemplate rendered"
@@ -62,6 +63,8 @@ def analysis_queries(out_dir: Path, args: dict[str, str]) -> dict[str, str]:
 
             def fill(match: re.Match[str], metric: Any = metric) -> str:
                 key = match[1]
+                if key not in values and "version" in key:
+                    return VERSION  # stable/baseline versions: the one server measured here
                 assert key in values, f"{metric['name']}: no value for args.{key}"
                 return values[key]
 
