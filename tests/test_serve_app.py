@@ -287,7 +287,8 @@ def test_injected_faults_answer_500_and_add_latency(model_dir):
         answer = await client.post("/v2/models/model/infer", json={"inputs": column_inputs(df)})
         assert answer.status_code == 500 and "injected" in answer.json()["error"]
         text = (await client.get("/metrics")).text
-        assert 'status="500"' in text
+        labels = 'model="model",version="v1.0.0"'
+        assert f'model_requests_total{{{labels},status="500"}} 1.0' in _sorted_labels(text)
 
     run_app(model_dir, failing, faults=Faults(error_rate=1.0))
 

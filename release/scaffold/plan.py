@@ -17,6 +17,7 @@ import yaml
 
 from release import __version__, paths
 from release.errors import UsageError
+from release.scaffold.image import image_files
 from release.scaffold.infer import Inference
 
 STAGES = ["dev", "staging", "prod"]
@@ -334,6 +335,7 @@ def project_plan(
             ),
         ),
         *github_files(tool_source=tool_source),
+        *(PlannedFile(p, t) for p, t in image_files(tool_source=tool_source)),
         *ignore_files(),
     ]
 
@@ -367,5 +369,6 @@ def example_plan(name: str, *, tool_source: bool = False) -> list[PlannedFile]:
         PlannedFile("artifacts.yaml", package_file("examples", name, "artifacts.yaml")),
         PlannedFile(f"{paths.RAW_DIR}/.gitkeep", ""),
         *github_files(tool_source=tool_source),
+        *(PlannedFile(p, t) for p, t in image_files(tool_source=tool_source)),
         *ignore_files(),
     ]

@@ -80,11 +80,13 @@ class ModelServer:
         self.runner = runner
         self.schema = runner.schema
         batch = batch or BatchOptions()
-        self.metrics = metrics or ServingMetrics(self.schema.name, self.schema.version)
+        self.metrics = metrics or ServingMetrics(
+            self.schema.name, self.schema.version, classifier=self.schema.is_classifier
+        )
         self.chaos = chaos or (faults.as_chaos() if faults else Chaos())
         self.engine = ChaosEngine(self.chaos, self.schema.classes) if self.chaos.active else None
         self.batcher: MicroBatcher[InferRequest, Prediction] = MicroBatcher(
-            runner.predict_batch,
+            self._predict_batch,
             max_batch_size=batch.max_batch_size,
             max_wait_ms=batch.max_wait_ms,
             threads=batch.threads,
@@ -92,6 +94,14 @@ class ModelServer:
         )
         self.ready = False
         self.requests = RequestPath(self.schema, limits)
+
+    def _predict_batch(self, requests: list[InferRequest]) -> list[Prediction | BaseException]:
+        """One batch on the worker thread; its scores go to the prediction histogram."""
+        results = self.runner.predict_batch(requests)
+        for result in results:
+            if isinstance(result, Prediction):
+                self.metrics.observe_scores(result.proba)
+        return results
 
     # ------------------------------------------------------------------ lifespan
     @contextlib.asynccontextmanager

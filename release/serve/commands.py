@@ -76,6 +76,7 @@ def build_server(
     model: str,
     *,
     repo: str = ".",
+    pinned: str | None = None,
     name: str | None = None,
     version_label: str | None = None,
     batch: Any = None,
@@ -83,13 +84,17 @@ def build_server(
     limits: Any = None,
     chaos: Any = None,
 ) -> Any:
-    """Load, verify and warm up the model; return a ModelServer (no socket yet)."""
+    """Load, verify and warm up the model; return a ModelServer (no socket yet).
+
+    ``pinned`` (``RELEASE_MODEL_SHA256``) refuses a model with another sha256 before it
+    is unpickled.
+    """
     from release.serve.app import ModelServer
     from release.serve.loader import NAME_RE, load
     from release.serve.protocol import Schema
     from release.serve.runner import ModelRunner
 
-    loaded = load(model, repo=repo)
+    loaded = load(model, repo=repo, pinned=pinned)
     served_name = name or loaded.name
     if not NAME_RE.match(served_name):
         raise UsageError(
@@ -197,7 +202,11 @@ def serve(
     fault_delay_ms: float,
     fault_seed: int | None,
 ) -> None:
-    """Serve a model over the Open Inference Protocol (KServe V2 REST) with /metrics."""
+    """Serve a model over the Open Inference Protocol (KServe V2 REST) with /metrics.
+
+    With RELEASE_MODEL_SHA256 set, a model whose sha256 differs is refused (exit 2)
+    before the server listens.
+    """
     from release.config import Settings, load_settings
 
     explicit = ctx.get_parameter_source("params_path") != click.core.ParameterSource.DEFAULT
@@ -223,11 +232,15 @@ def serve(
     if fault_seed is not None:
         rules.append(f"seed={fault_seed}")
     chaos = parse_chaos(rules)
+    from release.serve.loader import pinned_sha256
+
+    pinned = pinned_sha256()  # RELEASE_MODEL_SHA256, checked before anything listens
     sock = bind_socket(host, port)  # before loading: a taken port fails at once
     try:
         server = build_server(
             model,
             repo=repo,
+            pinned=pinned,
             name=name,
             version_label=version_label,
             batch=batch,

@@ -30,6 +30,8 @@ NAME_RE = re.compile(f"^{_NAME}$")
 VERSION_REF_RE = re.compile(f"^(?P<name>{_NAME})@(?P<version>{_SEMVER})$")
 STAGE_REF_RE = re.compile(f"^(?P<name>{_NAME})#(?P<stage>{_NAME})$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+PIN_VARIABLE = "RELEASE_MODEL_SHA256"
 
 
 @dataclass
@@ -51,24 +53,29 @@ def parse_version_ref(spec: str) -> tuple[str, str] | None:
     return (match["name"], match["version"]) if match else None
 
 
-def load(spec: str, *, repo: str | os.PathLike[str] = ".") -> LoadedModel:
-    """Load ``spec``: a models/ directory, a ``.skops`` file, ``NAME@vX.Y.Z`` or ``NAME#stage``."""
+def load(
+    spec: str, *, repo: str | os.PathLike[str] = ".", pinned: str | None = None
+) -> LoadedModel:
+    """Load ``spec``: a models/ directory, a ``.skops`` file, ``NAME@vX.Y.Z`` or ``NAME#stage``.
+
+    ``pinned`` (the deployment's ``RELEASE_MODEL_SHA256``) must equal the model's sha256.
+    """
     if Path(spec).exists():
-        return load_path(spec)
+        return load_path(spec, pinned=pinned)
     ref = parse_version_ref(spec)
     if ref is not None:
-        return load_version(repo, *ref)
+        return load_version(repo, *ref, pinned=pinned)
     stage = STAGE_REF_RE.match(spec)
     if stage is not None:
         version = _active_version(repo, stage["name"], stage["stage"])
-        return load_version(repo, stage["name"], version)
+        return load_version(repo, stage["name"], version, pinned=pinned)
     raise UsageError(
         f"--model {spec!r} is neither an existing path nor a version",
         "pass a models/ directory, a .skops file, NAME@vX.Y.Z or NAME#STAGE",
     )
 
 
-def load_path(path: str | os.PathLike[str]) -> LoadedModel:
+def load_path(path: str | os.PathLike[str], *, pinned: str | None = None) -> LoadedModel:
     """Load a model from a directory holding model.skops + model.json, or a .skops file."""
     from release.model.persist import load_model, read_metadata
 
@@ -85,6 +92,7 @@ def load_path(path: str | os.PathLike[str]) -> LoadedModel:
     meta_file = model_file.with_name(Path(paths.MODEL_META).name)
     meta = read_metadata(meta_file)
     expected = _expected_sha(meta, str(meta_file))
+    check_pinned(expected, pinned, str(model_file))
     pipeline = load_model(model_file, expected_sha256=expected)
     name = str(meta.get("name") or "model")
     return LoadedModel(
@@ -97,9 +105,52 @@ def load_path(path: str | os.PathLike[str]) -> LoadedModel:
     )
 
 
-def load_version(repo: str | os.PathLike[str], name: str, version: str) -> LoadedModel:
+def load_version(
+    repo: str | os.PathLike[str], name: str, version: str, *, pinned: str | None = None
+) -> LoadedModel:
     """Load the model registered as ``name@version`` from git and the DVC cache."""
-    from release.model.persist import load_model_bytes, parse_metadata
+    from release.model.persist import load_model_bytes
+
+    found = read_version(repo, name, version, pinned=pinned)
+    pipeline = load_model_bytes(found.data, f"{name}@{version}")
+    return LoadedModel(
+        pipeline=pipeline,
+        meta=found.meta,
+        name=name,
+        version=version,
+        sha256=found.sha256,
+        source=f"{name}@{version} ({found.commit[:8]})",
+        commit=found.commit,
+    )
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """A registered version's model bytes, checked against what its commit recorded."""
+
+    name: str
+    version: str
+    commit: str
+    model_path: str
+    meta: dict[str, Any]
+    raw_meta: bytes
+    data: bytes
+    sha256: str
+    md5: str
+
+
+def read_version(
+    repo: str | os.PathLike[str],
+    name: str,
+    version: str,
+    *,
+    pinned: str | None = None,
+    action: str = "serve",
+) -> VersionFile:
+    """The bytes of ``name@version``'s model file, verified against the sha256 its
+    ``model.json`` records and the md5 DVC recorded (and ``pinned``, when given), without
+    unpickling anything. ``action`` names what a mismatch refuses (serve, fetch)."""
+    from release.model.persist import parse_metadata
 
     if not NAME_RE.match(name) or parse_version_ref(f"{name}@{version}") is None:
         raise UsageError(f"{name}@{version} is not a valid version", "use NAME@vX.Y.Z")
@@ -114,25 +165,50 @@ def load_version(repo: str | os.PathLike[str], name: str, version: str) -> Loade
         )
     meta = parse_metadata(raw_meta, f"{meta_path} at {commit[:8]}")
     expected = _expected_sha(meta, f"{meta_path} at {commit[:8]}")
+    check_pinned(expected, pinned, f"{name}@{version}")
     data = model_bytes(repo, commit, model_path)
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ModelError(
             f"{name}@{version}: {model_path} has sha256 {actual[:12]}..., but {meta_path} "
-            f"at {commit[:8]} records {expected[:12]}...; refusing to serve",
+            f"at {commit[:8]} records {expected[:12]}...; refusing to {action}",
             "the cached file was changed or corrupted; restore it with `dvc fetch` "
             "or re-run the pipeline at that commit",
         )
-    pipeline = load_model_bytes(data, f"{name}@{version}")
-    return LoadedModel(
-        pipeline=pipeline,
-        meta=meta,
-        name=name,
-        version=version,
-        sha256=actual,
-        source=f"{name}@{version} ({commit[:8]})",
-        commit=commit,
-    )
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    recorded = dvcstore.tracked_md5(repo, commit, model_path)
+    if recorded is not None and recorded != md5:
+        raise ModelError(
+            f"{name}@{version}: {model_path} has md5 {md5}, but DVC recorded {recorded} at "
+            f"{commit[:8]}; refusing to {action}",
+            "the DVC object was changed or corrupted; push it again from where it was made",
+        )
+    return VersionFile(name, version, commit, model_path, meta, raw_meta, data, actual, md5)
+
+
+def pinned_sha256(environ: dict[str, str] | None = None) -> str | None:
+    """``RELEASE_MODEL_SHA256`` from the environment: None when unset or empty, else the
+    64 lowercase hex digits (UsageError for anything else)."""
+    value = (os.environ if environ is None else environ).get(PIN_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not _SHA256.fullmatch(value):
+        raise UsageError(
+            f"{PIN_VARIABLE}={value[:80]!r} is not a sha256",
+            "set it to the 64 lowercase hex digits of model.skops, or unset it",
+        )
+    return value
+
+
+def check_pinned(recorded: str, pinned: str | None, what: str) -> None:
+    """Refuse a model whose recorded sha256 is not the one the deployment pinned
+    (``RELEASE_MODEL_SHA256``), before its bytes are read or unpickled."""
+    if pinned is not None and recorded != pinned:
+        raise ModelError(
+            f"{what} has sha256 {recorded[:12]}..., but RELEASE_MODEL_SHA256 is "
+            f"{pinned[:12]}...; refusing to serve",
+            "deploy the version the manifest names, or fix RELEASE_MODEL_SHA256",
+        )
 
 
 def version_commit(repo: Path, name: str, version: str) -> str:
