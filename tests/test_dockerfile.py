@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from release import __version__
-from release.deploy import kubernetes as k8s
+from release.config import KubernetesSettings
+from release.deploy.kubernetes_context import PORT
 from release.scaffold.image import image_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,11 +109,11 @@ def test_runtime_stage_runs_release_as_the_manifests_user(steps):
     assert users, "the final stage must set USER"
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) > 0, "a numeric non-root USER (runAsNonRoot checks it)"
-    assert int(uid) == k8s.KubernetesOptions().run_as_user
+    assert int(uid) == KubernetesSettings().run_as_user
     entry = [json.loads(rest) for keyword, rest in final if keyword == "ENTRYPOINT"]
     assert entry == [["release"]], "exec-form ENTRYPOINT the pod's command matches"
     cmd = json.loads(next(rest for keyword, rest in final if keyword == "CMD"))
-    assert cmd[0] == "serve" and cmd[cmd.index("--port") + 1] == str(k8s.PORT)
+    assert cmd[0] == "serve" and cmd[cmd.index("--port") + 1] == str(PORT)
     env = " ".join(rest for keyword, rest in final if keyword == "ENV")
     assert "HOME=/tmp" in env and "PYTHONDONTWRITEBYTECODE=1" in env  # read-only root
 
