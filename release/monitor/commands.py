@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from release.config import Settings
-    from release.monitor.drift import DriftReport
     from release.monitor.inputs import MonitoredModel, Outputs
     from release.monitor.profile import Reference
+    from release.monitor.result import DriftReport
 
 _OUT = click.option(
     "--out",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from release.fsio import dumps_json, write_text
-from release.monitor.drift import ColumnDrift, DriftReport
+from release.monitor.result import ColumnDrift, DriftReport
 from release.resources import builtin_templates
 
 TEMPLATE_DIR = builtin_templates()
