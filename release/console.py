@@ -6,6 +6,7 @@ environment variable, so ``--repo`` means the same thing on every command.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -172,8 +173,10 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     if not (is_interactive() and log.isEnabledFor(logging.INFO)):
+        every = max(1, (total or 0) // 10)  # about ten lines, not one per item
         for n, item in enumerate(items, 1):
-            log.info("%s: %d%s", description, n, f"/{total}" if total else "")
+            if n % every == 0 or n == total:
+                log.info("%s: %d%s", description, n, f"/{total}" if total else "")
             yield item
         return
     from rich.console import Console
@@ -188,6 +191,19 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
         for item in items:
             yield item
             bar.advance(task)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """Long work without steps: rich's spinner on a terminal, one INFO line elsewhere."""
+    if not (is_interactive() and log.isEnabledFor(logging.INFO)):
+        log.info(message)
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
 
 
 def dumps(obj: Any) -> str:

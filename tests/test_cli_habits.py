@@ -175,3 +175,18 @@ def test_no_settings_above_the_git_top(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("{}\n")
     inner = init_repo(tmp_path / "inner")
     assert find_root(inner) is None  # never another project's settings
+
+
+def test_status_and_track_without_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console.setup_logging(verbose=True, quiet=False)
+    with console.status("reproducing"):
+        pass
+    assert "reproducing" in capsys.readouterr().err  # plain line when not a terminal
+    monkeypatch.setattr(console, "is_interactive", lambda: True)
+    assert list(console.track(range(5), "pages")) == [0, 1, 2, 3, 4]  # rich sees no tty
+    console.setup_logging(verbose=False, quiet=True)
+    with console.status("hidden"):
+        pass
+    assert "hidden" not in capsys.readouterr().err
