@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from release.config import Settings
     from release.monitor.inputs import MonitoredModel, Outputs
-    from release.monitor.profile import Reference
+    from release.monitor.refs import Reference
     from release.monitor.result import DriftReport
 
 _OUT = click.option(
@@ -220,7 +220,7 @@ def _outputs_on_reference_data(
     """Apply the model to reference data so prediction/concept drift have a baseline."""
     from release.monitor.concept import reference_metric
     from release.monitor.inputs import apply_model, read_table
-    from release.monitor.profile import attach_outputs
+    from release.monitor.refs import attach_outputs
 
     if not Path(model_path).is_file():
         return [

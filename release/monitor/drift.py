@@ -24,7 +24,7 @@ import numpy as np
 from release.errors import ConfigError, DataError
 from release.monitor import stats
 from release.monitor.concept import concept_drift
-from release.monitor.profile import (
+from release.monitor.refs import (
     FEW_VALUES,
     ColumnRef,
     NumericRef,
