@@ -135,6 +135,7 @@ COMMANDS: dict[str, tuple[Loader, str]] = {
     "ui": (_site, "Serve the registry's website on 127.0.0.1, rebuilt when refs change."),
 }
 HELP: dict[str, str] = {name: help for name, (_, help) in COMMANDS.items()}
+HERE = frozenset({"init"})  # commands that run in the current folder, not the project root
 
 EPILOG = f"""\b
 Environment variables (an option on the command line wins):
@@ -168,7 +169,9 @@ class LazyGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
-        return run_at_root(entry[0]()[cmd_name])
+        command = entry[0]()[cmd_name]
+        # init makes a project where it is asked to, never in an enclosing one's root.
+        return command if cmd_name in HERE else run_at_root(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help without importing every part: one line per command, from HELP.
@@ -176,34 +179,6 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
-
-    def main(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
-    ) -> Any:
-        """Run, printing a ReleaseError as one line, or as JSON under ``--json``."""
-        args = list(sys.argv[1:] if args is None else args)
-        STATE.json = False
-        debug = "--debug" in args or _truthy(ENVVARS["--debug"])
-        extra.pop("standalone_mode", None)
-        try:
-            rv = super().main(args, prog_name or "release", standalone_mode=False, **extra)
-            if isinstance(rv, int) and not isinstance(rv, bool) and rv:
-                sys.exit(rv)  # ctx.exit(N) in a command: the exit code, not a return value
-            return rv
-        except ReleaseError as exc:
-            if debug:
-                raise
-            _fail(exc.one_line(), exc.exit_code, error_json(exc), _json_wanted(args))
-        except click.exceptions.Abort:
-            _fail("Aborted.", 130, _plain_json("Aborted", "aborted", 130), _json_wanted(args))
-        except click.ClickException as exc:
-            if not _json_wanted(args):
-                exc.show()
-                sys.exit(exc.exit_code)
-            name = type(exc).__name__
-            _fail("", exc.exit_code, _plain_json(name, exc.format_message(), exc.exit_code), True)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
 
 
 def _truthy(envvar: str) -> bool:
@@ -256,8 +231,30 @@ def cli(ctx: click.Context, debug: bool, verbose: bool, quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console entry point: run the CLI (errors become one line, or JSON under --json)."""
-    return cli.main(args=argv, prog_name="release")
+    """Console entry point: run the CLI, printing a ReleaseError as one line (JSON under
+    ``--json``). In-process callers (CliRunner) get the exception itself, as before."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    STATE.json = False
+    debug = "--debug" in args or _truthy(ENVVARS["--debug"])
+    try:
+        rv = cli.main(args=args, prog_name="release", standalone_mode=False)
+    except ReleaseError as exc:
+        if debug:
+            raise
+        _fail(exc.one_line(), exc.exit_code, error_json(exc), _json_wanted(args))
+    except click.exceptions.Abort:
+        _fail("Aborted.", 130, _plain_json("Aborted", "aborted", 130), _json_wanted(args))
+    except click.ClickException as exc:
+        if not _json_wanted(args):
+            exc.show()
+            sys.exit(exc.exit_code)
+        name = type(exc).__name__
+        _fail("", exc.exit_code, _plain_json(name, exc.format_message(), exc.exit_code), True)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+        sys.exit(rv)  # ctx.exit(N) in a command: the exit code, not a return value
+    return rv
 
 
 if __name__ == "__main__":  # pragma: no cover

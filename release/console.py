@@ -159,6 +159,11 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
     log.propagate = False
 
 
+def quiet() -> bool:
+    """True under ``-q``: status displays (a rollout's step lines) should print nothing."""
+    return not log.isEnabledFor(logging.WARNING)
+
+
 def progress(message: str) -> None:
     """A status line: a log record at INFO (shown on a terminal, with ``-v``, not ``-q``)."""
     log.info(message)

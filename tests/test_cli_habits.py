@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from test_registry_support import RELEASE, commit, fake_time_env, git, init_repo
 
 from release import console
-from release.cli import COMMANDS, cli
+from release.cli import COMMANDS, cli, main
 from release.rootdir import find_root
 
 
@@ -91,6 +91,7 @@ def test_quiet_and_verbose_set_the_log_level(capsys: pytest.CaptureFixture[str])
     console.log.error("an error")
     err = capsys.readouterr().err
     assert "status line" not in err and "warning" not in err and "Error: an error" in err
+    assert console.quiet()
     console.setup_logging(verbose=True, quiet=False)
     console.log.debug("a debug line")
     console.progress("a status line")
@@ -107,17 +108,29 @@ def test_track_falls_back_to_plain_lines(capsys: pytest.CaptureFixture[str]) -> 
     assert "steps: 3/3" in capsys.readouterr().err
 
 
-def test_json_error_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_error_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["train", "--json"])
-    assert result.exit_code == 2 and result.stdout == ""
-    error = json.loads(result.stderr.strip().splitlines()[-1])["error"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--json"])
+    out = capsys.readouterr()
+    assert exit_.value.code == 2 and out.out == ""
+    error = json.loads(out.err.strip().splitlines()[-1])["error"]
     assert error["type"] == "ConfigError" and error["exit_code"] == 2
     assert error["what"] == "params.yaml not found" and error["fix"]
     monkeypatch.setenv("RELEASE_JSON", "1")
-    result = CliRunner().invoke(cli, ["deploi"])  # a usage error, JSON by the variable
-    error = json.loads(result.stderr.strip().splitlines()[-1])["error"]
-    assert result.exit_code == 2 and error["type"] == "NoSuchCommand"
+    with pytest.raises(SystemExit) as exit_:
+        main(["deploi"])  # a usage error, JSON by the variable
+    error = json.loads(capsys.readouterr().err.strip().splitlines()[-1])["error"]
+    assert exit_.value.code == 2 and error["type"] == "NoSuchCommand"
+    monkeypatch.delenv("RELEASE_JSON")
+    with pytest.raises(SystemExit):
+        main(["train"])
+    assert capsys.readouterr().err.startswith("Error: params.yaml not found (")
+    # In process (CliRunner) the ReleaseError itself reaches the caller, as before.
+    result = CliRunner().invoke(cli, ["train", "--json"])
+    assert type(result.exception).__name__ == "ConfigError"
 
 
 @pytest.fixture
