@@ -7,9 +7,11 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from release.config import BakeSettings, BlueGreenSettings, CanaryStep, DeploySettings, Settings
@@ -102,6 +104,9 @@ def test_processes_only_signal_the_recorded_command(tmp_path: Path):
     cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
     proc = subprocess.Popen(cmd)
     try:
+        deadline = time.monotonic() + 10  # until exec: a forked child shows pytest's command
+        while psutil.Process(proc.pid).cmdline() != cmd and time.monotonic() < deadline:
+            time.sleep(0.01)
         other = {"pid": proc.pid, "cmd": [sys.executable, "-c", "other"], "port": 1}
         assert not processes.alive(other)
         assert processes.stop(other) is False  # a pid whose command differs is left alone

@@ -126,12 +126,17 @@ def empty_record(name: str, stage: str) -> dict[str, Any]:
     return DeploymentRecord(name, stage).to_dict()
 
 
-def read_record(path: str | os.PathLike[str]) -> DeploymentRecord:
-    """Read one record file (any supported schema version)."""
+def read_record(
+    path: str | os.PathLike[str], name: str | None = None, stage: str | None = None
+) -> DeploymentRecord:
+    """Read one record file (any supported schema version); ``name``/``stage`` fill in
+    a v1 file that lacks them (its path names them)."""
     try:
         data = read_json(Path(path))
     except (OSError, ValueError) as exc:
         raise DeployError(f"deployment record {path} is unreadable: {exc}", "remove it") from None
+    if isinstance(data, dict) and name is not None and stage is not None:
+        data = {"name": name, "stage": stage, **data}
     return DeploymentRecord.from_dict(data, source=f"deployment record {path}")
 
 
@@ -149,7 +154,7 @@ def load_record(state_dir: str | os.PathLike[str], name: str, stage: str) -> dic
     path = record_path(state_dir, name, stage)
     if not path.is_file():
         return empty_record(name, stage)
-    return read_record(path).to_dict()
+    return read_record(path, name, stage).to_dict()
 
 
 def save_record(
