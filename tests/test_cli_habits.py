@@ -203,3 +203,11 @@ def test_status_and_track_without_a_terminal(
     with console.status("hidden"):
         pass
     assert "hidden" not in capsys.readouterr().err
+
+
+def test_template_dir_is_a_deprecated_alias(capsys: pytest.CaptureFixture[str]) -> None:
+    console.setup_logging(verbose=False, quiet=False)
+    assert console.pick_templates(None, "mine") == "mine"
+    assert "Warning: --template-dir is deprecated; use --templates" in capsys.readouterr().err
+    assert console.pick_templates("new", None) == "new"
+    assert capsys.readouterr().err == ""
