@@ -211,3 +211,15 @@ def test_template_dir_is_a_deprecated_alias(capsys: pytest.CaptureFixture[str]) 
     assert "Warning: --template-dir is deprecated; use --templates" in capsys.readouterr().err
     assert console.pick_templates("new", None) == "new"
     assert capsys.readouterr().err == ""
+
+
+def test_a_settings_reader_run_from_a_subfolder_reads_the_roots(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "p")
+    (root / "params.yaml").write_text("data:\n  test_size: 1.5\n")
+    sub = root / "notebooks"
+    sub.mkdir()
+    out = run(sub, "train")  # not "params.yaml not found": the root's file, checked
+    assert out.returncode == 2
+    assert out.stderr == (
+        "Error: params.yaml: data.test_size = 1.5 is invalid (expected a number between 0 and 1)\n"
+    )
