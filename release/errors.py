@@ -62,3 +62,20 @@ class DeployError(ReleaseError):
     """A deployment could not be started, run or recorded."""
 
     exit_code = 1
+
+
+def error_json(exc: ReleaseError) -> dict[str, object]:
+    """The one JSON object the CLI prints for ``exc`` under ``--json``.
+
+    ``{"error": {"type", "message", "what", "fix", "exit_code"}}``: ``message`` is the
+    one line the text mode prints after ``Error:``; ``fix`` is null when there is none.
+    """
+    return {
+        "error": {
+            "type": type(exc).__name__,
+            "message": exc.one_line(),
+            "what": " ".join(exc.what.split()),
+            "fix": exc.fix,
+            "exit_code": exc.exit_code,
+        }
+    }

@@ -39,6 +39,7 @@ from pathlib import Path
 import click
 
 from release import fsio, gitcmd
+from release.console import emit_json, json_option, repo_option
 from release.dvcconfig import config
 from release.errors import RegistryError, UsageError
 from release.serve.loader import (
@@ -202,15 +203,22 @@ def _quiet_dvc() -> Iterator[None]:
 
 @click.command("fetch-model")
 @click.argument("spec", metavar="NAME@vX.Y.Z")
-@click.option("--to", "to", required=True, help="Directory to write model.skops and model.json.")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory to write model.skops and model.json.",
+)
 @click.option(
     "--repo-url",
     envvar="RELEASE_REPO_URL",
     default=None,
     help="Git repository to fetch from (env RELEASE_REPO_URL) [the repository --repo].",
 )
-@click.option("--repo", default=".", show_default=True, help="Local repository without --repo-url.")
-def fetch_model_command(spec: str, to: str, repo_url: str | None, repo: str) -> None:
+@repo_option("Local repository without --repo-url.")
+@json_option
+def fetch_model_command(spec: str, to: str, repo_url: str | None, repo: str, as_json: bool) -> None:
     """Fetch a registered version's model file (DVC cache or remote), verified, into a folder.
 
     The sha256 in model.json and the md5 in dvc.lock must match, and so must
@@ -221,6 +229,18 @@ def fetch_model_command(spec: str, to: str, repo_url: str | None, repo: str) -> 
 
     with _quiet_dvc():
         fetched = fetch_model(spec, to, repo_url=repo_url, repo=repo, pinned=pinned_sha256())
+    if as_json:
+        emit_json(
+            {
+                "directory": str(fetched.directory),
+                "name": fetched.name,
+                "version": fetched.version,
+                "commit": fetched.commit,
+                "sha256": fetched.sha256,
+                "size": fetched.size,
+            }
+        )
+        return
     click.echo(
         f"fetched {fetched.name}@{fetched.version} ({fetched.commit[:8]}, "
         f"sha256 {fetched.sha256[:12]}..., {fetched.size} bytes) into {fetched.directory}"

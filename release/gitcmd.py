@@ -10,6 +10,7 @@ printed on stderr, so a user sees git's reason, never an empty one.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ from release.errors import RegistryError
 # C locale: messages callers match (``already exists``) do not change with the user's.
 _ENV = {"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
 TIMEOUT = 120.0  # seconds: local commands finish in milliseconds; network ones may not
+log = logging.getLogger("release.git")
 
 
 class GitError(RegistryError):
@@ -44,6 +46,7 @@ def run(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git -C repo ARGS``; raise GitError (with git's stderr) on failure when ``check``."""
     full_env = {**os.environ, **_ENV, **(env or {})}
+    log.debug("git -C %s %s", repo, " ".join(args)[:200])  # release -v shows every git call
     try:
         proc = subprocess.run(
             _argv(repo, args),

@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from release import dvcstore, gitcmd, paths
-from release.console import emit_json, json_option, progress
+from release.console import emit_json, json_option, progress, repo_option, status
 from release.errors import CheckFailed, UsageError
 from release.fsio import sha256_file
 
@@ -154,8 +154,8 @@ def verify(
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["DVC_NO_ANALYTICS"] = "1"
         _pull(origin, clone)
-        progress("reproducing the pipeline (dvc repro --force)...")
-        _run(["dvc", "repro", "--force"], clone, env)
+        with status("reproducing the pipeline (dvc repro --force)..."):
+            _run(["dvc", "repro", "--force"], clone, env)
         _compare(report, origin, clone, commit, registered)
         _lineage(report, origin, clone, commit, registered, state, params_path)
     finally:
@@ -322,7 +322,7 @@ def render(report: VerifyReport) -> str:
 
 @click.command()
 @click.argument("spec")
-@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False))
+@repo_option("Git repository of the registry.")
 @click.option("--keep", is_flag=True, help="Keep the temporary clone for inspection.")
 @json_option
 def verify_command(spec: str, repo: str, keep: bool, as_json: bool) -> None:

@@ -7,9 +7,11 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from release.config import BakeSettings, BlueGreenSettings, CanaryStep, DeploySettings, Settings
@@ -102,6 +104,9 @@ def test_processes_only_signal_the_recorded_command(tmp_path: Path):
     cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
     proc = subprocess.Popen(cmd)
     try:
+        deadline = time.monotonic() + 10  # until exec: a forked child shows pytest's command
+        while psutil.Process(proc.pid).cmdline() != cmd and time.monotonic() < deadline:
+            time.sleep(0.01)
         other = {"pid": proc.pid, "cmd": [sys.executable, "-c", "other"], "port": 1}
         assert not processes.alive(other)
         assert processes.stop(other) is False  # a pid whose command differs is left alone
@@ -225,3 +230,34 @@ def test_progress_display_rewrites_on_a_terminal_and_prints_lines_in_ci(capsys):
         tty(e)
     err = capsys.readouterr().err
     assert err.count("\r") == 4  # one rewritten line per update
+
+
+def test_records_read_v1_and_write_v2(tmp_path: Path):
+    from release.deploy.records import SCHEMA_VERSION, DeploymentRecord, read_record
+
+    v1 = {
+        "name": "model",
+        "stage": "prod",
+        "target": "local",
+        "current": None,
+        "router": None,
+        "history": [{"id": "r1", "outcome": "promoted"}],
+        "future": 1,
+    }
+    path = tmp_path / "model" / "prod.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(v1))  # written before schema versions: read as v1
+    rec = read_record(path)
+    assert rec.history[0]["id"] == "r1" and rec.standby is None
+    assert load_record(tmp_path, "model", "prod")["schema_version"] == SCHEMA_VERSION
+    save_record(tmp_path, rec)
+    written = json.loads(path.read_text())
+    assert written["schema_version"] == SCHEMA_VERSION and written["future"] == 1
+    assert DeploymentRecord.from_dict(written) == rec
+    path.write_text(json.dumps({**v1, "schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(DeployError, match="schema_version"):
+        read_record(path)
+    assert list_records(tmp_path) == []  # a record it cannot read is not listed
+    path.write_text(json.dumps({**v1, "history": "oops"}))
+    with pytest.raises(DeployError, match="history"):
+        load_record(tmp_path, "model", "prod")

@@ -81,3 +81,38 @@ def test_user_template_folder(tmp_path):
     rep.current_source = "<img src=x>"
     assert render_markdown(rep, tmp_path) == "custom no drift 2000\n"
     assert render_html(rep, tmp_path) == "<p>&lt;img src=x&gt;</p>\n"
+
+
+def test_drift_result_contract_round_trips_and_reads_v1(tmp_path):
+    import json
+
+    from release.monitor.result import (
+        SCHEMA_VERSION,
+        DriftReport,
+        read_drift_metrics,
+        report_from_dict,
+    )
+
+    rep = report(shift=1.0)
+    data = json.loads(json.dumps(rep.to_dict()))
+    assert data["schema_version"] == SCHEMA_VERSION
+    back = DriftReport.from_dict(data)
+    assert back.drifted_columns == rep.drifted_columns and back.drift_share == rep.drift_share
+    assert [c.column for c in back.columns] == [c.column for c in rep.columns]
+    v1 = {k: v for k, v in data.items() if k != "schema_version"}
+    assert report_from_dict(v1).dataset_drift == rep.dataset_drift  # no version: v1
+    try:
+        report_from_dict({**data, "schema_version": SCHEMA_VERSION + 1})
+    except ValueError as exc:
+        assert "schema_version" in str(exc)
+    else:
+        raise AssertionError("a newer schema must not be read as this one")
+    files = write_reports(rep, tmp_path)
+    flat = json.loads(files["json"].read_text())
+    assert flat["schema_version"] == SCHEMA_VERSION  # the one writer stamps it
+    metrics = read_drift_metrics(flat)
+    assert metrics is not None and metrics.dataset_drift and metrics.drifted_columns == 2
+    old = read_drift_metrics({"drift_detected": 1, "drift_share": 0.5, "drifted_columns": 1})
+    assert old is not None and old.schema_version == 1 and old.drift_share == 0.5
+    assert read_drift_metrics(["not", "a", "dict"]) is None
+    assert read_drift_metrics({"schema_version": 99}) is None

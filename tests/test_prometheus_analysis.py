@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_support import Prometheus, prometheus_binary
 from kubernetes_support import settings as cluster_settings
+from prometheus_support import Prometheus, prometheus_binary
 from serve_support import ServeProcess, column_inputs, free_port, sample_rows, train_model
 
 from release.config import Settings

@@ -515,7 +515,7 @@ def build_card(
     root = Path(root)
     if template_dir is not None and not Path(template_dir).is_dir():
         raise UsageError(
-            f"template folder {template_dir} not found", "pass an existing --template-dir"
+            f"template folder {template_dir} not found", "pass an existing --templates folder"
         )
     facts = gather_facts(root, Path(params))
     content = load_content(Path(content_file) if content_file else root / paths.CARD_INPUT)

@@ -8,6 +8,13 @@ from pathlib import Path
 import click
 
 from release import paths
+from release.console import (
+    json_option,
+    params_option,
+    pick_templates,
+    repo_option,
+    templates_option,
+)
 from release.errors import CheckFailed, UsageError
 
 
@@ -17,14 +24,16 @@ def card() -> None:
 
 
 @card.command("build")
-@click.option("--params", "params", default=paths.PARAMS, show_default=True, help="Settings file.")
+@params_option
+@templates_option
 @click.option(
-    "--template-dir",
+    "--out",
+    "out",
+    default=paths.CARD_DIR,
+    show_default=True,
     type=click.Path(file_okay=False),
-    default=None,
-    help="Your own templates; missing ones fall back to the built-in ones.",
+    help="Output folder.",
 )
-@click.option("--out", "out", default=paths.CARD_DIR, show_default=True, help="Output folder.")
 @click.option(
     "--content",
     "content",
@@ -32,10 +41,22 @@ def card() -> None:
     show_default=True,
     help="Hand-written card content (YAML).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
-def build_cmd(params: str, template_dir: str | None, out: str, content: str, as_json: bool) -> None:
-    """Gather the pipeline's facts and write card.json, README.md and card.html."""
+@json_option
+def build_cmd(
+    params_path: str,
+    templates: str | None,
+    template_dir_old: str | None,
+    out: str,
+    content: str,
+    as_json: bool,
+) -> None:
+    """Gather the pipeline's facts and write card.json, README.md and card.html.
+
+    Templates missing from --templates fall back to the built-in ones.
+    """
     from release.card.build import build_card
+
+    params, template_dir = params_path, pick_templates(templates, template_dir_old)
 
     result = build_card(
         ".", params=params, template_dir=template_dir, out=out, content_file=content
@@ -65,7 +86,7 @@ def build_cmd(params: str, template_dir: str | None, out: str, content: str, as_
     show_default=True,
     help="Which completeness rules to apply.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON.")
+@json_option
 def check_cmd(path: str, profile: str, as_json: bool) -> None:
     """Check a card (folder or card.json) offline; exit 1 when it is incomplete."""
     from release.card.check import check_card, hf_parser_note, readme_problems
@@ -114,8 +135,8 @@ def check_cmd(path: str, profile: str, as_json: bool) -> None:
 @card.command("diff")
 @click.argument("rev_a")
 @click.argument("rev_b")
-@click.option("--repo", default=".", show_default=True, help="The git repository.")
-@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@repo_option("The git repository.")
+@json_option
 @click.option(
     "--fail-on-regression",
     is_flag=True,

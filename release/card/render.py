@@ -100,7 +100,7 @@ def make_environment(
     if template_dir is not None:
         if not Path(template_dir).is_dir():
             raise UsageError(
-                f"template folder {template_dir} not found", "pass an existing --template-dir"
+                f"template folder {template_dir} not found", "pass an existing --templates folder"
             )
         loaders.append(jinja2.FileSystemLoader(str(template_dir)))
     loaders.append(jinja2.FileSystemLoader(str(BUILTIN_TEMPLATES)))

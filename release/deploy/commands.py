@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from release import gitcmd, paths
-from release.console import emit_json, is_interactive, json_option, params_option
+from release.console import emit_json, is_interactive, json_option, params_option, repo_option
 from release.deploy.progress import ProgressDisplay
 from release.deploy.records import check_name, check_stage
 from release.errors import DeployError, UsageError
@@ -89,7 +89,7 @@ def _load(params_path: str) -> Any:
     help="Kubernetes: folder for the manifests [deploy/<name>-<stage>].",
 )
 @click.option("--apply", "apply_", is_flag=True, help="Kubernetes: kubectl apply the manifests.")
-@click.option("--repo", default=".", show_default=True, help="Git repository of the registry.")
+@repo_option()
 @click.option(
     "--push",
     "push_remote",
@@ -267,7 +267,7 @@ def _kubernetes(
     help="Reconcile NAME STAGE when its rollout's controller died (baseline 100%, "
     "candidate stopped, record aborted, registry consistent).",
 )
-@click.option("--repo", default=".", show_default=True, help="Project root.")
+@repo_option("Project root.")
 @params_option
 @json_option
 def deployments(

@@ -3,7 +3,7 @@
 A deployment outlives the ``release deploy`` command, so its servers and router run in
 their own sessions and the deployment record keeps each one's pid, start time (psutil's
 ``create_time``) and exact command line. A pid is only signalled when the process still
-has the recorded start time and ``/proc/<pid>/cmdline`` still equals the recorded command,
+has the recorded start time and its command line (psutil) still equals the recorded one,
 so a recycled pid never gets killed by mistake.
 """
 
@@ -186,14 +186,13 @@ def alive(managed: Managed | dict[str, Any] | None) -> bool:
         started = start_time(managed.pid)
         if started is None or abs(started - managed.started) >= 0.05:
             return False
-    try:
-        raw = Path(f"/proc/{managed.pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{managed.pid}/stat").read_text()
-    except OSError:
+    try:  # psutil: the same answer on Linux, macOS and Windows (no /proc there)
+        proc = psutil.Process(managed.pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return proc.cmdline() == managed.cmd
+    except (psutil.Error, OSError):
         return False
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-        return False
-    return raw.rstrip(b"\0").split(b"\0") == [c.encode() for c in managed.cmd]
 
 
 def stop(managed: Managed | dict[str, Any] | None, timeout: float = 10.0) -> bool:

@@ -8,27 +8,35 @@ from typing import TYPE_CHECKING
 import click
 
 from release import paths
+from release.console import (
+    ENVVARS,
+    emit_json,
+    json_option,
+    params_option,
+    pick_templates,
+    templates_option,
+)
 from release.errors import CheckFailed, DataError, UsageError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from release.config import Settings
-    from release.monitor.profile import Reference
+    from release.monitor.inputs import MonitoredModel, Outputs
+    from release.monitor.refs import Reference
+    from release.monitor.result import DriftReport
 
-_PARAMS = click.option(
-    "--params",
-    "params_path",
-    default=paths.PARAMS,
+_OUT = click.option(
+    "--out",
+    "out_dir",
+    default=paths.REPORTS,
     show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Settings file.",
+    type=click.Path(file_okay=False),
+    help="Report folder.",
 )
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
-
-def _emit_json(obj: object) -> None:
-    from release.fsio import dumps_json
-
-    click.echo(dumps_json(obj), nl=False)
+_PARAMS = params_option
+_JSON = json_option
 
 
 @click.group()
@@ -46,7 +54,11 @@ def monitor() -> None:
     help="A reference profile (.json) or reference data (.csv/.parquet).",
 )
 @click.option("--version", "version", help="Use the profile registered with NAME@vX.Y.Z.")
-@click.option("--stage", help="Use the profile of the version active in STAGE.")
+@click.option(
+    "--stage",
+    envvar=ENVVARS["--stage"],
+    help="Use the profile of the version active in STAGE.",
+)
 @click.option(
     "--model",
     "model_path",
@@ -55,8 +67,8 @@ def monitor() -> None:
     type=click.Path(dir_okay=False),
     help="Model applied to the batch for prediction and concept drift (skipped if absent).",
 )
-@click.option("--out", "out_dir", default=paths.REPORTS, show_default=True, help="Report folder.")
-@click.option("--templates", type=click.Path(file_okay=False), help="Your own template folder.")
+@_OUT
+@templates_option
 @_JSON
 @_PARAMS
 def drift(
@@ -67,6 +79,7 @@ def drift(
     model_path: str,
     out_dir: str,
     templates: str | None,
+    template_dir_old: str | None,
     as_json: bool,
     params_path: str,
 ) -> None:
@@ -97,14 +110,7 @@ def drift(
     """
     from release.config import load_settings
     from release.monitor.drift import run_drift
-    from release.monitor.inputs import (
-        apply_loaded,
-        load_reference,
-        model_features,
-        read_table,
-        registered_model,
-        workspace_model,
-    )
+    from release.monitor.inputs import load_reference, model_features, read_table
     from release.monitor.report import summary_lines, write_reports
 
     settings = load_settings(params_path)
@@ -112,31 +118,12 @@ def drift(
     batch = read_table(current)
     if len(batch) == 0:
         raise DataError(f"the current batch {current} has no rows", "pass a batch with data")
-    outputs = None
-    notes: list[str] = []
     meta = Path(model_path).with_name(Path(paths.MODEL_META).name)
-    # The version named is the version applied: its own model, loaded as `release serve`
-    # loads it (git + DVC cache or remote, sha256-checked), never the workspace's.
-    model = (
-        registered_model(settings, version=version, stage=stage)
-        if version or stage
-        else workspace_model(model_path, meta)
-    )
-    if model is None:
-        where = (
-            f"{version or stage} has no model" if version or stage else f"no model at {model_path}"
-        )
-        notes.append(f"{where}: prediction and concept drift not measured")
+    model, notes = _drift_model(settings, version, stage, model_path, meta)
     if reference and ref.predictions is None and ref.metric is None:
         notes += _outputs_on_reference_data(ref, reference, model_path, meta, settings)
     features = model_features(model.meta) if model is not None else None
-    lacking = [c for c in features or [] if c not in batch.columns]
-    if model is None or lacking:
-        pass  # nothing applied: the schema findings name the missing features
-    elif ref.predictions is None and ref.proba is None and not ref.metric:
-        pass  # nothing to compare the model's outputs with
-    elif settings.monitor.drift.prediction_drift or ref.metric:
-        outputs = apply_loaded(batch, model)
+    outputs = _batch_outputs(settings, ref, batch, model, features)
     labels, proba, classes = outputs if outputs is not None else (None, None, None)
     report = run_drift(
         ref,
@@ -151,20 +138,66 @@ def drift(
         model_features=features,
     )
     report.notes = notes + [n for n in report.notes if not n.startswith("no model")]
-    files = write_reports(report, out_dir, templates)
+    files = write_reports(report, out_dir, pick_templates(templates, template_dir_old))
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         for line in summary_lines(report):
             click.echo(line)
         click.echo("reports: " + ", ".join(str(p) for p in files.values()))
+    _fail_on_drift(report, files["md"], settings.monitor.drift.fail_on_drift)
+
+
+def _drift_model(
+    settings: Settings, version: str | None, stage: str | None, model_path: str, meta: Path
+) -> tuple[MonitoredModel | None, list[str]]:
+    """The model drift applies, and a note when there is none.
+
+    The version named is the version applied: its own model, loaded as `release serve`
+    loads it (git + DVC cache or remote, sha256-checked), never the workspace's.
+    """
+    from release.monitor.inputs import registered_model, workspace_model
+
+    model = (
+        registered_model(settings, version=version, stage=stage)
+        if version or stage
+        else workspace_model(model_path, meta)
+    )
+    if model is not None:
+        return model, []
+    where = f"{version or stage} has no model" if version or stage else f"no model at {model_path}"
+    return None, [f"{where}: prediction and concept drift not measured"]
+
+
+def _batch_outputs(
+    settings: Settings,
+    ref: Reference,
+    batch: pd.DataFrame,
+    model: MonitoredModel | None,
+    features: list[str] | None,
+) -> Outputs | None:
+    """The model's labels, scores and classes on the batch, when there is a use for them."""
+    from release.monitor.inputs import apply_loaded
+
+    lacking = [c for c in features or [] if c not in batch.columns]
+    if model is None or lacking:
+        return None  # nothing applied: the schema findings name the missing features
+    if ref.predictions is None and ref.proba is None and not ref.metric:
+        return None  # nothing to compare the model's outputs with
+    if settings.monitor.drift.prediction_drift or ref.metric:
+        return apply_loaded(batch, model)
+    return None
+
+
+def _fail_on_drift(report: DriftReport, md: Path, fail_on_drift: bool) -> None:
+    """Raise CheckFailed for a broken feed, or for drift when the settings say so."""
     if report.missing_features:
         raise CheckFailed(
             "the feed is broken: the batch lacks model feature(s) "
             + ", ".join(report.missing_features),
-            f"see {files['md']}; send every column the model was trained on",
+            f"see {md}; send every column the model was trained on",
         )
-    if report.drift_detected and settings.monitor.drift.fail_on_drift:
+    if report.drift_detected and fail_on_drift:
         kinds = [
             k
             for k, on in (
@@ -176,7 +209,7 @@ def drift(
         ]
         raise CheckFailed(
             f"drift detected ({', '.join(kinds)}): " + ", ".join(report.drifted_columns[:8]),
-            f"see {files['md']}; retrain on recent data (dvc repro) or set "
+            f"see {md}; retrain on recent data (dvc repro) or set "
             "monitor.drift.fail_on_drift: false",
         )
 
@@ -187,7 +220,7 @@ def _outputs_on_reference_data(
     """Apply the model to reference data so prediction/concept drift have a baseline."""
     from release.monitor.concept import reference_metric
     from release.monitor.inputs import apply_model, read_table
-    from release.monitor.profile import attach_outputs
+    from release.monitor.refs import attach_outputs
 
     if not Path(model_path).is_file():
         return [
@@ -225,7 +258,7 @@ def _outputs_on_reference_data(
 @click.option(
     "--current", required=True, type=click.Path(dir_okay=False), help="Batch (.csv/.parquet)."
 )
-@click.option("--out", "out_dir", default=paths.REPORTS, show_default=True, help="Report folder.")
+@_OUT
 @_JSON
 @_PARAMS
 def quality(current: str, out_dir: str, as_json: bool, params_path: str) -> None:
@@ -246,7 +279,7 @@ def quality(current: str, out_dir: str, as_json: bool, params_path: str) -> None
     out = Path(out_dir) / "quality.json"
     write_json(out, result.to_dict())
     if as_json:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     else:
         click.echo(result.summary())
         click.echo(f"report: {out}")
@@ -299,7 +332,7 @@ def signals(
     assert url is not None
     report = measure(url, settings.monitor.signals, window)
     if as_json:
-        _emit_json(report.to_dict())
+        emit_json(report.to_dict())
     else:
         s = report.signals
         span = f"last {s.window_seconds:.1f} s" if s.window_seconds else "since start"

@@ -1,7 +1,8 @@
 """Drift decisions: dataset drift, prediction drift and concept drift, as pure functions.
 
 Inputs are a :class:`~release.monitor.profile.Reference`, the current batch as a data frame
-and (optionally) the model's outputs on it; the output is a :class:`DriftReport`. Nothing
+and (optionally) the model's outputs on it; the output is a
+:class:`~release.monitor.result.DriftReport`. Nothing
 here reads files or loads models: that happens at the edges (``sources``, ``commands``).
 
 Method choice per column (``monitor.drift`` in ``params.yaml``), as Evidently's defaults:
@@ -15,17 +16,15 @@ needs both samples large: a distance measured on a small batch is mostly noise.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from release.errors import ConfigError, DataError
 from release.monitor import stats
-from release.monitor.concept import ConceptDrift, concept_drift
-from release.monitor.profile import (
+from release.monitor.concept import concept_drift
+from release.monitor.refs import (
     FEW_VALUES,
     ColumnRef,
     NumericRef,
@@ -33,7 +32,8 @@ from release.monitor.profile import (
     numeric_counts,
     value_counts,
 )
-from release.monitor.schema import Finding, broken_feed, findings
+from release.monitor.result import ColumnDrift, DriftReport
+from release.monitor.schema import findings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,126 +42,6 @@ if TYPE_CHECKING:
 
 PLOT_BINS = 30
 PLOT_CATEGORIES = 15
-
-
-@dataclass
-class ColumnDrift:
-    """The drift verdict of one column (or of the model's predictions)."""
-
-    column: str
-    kind: str
-    status: str  # tested | missing | all_null | type_changed | no_reference
-    drifted: bool
-    method: str | None = None
-    score: float | None = None
-    statistic: float | None = None
-    p_value: float | None = None
-    threshold: float | None = None
-    n_reference: int = 0
-    n_current: int = 0
-    null_rate_reference: float | None = None
-    null_rate_current: float | None = None
-    new_categories: list[str] = field(default_factory=list)
-    unseen_rate: float | None = None
-    note: str = ""
-    distribution: dict[str, Any] | None = None
-
-
-@dataclass
-class DriftReport:
-    """The whole answer of one drift run."""
-
-    columns: list[ColumnDrift]
-    drift_share: float
-    share_threshold: float
-    dataset_drift: bool
-    rows_reference: int
-    rows_current: int
-    reference_source: str
-    current_source: str
-    predictions: list[ColumnDrift] = field(default_factory=list)
-    prediction_drift: bool = False
-    concept: ConceptDrift | None = None
-    extra_columns: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    schema: list[Finding] = field(default_factory=list)
-    # The model applied to the batch: {"source", "version", "sha256"} (None: no model).
-    model: dict[str, Any] | None = None
-
-    @property
-    def model_line(self) -> str:
-        """Which model's outputs the report judges: the first line of every report."""
-        if self.model is None:
-            return "model: none applied (prediction and concept drift not measured)"
-        sha = str(self.model.get("sha256") or "")
-        if self.model.get("version") is None:
-            return (
-                f"model: the workspace model is used ({self.model.get('source')}, sha256 {sha}); "
-                "pass --stage or --version to apply a registered version"
-            )
-        return f"model: {self.model.get('source')}, sha256 {sha}"
-
-    @property
-    def missing_features(self) -> list[str]:
-        """Model features the batch lacks: the feed is broken when this is not empty."""
-        return broken_feed(self.schema)
-
-    @property
-    def drifted_columns(self) -> list[str]:
-        """Names of drifted columns."""
-        return [c.column for c in self.columns if c.drifted]
-
-    @property
-    def drift_detected(self) -> bool:
-        """Confirmed drift of any kind: dataset, prediction or concept."""
-        return (
-            self.dataset_drift
-            or self.prediction_drift
-            or bool(self.concept is not None and self.concept.drifted)
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything, as JSON-ready data (distributions left out)."""
-        out = asdict(self)
-        for col in out["columns"] + out["predictions"]:
-            col.pop("distribution", None)
-        out["drifted_columns"] = self.drifted_columns
-        out["drift_detected"] = self.drift_detected
-        out["missing_features"] = self.missing_features
-        return out
-
-    def flat_metrics(self) -> dict[str, float | int | None]:
-        """Flat numbers for ``reports/drift.json`` (``dvc metrics diff`` friendly)."""
-        tested = [c for c in self.columns if c.status != "no_reference"]
-        flat: dict[str, float | int | None] = {
-            "drift_detected": int(self.drift_detected),
-            "dataset_drift": int(self.dataset_drift),
-            "drift_share": round(self.drift_share, 6),
-            "drifted_columns": len(self.drifted_columns),
-            "columns": len(tested),
-            "rows_current": self.rows_current,
-            "rows_reference": self.rows_reference,
-            "prediction_drift": int(self.prediction_drift),
-            "concept_drift": int(bool(self.concept and self.concept.drifted)),
-            "missing_features": len(self.missing_features),
-            "schema_findings": len(self.schema),
-        }
-        for col in self.columns + self.predictions:
-            prefix = "prediction" if col in self.predictions else "column"
-            flat[f"{prefix}.{col.column}.score"] = _num(col.score)
-            flat[f"{prefix}.{col.column}.drifted"] = int(col.drifted)
-        if self.concept is not None:
-            c = self.concept
-            flat.update(
-                {
-                    "concept.metric_reference": _num(c.reference),
-                    "concept.metric_current": _num(c.current),
-                    "concept.metric_ci_low": _num(c.ci_low),
-                    "concept.metric_ci_high": _num(c.ci_high),
-                    "concept.metric_drop": _num(c.drop),
-                }
-            )
-        return flat
 
 
 # ----------------------------------------------------------------------- method choice
@@ -438,9 +318,3 @@ def run_drift(
     else:
         report.notes.append("batch has no target column: concept drift not measured")
     return report
-
-
-def _num(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), 6)

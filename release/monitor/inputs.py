@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
     from release.config import Settings
 
+    # The model's outputs on a batch: labels, probabilities (None for a regressor), classes.
+    Outputs = tuple[np.ndarray, np.ndarray | None, list[Any] | None]
+
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 NAME_RE = re.compile(r"[a-z0-9]([a-z0-9/-]*[a-z0-9])?")
 SEMVER_RE = re.compile(r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
@@ -309,9 +312,7 @@ def model_features(meta: dict[str, Any]) -> list[str]:
     return [str(f["name"]) for f in meta.get("features", [])]
 
 
-def apply_loaded(
-    df: pd.DataFrame, model: MonitoredModel
-) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None]:
+def apply_loaded(df: pd.DataFrame, model: MonitoredModel) -> Outputs:
     """The model's labels, probabilities and classes on the batch.
 
     A batch that lacks model features is a DataError naming them.
@@ -329,9 +330,7 @@ def apply_loaded(
     return labels, proba, model.meta.get("classes")
 
 
-def apply_model(
-    df: pd.DataFrame, model_path: str | Path, meta_path: str | Path
-) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None] | None:
+def apply_model(df: pd.DataFrame, model_path: str | Path, meta_path: str | Path) -> Outputs | None:
     """The workspace model's labels, probabilities and classes on the batch, or None.
 
     None when the model is not there; a batch that lacks model features is a DataError.

@@ -13,7 +13,7 @@ from typing import Any
 
 from release.fsio import dumps_json, write_text
 from release.markdown import md_cell
-from release.monitor.drift import ColumnDrift, DriftReport
+from release.monitor.result import ColumnDrift, DriftReport
 from release.resources import builtin_templates
 
 TEMPLATE_DIR = builtin_templates()

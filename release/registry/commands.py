@@ -12,18 +12,19 @@ from typing import Any
 import click
 
 from release import dvcstore, gitcmd
+from release.console import (
+    emit_json,
+    json_option,
+    optional_params_option,
+    progress,
+    repo_option,
+)
 from release.registry import api, views
 from release.registry.write import check_remote
 
-option_repo = click.option(
-    "--repo", default=".", show_default=True, help="Path of the git repository."
-)
-option_json = click.option("--json", "as_json", is_flag=True, help="Print JSON (as gto does).")
-option_params = click.option(
-    "--params",
-    default=None,
-    help="Settings file (default: params.yaml at the repository root, if present).",
-)
+option_repo = repo_option("Path of the git repository.")
+option_json = json_option  # reads print what gto prints; writes print one result object
+option_params = optional_params_option
 option_push = click.option(
     "--push",
     "push",
@@ -166,7 +167,12 @@ def stages(repo: str, as_json: bool, params: str | None) -> None:
     click.echo(views.dumps(order) if as_json else "\n".join(order))
 
 
-def _done(tag: str, what: str, push: str | None) -> None:
+def _done(
+    tag: str, what: str, push: str | None, as_json: bool = False, **result: str | None
+) -> None:
+    if as_json:  # one result object: the tag, what it records, where it was pushed
+        emit_json({"tag": tag, **result, "pushed": push})
+        return
     click.echo(f"Created git tag '{tag}' that {what}")
     if push:
         click.echo(f"Pushed {tag} to {push}")
@@ -188,6 +194,7 @@ def _done(tag: str, what: str, push: str | None) -> None:
 @click.option("-m", "--message", default=None, help="Tag message (default: gto's).")
 @click.option("--force", is_flag=True, help="Allow a lower version or a commit already registered.")
 @option_repo
+@option_json
 @option_push
 def register(
     name: str,
@@ -197,6 +204,7 @@ def register(
     message: str | None,
     force: bool,
     repo: str,
+    as_json: bool,
     push: str | None,
 ) -> None:
     """Register a version of NAME at REF as a GTO tag NAME@vX.Y.Z.
@@ -207,11 +215,13 @@ def register(
         check_remote(repo, push)
         pushed = dvcstore.push_version(gitcmd.toplevel(repo), gitcmd.resolve_commit(repo, ref))
         if pushed is not None:
-            click.echo(f"Pushed the version's DVC outputs to the DVC remote ({pushed} new files)")
+            (progress if as_json else click.echo)(
+                f"Pushed the version's DVC outputs to the DVC remote ({pushed} new files)"
+            )
     tag = api.register(
         repo, name, version=version, bump=bump, ref=ref, message=message, push=push, force=force
     )
-    _done(tag, "registers version", push)
+    _done(tag, "registers version", push, as_json, event="register", name=name)
 
 
 @click.command()
@@ -224,6 +234,7 @@ def register(
 @option_sign
 @option_repo
 @option_params
+@option_json
 @option_push
 def promote(
     name: str,
@@ -235,6 +246,7 @@ def promote(
     sign: bool,
     repo: str,
     params: str | None,
+    as_json: bool,
     push: str | None,
 ) -> None:
     """Assign STAGE to a version of NAME after the policy gates pass (tag NAME#STAGE#N)."""
@@ -250,7 +262,7 @@ def promote(
         params=params,
         sign=sign,
     )
-    _done(tag, f"assigns stage {stage}", push)
+    _done(tag, f"assigns stage {stage}", push, as_json, event="assign", name=name, stage=stage)
 
 
 assign = click.Command(
@@ -272,6 +284,7 @@ assign = click.Command(
 @option_sign
 @option_repo
 @option_params
+@option_json
 @option_push
 def rollback(
     name: str,
@@ -282,6 +295,7 @@ def rollback(
     sign: bool,
     repo: str,
     params: str | None,
+    as_json: bool,
     push: str | None,
 ) -> None:
     """Assign STAGE back to the version it held before (or --to VERSION).
@@ -299,7 +313,7 @@ def rollback(
         force=force,
         sign=sign,
     )
-    _done(tag, f"rolls {stage} back", push)
+    _done(tag, f"rolls {stage} back", push, as_json, event="rollback", name=name, stage=stage)
 
 
 @click.command()
@@ -308,6 +322,7 @@ def rollback(
 @click.argument("stage", required=False)
 @click.option("-m", "--message", default=None, help="Tag message (default: gto's).")
 @option_repo
+@option_json
 @option_push
 def deprecate(
     name: str,
@@ -315,6 +330,7 @@ def deprecate(
     stage: str | None,
     message: str | None,
     repo: str,
+    as_json: bool,
     push: str | None,
 ) -> None:
     """Unassign STAGE from VERSION, deregister VERSION, or deprecate NAME (gto tags)."""
@@ -326,4 +342,5 @@ def deprecate(
         if version
         else "deprecates artifact"
     )
-    _done(tag, what, push)
+    event = "unassign" if stage else "deregister" if version else "deprecate"
+    _done(tag, what, push, as_json, event=event, name=name, version=version, stage=stage)

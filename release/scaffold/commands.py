@@ -14,7 +14,13 @@ def _columns(values: tuple[str, ...]) -> list[str]:
 
 
 @click.command("init")
-@click.option("--data", "data_path", default=None, help="Your data: a CSV or Parquet file.")
+@click.option(
+    "--data",
+    "data_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Your data: a CSV or Parquet file.",
+)
 @click.option("--target", default=None, help="The column to predict.")
 @click.option(
     "--task",

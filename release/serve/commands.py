@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from release import paths
+from release.console import params_option, repo_option
 from release.errors import UsageError
 
 THREAD_VARIABLES = (
@@ -161,8 +162,8 @@ def run_server(server: Any, sock: socket.socket, http: str = "auto") -> None:
 )
 @click.option("--name", default=None, help="Model name in URLs and metrics [model.json name].")
 @click.option("--version-label", default=None, help="Version in URLs and metrics.")
-@click.option("--repo", default=".", show_default=True, help="Git repository for NAME@vX.Y.Z.")
-@click.option("--params", "params_path", default=paths.PARAMS, show_default=True)
+@repo_option("Git repository for NAME@vX.Y.Z.")
+@params_option
 @click.option("--max-batch-size", type=click.IntRange(1), default=None, help="Override params.")
 @click.option("--max-wait-ms", type=click.FloatRange(0), default=None, help="Override params.")
 @click.option(

@@ -36,6 +36,7 @@ from markupsafe import Markup
 
 from release import __version__
 from release.card.render import HTML_TEMPLATE, fmt, front_matter_yaml, make_environment, pct
+from release.console import track
 from release.errors import UsageError
 from release.fsio import write_text
 from release.registry import api, git
@@ -165,7 +166,7 @@ class Site:
         written = 0
         made: set[Path] = set()
         kept: dict[str, str] = {}
-        for path, (digest, render) in self.pages.items():
+        for path, (digest, render) in track(self.pages.items(), "site pages"):
             target = self.out / path
             if self.old.get(path) == digest and target.is_file():
                 kept[path] = digest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from release.console import emit_json, json_option
+from release.console import emit_json, json_option, repo_option
 
 
 @click.group("site")
@@ -20,7 +20,7 @@ def site() -> None:
     default=None,
     help="Output folder [REPO/site].",
 )
-@click.option("--repo", default=".", show_default=True, help="Git repository of the registry.")
+@repo_option()
 @json_option
 def build_cmd(out_dir: str | None, repo: str, as_json: bool) -> None:
     """Build the site (or bring it up to date): index, artifacts, versions, monitoring."""
@@ -54,7 +54,7 @@ def build_cmd(out_dir: str | None, repo: str, as_json: bool) -> None:
     show_default=True,
     help="Port on 127.0.0.1 (0: pick a free one).",
 )
-@click.option("--repo", default=".", show_default=True, help="Git repository of the registry.")
+@repo_option()
 @click.option(
     "--interval",
     type=click.FloatRange(0.2, 60),

@@ -19,6 +19,7 @@ from typing import Any
 from release import dvcstore, notes, paths
 from release.deploy.records import list_records
 from release.errors import ReleaseError
+from release.monitor.result import read_drift_metrics
 from release.registry import git
 
 MAX_FILE = 4 * 1024 * 1024
@@ -122,7 +123,8 @@ def read_monitoring(repo: str | os.PathLike[str]) -> list[MonitorPoint]:
     blobs = git.read_blobs(repo, specs) if specs else []
     for i, p in enumerate(points):
         drift, quality = _json(blobs[2 * i]), _json(blobs[2 * i + 1])
-        p.drift = drift if isinstance(drift, dict) else None
+        metrics = read_drift_metrics(drift)  # the one reader: v1 (no version) or v2
+        p.drift = metrics.to_dict() if metrics is not None else None
         p.quality = quality if isinstance(quality, dict) else None
     return points
 
