@@ -289,7 +289,7 @@ def test_non_example_project_carries_no_demo_word(tmp_path) -> None:
 
 
 def test_defaults_and_card_content_carry_no_demo_word() -> None:
-    for rel in ("release/card/content.py", "release/card/check.py", "release/scaffold"):
+    for rel in ("release/card/content.py", "release/cardspec/check.py", "release/scaffold"):
         for path in [ROOT / rel] if rel.endswith(".py") else (ROOT / rel).rglob("*"):
             if path.is_file() and "__pycache__" not in str(path):
                 text = path.read_text(encoding="utf-8")

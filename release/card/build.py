@@ -15,7 +15,7 @@ from typing import Any
 
 from release import paths
 from release.card import SCHEMA_VERSION
-from release.card.content import is_placeholder
+from release.cardspec import is_placeholder
 from release.errors import UsageError
 
 SLICE_FIELDS = (
@@ -509,7 +509,7 @@ def build_card(
     from release.card.content import load_content
     from release.card.facts import gather_facts
     from release.card.render import render_card
-    from release.card.schema import validate_card
+    from release.cardspec.schema import validate_card
     from release.fsio import dumps_json, write_text
 
     root = Path(root)

@@ -16,6 +16,7 @@ from typing import Any
 from release import dvcstore, gitcmd, paths
 from release.errors import DataError
 from release.fsio import read_json, sha256_file
+from release.registry.api import read_state
 
 # input file -> the pipeline stage (and command) that writes it
 REQUIRED_INPUTS: dict[str, tuple[str, str]] = {
@@ -243,10 +244,6 @@ def registry_facts(root: Path, commit: str | None, params: dict[str, Any]) -> li
 
 
 def _registry_state(root: Path) -> Any:
-    try:
-        from release.registry.api import read_state
-    except ImportError:
-        return None
     try:
         return read_state(str(root))
     except Exception:  # the registry is a fact source here, never a reason to fail the card

@@ -387,9 +387,3 @@ class Router:
 
 
 _check_url = check_url
-
-
-if __name__ == "__main__":  # pragma: no cover (kept for old command lines)
-    from release.deploy.router_app import main
-
-    main()
