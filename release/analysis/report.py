@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from release.config import LOWER_IS_BETTER
+from release.facts import write_slices
 from release.fsio import write_json, write_text
 from release.markdown import md_cell
 from release.stats.metrics import RATE_METRICS
@@ -199,7 +200,7 @@ def write_reports(
     markdown = render_markdown(slices)
     plot = render_plot_csv(slices)
     written = []
-    write_json(root / SLICES_JSON, slices)
+    write_slices(root / SLICES_JSON, slices)
     written.append(str(root / SLICES_JSON))
     write_text(root / SLICES_MD, markdown)
     written.append(str(root / SLICES_MD))

@@ -15,6 +15,7 @@ from typing import Any
 
 from release import dvcstore, gitcmd, paths
 from release.errors import DataError
+from release.facts import load_metrics, load_slices
 from release.fsio import read_json, sha256_file
 from release.registry.api import read_state
 
@@ -74,8 +75,9 @@ def gather_facts(root: str | Path = ".", params: str | Path = paths.PARAMS) -> d
     params_path = Path(params) if Path(params).is_absolute() else root / params
     facts: dict[str, Any] = {
         "params": read_params(params_path),
-        "metrics": _read(root, paths.METRICS),
-        "slices": _read(root, paths.SLICES_JSON),
+        # the evaluate stage's contracts, through their one typed reader
+        "metrics": dict(load_metrics(require(root, paths.METRICS)).values),
+        "slices": load_slices(require(root, paths.SLICES_JSON)).doc,
         "explain": _read_optional(root, paths.EXPLAIN_JSON),
         "examples": _read_optional(root, paths.EXAMPLES_JSON),
         "provenance": _read(root, paths.PROVENANCE),

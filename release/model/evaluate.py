@@ -7,7 +7,8 @@ from typing import Any
 
 from release import paths
 from release.config import Settings
-from release.fsio import atomic_path, write_json
+from release.facts import write_metrics
+from release.fsio import atomic_path
 from release.model.metrics import compute_metrics
 
 
@@ -71,7 +72,7 @@ def evaluate(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
         n_test=len(test),
     )
     write_profile(root / paths.REFERENCE_PROFILE, profile)
-    write_json(root / paths.METRICS, metrics)
+    write_metrics(root / paths.METRICS, metrics)
     return metrics
 
 

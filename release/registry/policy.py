@@ -27,8 +27,8 @@ from release import paths
 from release.analysis import fairness_gate, slice_gate
 from release.cardspec.check import check_card
 from release.config import StagePolicy
+from release.facts import FactError, Metrics, Slices, read_metrics, read_slices
 from release.registry import git
-from release.registry.facts import FactError, Metrics, Slices, read_metrics, read_slices
 
 
 @dataclass(frozen=True)
