@@ -47,10 +47,6 @@ PACKAGES = (
 _VERSION_TAG = re.compile(
     r"^(?P<name>[a-zA-Z0-9]([a-zA-Z0-9\-/_=.]*[a-zA-Z0-9])?)@(?P<version>v\d+\.\d+\.\d+\S*?)$"
 )
-_STAGE_TAG = re.compile(
-    r"^(?P<name>[a-zA-Z0-9]([a-zA-Z0-9\-/_=.]*[a-zA-Z0-9])?)#(?P<stage>[a-zA-Z0-9]"
-    r"([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?)(#\d+)?$"
-)
 ROC_POINTS = 60
 RESIDUAL_POINTS = 300
 
@@ -225,22 +221,19 @@ def registry_facts(root: Path, commit: str | None, params: dict[str, Any]) -> li
         return []
     tags = (gitcmd.try_output(root, "tag", "--points-at", commit) or "").split()
     versions: list[tuple[str, str]] = []
-    assigned: dict[str, list[str]] = {}
     for tag in tags:
         if m := _VERSION_TAG.match(tag):
             versions.append((m["name"].replace("=", ":"), m["version"]))
-        elif m := _STAGE_TAG.match(tag):
-            assigned.setdefault(m["name"].replace("=", ":"), []).append(m["stage"])
     stages_order: list[str] = list(params.get("release", {}).get("stages") or [])
     state = _registry_state(root)
     out = []
     for name, version in sorted(set(versions)):
+        # Stages come from the one GTO resolver only; unreadable, the card says so.
         if state is not None:
             held = [s for s in stages_order if _active(state, name, s) == version]
             source = "registry"
         else:
-            held = sorted(set(assigned.get(name, [])))
-            source = "tags"
+            held, source = [], "unavailable"
         out.append({"name": name, "version": version, "stages": held, "source": source})
     return out
 
