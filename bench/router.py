@@ -5,7 +5,7 @@ keep-alive load generator (one connection per concurrent user, single-row reques
 
 - ``backend``: the upstream alone (a bare uvicorn endpoint answering a V2-shaped
   response, or ``release serve --model PATH`` with ``--model``);
-- ``router``: the same upstream behind ``python -m release.deploy.router`` (split mode,
+- ``router``: the same upstream behind ``python -m release.deploy.router_app`` (split mode,
   all traffic to the baseline, measurements on);
 - ``router canary 50%``: two upstreams, half the traffic to each;
 - ``router shadow``: every request mirrored to a second upstream.
@@ -155,7 +155,7 @@ def start_router(work: Path, baseline: str, *extra: str) -> processes.Managed:
     cmd = [
         sys.executable,
         "-m",
-        "release.deploy.router",
+        "release.deploy.router_app",
         "--port",
         str(port),
         "--baseline",

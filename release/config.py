@@ -3,220 +3,95 @@
 No other module reads YAML for settings. Each section is a frozen dataclass; the loader
 checks unknown keys, types and values, and every problem becomes one
 :class:`~release.errors.ConfigError` naming the key, the value and what is allowed.
-Parts of the system that need more settings add fields to their own section here.
+Parts of the system that need more settings add fields to their own section here (the
+pipeline's sections are in ``config_pipeline``, monitoring's in ``config_monitor``, the
+strict mapping-to-dataclass builder in ``config_loader``; every name is importable here).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from release.bounds import check_bounds
+from release.config_deploy import KubernetesSettings, ScrapeMode
+from release.config_loader import build as _build
+from release.config_loader import check as _check
+from release.config_loader import show as _show
+from release.config_monitor import (
+    DriftSettings,
+    MonitorSettings,
+    QualitySettings,
+    SignalSettings,
+)
+from release.config_pipeline import (
+    CLASSIFICATION_METRICS,
+    CLASSIFIERS,
+    LOWER_IS_BETTER,
+    REGRESSION_METRICS,
+    REGRESSORS,
+    DataSettings,
+    Estimator,
+    EvaluateSettings,
+    ExplainSettings,
+    HLPSettings,
+    SliceSettings,
+    Source,
+    Task,
+    TrainSettings,
+    ValidateSettings,
+)
 from release.errors import ConfigError, UsageError
-from release.registry.grammar import validate_name, validate_stage
+from release.grammar import validate_name, validate_stage
 from release.strict_yaml import MAX_YAML_BYTES, load_yaml
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "CLASSIFIERS",
+    "LOWER_IS_BETTER",
+    "PARAMS_FILE",
+    "REGRESSION_METRICS",
+    "REGRESSORS",
+    "BakeSettings",
+    "BlueGreenSettings",
+    "CanarySettings",
+    "CanaryStep",
+    "DataSettings",
+    "DeploySettings",
+    "DriftSettings",
+    "Estimator",
+    "EvaluateSettings",
+    "ExplainSettings",
+    "HLPSettings",
+    "JudgeSettings",
+    "KubernetesSettings",
+    "MonitorSettings",
+    "OnInconclusive",
+    "QualitySettings",
+    "ReleaseSettings",
+    "ScrapeMode",
+    "ServeSettings",
+    "ServerSettings",
+    "Settings",
+    "SignalSettings",
+    "SliceSettings",
+    "Source",
+    "StagePolicy",
+    "Strategy",
+    "Task",
+    "TrainSettings",
+    "ValidateSettings",
+    "load_settings",
+    "settings_from_dict",
+    "settings_from_yaml",
+]
 
 PARAMS_FILE = "params.yaml"
 
-Task = Literal["binary", "multiclass", "regression"]
-Source = Literal["builtin", "csv", "parquet"]
-Estimator = Literal[
-    "logistic_regression",
-    "linear_regression",
-    "ridge",
-    "random_forest",
-    "gradient_boosting",
-    "hist_gradient_boosting",
-]
 Strategy = Literal["direct", "canary", "shadow", "bluegreen"]
-
-CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("mae", "rmse", "r2")
-LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
-CLASSIFIERS = frozenset(
-    {"logistic_regression", "random_forest", "gradient_boosting", "hist_gradient_boosting"}
-)
-REGRESSORS = frozenset(
-    {"linear_regression", "ridge", "random_forest", "gradient_boosting", "hist_gradient_boosting"}
-)
-
-
-# ----------------------------------------------------------------------------- data
-@dataclass(frozen=True)
-class DataSettings:
-    """Where the data comes from and what it means."""
-
-    source: Source = "builtin"
-    path: str | None = None
-    rows: int = 20_000
-    target: str = "default"
-    task: Task = "binary"
-    features: list[str] | Literal["all"] = "all"
-    exclude: list[str] = field(default_factory=list)
-    annotators: list[str] = field(default_factory=list)
-    slice_columns: list[str] = field(default_factory=list)
-    protected: list[str] = field(default_factory=list)
-    test_size: float = 0.25
-    seed: int = 42
-    # Strings a CSV source reads as missing (the empty field always is); null keeps
-    # pandas' own list (NA, NaN, null, ...). Parquet has real nulls and ignores this.
-    na_values: list[str] | None = None
-    # Drop exact duplicate rows of the source at prepare (the count goes to provenance).
-    deduplicate: bool = False
-    delimiter: str = ","  # the CSV field separator (";" or "\t" for some exports)
-
-    def __post_init__(self) -> None:
-        _check(0 < self.test_size < 1, "data.test_size", self.test_size, "a number between 0 and 1")
-        _check(self.rows >= 100, "data.rows", self.rows, "an integer >= 100")
-        if self.source != "builtin":
-            _check(bool(self.path), "data.path", self.path, f"a file path for source {self.source}")
-        for key in ("features", "exclude", "annotators", "slice_columns", "protected"):
-            value = getattr(self, key)
-            if isinstance(value, list):
-                _check(
-                    self.target not in value,
-                    f"data.{key}",
-                    value,
-                    f"columns other than the target {self.target!r}",
-                )
-        _check(
-            len(self.delimiter) == 1 and self.delimiter not in '"\r\n',
-            "data.delimiter",
-            self.delimiter,
-            "one character such as ',', ';' or a tab",
-        )
-        if self.na_values is not None:
-            _check(
-                all(len(v) <= 64 and "\n" not in v for v in self.na_values),
-                "data.na_values",
-                self.na_values,
-                "a list of short one-line markers such as ['?', 'NA', '-']",
-            )
-
-
-# ------------------------------------------------------------------------- validate
-@dataclass(frozen=True)
-class ValidateSettings:
-    """Data quality rules, applied to training data and to production batches alike."""
-
-    min_rows: int = 100
-    dtypes: dict[str, Literal["numeric", "integer", "categorical", "bool"]] = field(
-        default_factory=dict
-    )
-    max_null_rate: float = 0.3
-    null_rate: dict[str, float] = field(default_factory=dict)
-    ranges: dict[str, list[float | None]] = field(default_factory=dict)
-    categories: dict[str, list[str]] = field(default_factory=dict)
-    max_duplicate_rate: float = 0.01
-    max_leakage_rows: int = 0
-    min_slice_rows: int = 20
-    max_examples: int = 5
-
-    def __post_init__(self) -> None:
-        _check(self.min_rows >= 1, "validate.min_rows", self.min_rows, "an integer >= 1")
-        for key, rate in {"max_null_rate": self.max_null_rate, **self.null_rate}.items():
-            name = f"validate.null_rate.{key}"
-            if key == "max_null_rate":
-                name = "validate.max_null_rate"
-            _check(0 <= rate <= 1, name, rate, "a rate between 0 and 1")
-        _check(
-            0 <= self.max_duplicate_rate <= 1,
-            "validate.max_duplicate_rate",
-            self.max_duplicate_rate,
-            "a rate between 0 and 1",
-        )
-        for col, bounds in self.ranges.items():
-            _check(
-                len(bounds) == 2
-                and (bounds[0] is None or bounds[1] is None or bounds[0] <= bounds[1]),
-                f"validate.ranges.{col}",
-                bounds,
-                "[low, high] with low <= high (null for an open side)",
-            )
-
-
-# ---------------------------------------------------------------------------- train
-@dataclass(frozen=True)
-class TrainSettings:
-    """The estimator and its hyperparameters (checked against the estimator when built)."""
-
-    estimator: Estimator = "hist_gradient_boosting"
-    params: dict[str, Any] = field(default_factory=dict)
-    scale_numeric: bool = True
-    max_categories: int = 50
-    # Protected attributes (data.protected) are not model inputs unless this is true;
-    # the card states which was chosen.
-    use_protected: bool = False
-
-
-# ------------------------------------------------------------------------- evaluate
-@dataclass(frozen=True)
-class SliceSettings:
-    """Which slices of the test set get their own metrics."""
-
-    columns: list[str] = field(default_factory=list)
-    bins: dict[str, list[float | str]] = field(default_factory=dict)
-    predicates: dict[str, str] = field(default_factory=dict)
-    intersections: list[list[str]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for pair in self.intersections:
-            _check(len(pair) == 2, "evaluate.slices.intersections", pair, "pairs of two columns")
-        for col, edges in self.bins.items():
-            _check(len(edges) >= 2, f"evaluate.slices.bins.{col}", edges, "at least two edges")
-
-
-@dataclass(frozen=True)
-class HLPSettings:
-    """Human-level performance: measured from annotators, or given per slice."""
-
-    source: Literal["auto", "annotators", "given", "none"] = "auto"
-    kind: Literal["annotator_accuracy", "agreement"] = "annotator_accuracy"
-    given: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ExplainSettings:
-    """Explanations: permutation importance, a surrogate tree, counterfactual examples."""
-
-    permutation_repeats: int = 5
-    max_rows: int = 2000
-    surrogate_depth: int = 3
-    top_features: int = 10
-    examples: int = 5
-
-
-@dataclass(frozen=True)
-class EvaluateSettings:
-    """Metrics, intervals and error analysis."""
-
-    primary_metric: str = "accuracy"
-    bootstrap: int = 1000
-    confidence: float = 0.95
-    min_slice_size: int = 50
-    seed: int = 0
-    slices: SliceSettings = field(default_factory=SliceSettings)
-    hlp: HLPSettings = field(default_factory=HLPSettings)
-    explain: ExplainSettings = field(default_factory=ExplainSettings)
-    profile_sample: int = 5000
-
-    def __post_init__(self) -> None:
-        allowed = CLASSIFICATION_METRICS + REGRESSION_METRICS
-        _check(
-            self.primary_metric in allowed,
-            "evaluate.primary_metric",
-            self.primary_metric,
-            "one of " + ", ".join(allowed),
-        )
-        _check(0 < self.confidence < 1, "evaluate.confidence", self.confidence, "between 0 and 1")
-        _check(self.bootstrap >= 0, "evaluate.bootstrap", self.bootstrap, "an integer >= 0")
 
 
 # -------------------------------------------------------------------------- release
@@ -344,38 +219,6 @@ class BlueGreenSettings:
 OnInconclusive = Literal["rollback", "hold"]
 
 
-# Kubernetes target (issue 17): cluster-side choices of `release deploy --target kubernetes`.
-ScrapeMode = Literal["servicemonitor", "annotations"]
-
-
-@dataclass(frozen=True)
-class KubernetesSettings:
-    """What the rendered manifests run and where: image, namespace, model source, scraping.
-
-    ``image`` has no default: it is the image built from the repository's Dockerfile, and
-    rendering refuses to guess one. ``model_secret`` names the Secret whose keys become the
-    init container's environment (the repository URL and the DVC remote's credentials);
-    the serving container never sees them.
-    """
-
-    image: str | None = None
-    namespace: str = "models"
-    replicas: int = 2
-    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
-    scrape: ScrapeMode = "servicemonitor"
-    scrape_interval: int = 15
-    servicemonitor_labels: dict[str, str] = field(default_factory=dict)
-    model_secret: str = "release-model-source"  # noqa: S105 (a Secret's name, not a secret)
-    gateways: list[str] = field(default_factory=lambda: ["mesh"])
-    cpu_request: str = "250m"
-    cpu_limit: str = "1"
-    memory_request: str = "256Mi"
-    run_as_user: int = 10001
-    # Largest Kolmogorov-Smirnov distance between the canary's and the baseline's
-    # prediction histograms before the analysis fails.
-    max_prediction_ks: float = 0.2
-
-
 @dataclass(frozen=True)
 class DeploySettings:
     """How each stage is deployed."""
@@ -472,74 +315,6 @@ def _check_names(release: ReleaseSettings) -> None:
             ) from None
 
 
-# -------------------------------------------------------------------------- monitor
-@dataclass(frozen=True)
-class DriftSettings:
-    """Drift tests. Defaults follow Evidently's: statistical tests on small samples,
-    distances on large ones."""
-
-    large_rows: int = 1000
-    alpha: float = 0.05
-    numeric_small: Literal["ks", "wasserstein", "psi"] = "ks"
-    numeric_large: Literal["ks", "wasserstein", "psi"] = "wasserstein"
-    categorical_small: Literal["chi2", "jensenshannon", "psi"] = "chi2"
-    categorical_large: Literal["chi2", "jensenshannon", "psi"] = "jensenshannon"
-    wasserstein_threshold: float = 0.1
-    jensenshannon_threshold: float = 0.1
-    psi_threshold: float = 0.2
-    methods: dict[str, Literal["ks", "wasserstein", "psi", "chi2", "jensenshannon"]] = field(
-        default_factory=dict
-    )
-    drift_share: float = 0.5
-    prediction_drift: bool = True
-    max_metric_drop: float = 0.05
-    fail_on_drift: bool = True
-    # A categorical column drifts when more than this share of its batch values are
-    # categories the reference never saw (a signal of its own, whatever the test says).
-    max_unseen_rate: float = 0.05
-
-
-@dataclass(frozen=True)
-class SignalSettings:
-    """Golden-signal thresholds for a serving deployment."""
-
-    max_p50_ms: float = 50.0
-    max_p99_ms: float = 200.0
-    max_error_rate: float = 0.01
-    min_requests: int = 1
-    max_in_flight: float = 64.0
-    max_memory_mb: float = 2048.0
-
-
-@dataclass(frozen=True)
-class QualitySettings:
-    """Rules for production batches: the training rules (``validate``) with these changes.
-
-    A production batch is judged by the same code as training data; only its size and,
-    when set, its null and duplicate limits differ (None keeps the training limit).
-    """
-
-    min_rows: int = 1
-    max_null_rate: float | None = None
-    max_duplicate_rate: float | None = None
-
-    def __post_init__(self) -> None:
-        _check(self.min_rows >= 1, "monitor.quality.min_rows", self.min_rows, "an integer >= 1")
-        for key in ("max_null_rate", "max_duplicate_rate"):
-            rate = getattr(self, key)
-            if rate is not None:
-                _check(0 <= rate <= 1, f"monitor.quality.{key}", rate, "a rate between 0 and 1")
-
-
-@dataclass(frozen=True)
-class MonitorSettings:
-    """Monitoring policy."""
-
-    drift: DriftSettings = field(default_factory=DriftSettings)
-    signals: SignalSettings = field(default_factory=SignalSettings)
-    quality: QualitySettings = field(default_factory=QualitySettings)
-
-
 # ---------------------------------------------------------------------------- serve
 @dataclass(frozen=True)
 class ServeSettings:
@@ -616,107 +391,3 @@ def settings_from_dict(raw: Any, source: str = PARAMS_FILE) -> Settings:
         return settings
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.what}", exc.fix) from None
-
-
-# --------------------------------------------------------------------------- loader
-def _show(value: Any) -> str:
-    """A value's repr cut to one short line (a list from a YAML alias may be huge)."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {allowed}")
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{prefix or 'top level'} = {_show(raw)} is invalid", "expected a mapping of keys"
-        )
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(map(str, raw)) - names)
-    if unknown:
-        key = f"{prefix}{unknown[0]}"
-        raise ConfigError(f"unknown key {key}", "allowed keys here: " + ", ".join(sorted(names)))
-    required = [
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    absent = [name for name in required if name not in raw]
-    if absent:
-        raise ConfigError(f"{prefix}{absent[0]} is missing", f"set {prefix}{absent[0]}")
-    kwargs = {name: _coerce(hints[name], raw[name], f"{prefix}{name}") for name in raw}
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _build(tp, value, key + ".")
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in args:
-            try:
-                return _coerce(option, value, key)
-            except ConfigError as exc:
-                errors.append(exc)
-        raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ConfigError(f"{key} = {_show(value)} is invalid", "expected null")
-    if origin is Literal:
-        if value in args:
-            return value
-        raise ConfigError(
-            f"{key} = {_show(value)} is invalid", "expected one of " + ", ".join(map(str, args))
-        )
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
-        return [_coerce(args[0], item, f"{key}[{i}]") for i, item in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
-        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():  # `1e9` in YAML is a float
-            return int(value)
-    elif tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and value.strip().lower() in ("inf", "+inf", "-inf", ".inf"):
-            return math.inf if not value.strip().startswith("-") else -math.inf
-    elif tp is str and isinstance(value, str):
-        return value
-    raise ConfigError(f"{key} = {_show(value)} is invalid", f"expected {_describe(tp)}")
-
-
-def _describe(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
-    if origin is Literal:
-        return "one of " + ", ".join(map(repr, args))
-    if origin is list:
-        return f"a list of {_describe(args[0])}"
-    if origin is dict:
-        return f"a mapping to {_describe(args[1])}"
-    if tp is type(None):
-        return "null"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )

@@ -78,129 +78,12 @@ def run_demo(project: Path) -> None:
     d = Demo(project)
     rel = "release"
     try:
-        d.step("Reproduce the pipeline: data, validation, training, evaluation, card")
-        d.sh("dvc", "repro")
-        d.sh("head", "-n", "14", "reports/slices.md", note="error analysis: where to work next")
-        d.sh("git", "add", "-A")
-        d.sh("git", "commit", "-q", "-m", "Train loan-model: pipeline outputs")
-
-        d.step("Register v0.1.0 and promote it to dev, staging and prod")
-        d.sh(rel, "register", ARTIFACT, "--version", "v0.1.0")
-        for stage in ("dev", "staging", "prod"):
-            d.sh(rel, "promote", ARTIFACT, stage)
-            d.sh(rel, "deploy", ARTIFACT, stage, note="first deployment of the stage: direct")
-
-        d.step("A tuned v0.1.1: direct to dev, blue/green to staging, canary to prod")
-        tune(project, learning_rate=0.08)
-        d.sh("dvc", "repro")
-        d.sh("dvc", "metrics", "diff", "HEAD")
-        d.sh("git", "commit", "-q", "-am", "Tune the learning rate")
-        d.sh(rel, "register", ARTIFACT, "--bump", "patch")
-        d.sh(rel, "promote", ARTIFACT, "dev")
-        d.sh(rel, "deploy", ARTIFACT, "dev", note="direct: replace")
-        d.sh(rel, "promote", ARTIFACT, "staging")
-        d.sh(
-            rel,
-            "deploy",
-            ARTIFACT,
-            "staging",
-            *REPLAY,
-            note="blue/green: checks, atomic switch, then a bake judged against the old version",
-        )
-        d.sh(rel, "promote", ARTIFACT, "prod")
-        d.sh(rel, "deploy", ARTIFACT, "prod", *REPLAY, note="canary, judged step by step")
-
-        d.step("A worse v0.2.0: the prod gate refuses it; forced, the canary rolls it back")
-        tune(project, max_iter=2, learning_rate=0.05, max_leaf_nodes=4)
-        d.sh("git", "diff", "--stat")
-        d.sh("dvc", "repro")
-        d.sh("dvc", "metrics", "diff", "HEAD")
-        d.sh("git", "commit", "-q", "-am", "Try a much smaller model")
-        d.sh(rel, "register", ARTIFACT, "--version", "v0.2.0")
-        d.sh(
-            rel,
-            "promote",
-            ARTIFACT,
-            "prod",
-            "--version",
-            "v0.2.0",
-            expect=1,
-            note="expected: the policy gates refuse",
-        )
-        d.sh(
-            rel,
-            "promote",
-            ARTIFACT,
-            "prod",
-            "--version",
-            "v0.2.0",
-            "--force",
-            "--reason",
-            "demo: force past the gates to show the canary",
-            note="forced, reason recorded",
-        )
-        d.sh(
-            rel,
-            "deploy",
-            ARTIFACT,
-            "prod",
-            *REPLAY,
-            expect=1,
-            note="expected: the canary fails and rolls back",
-        )
-        d.sh("git", "tag", "-n1", "--list", f"{ARTIFACT}#prod*", note="git records the rollback")
-        d.sh("git", "revert", "--no-edit", "HEAD", note="the team reverts the bad change")
-        d.sh("dvc", "checkout", note="outputs of the reverted commit, from the DVC cache")
-
-        d.step("Monitoring: a drifted production batch against what prod serves")
-        d.sh(
-            rel,
-            "data",
-            "generate-batch",
-            "--drift",
-            "1.0",
-            "--rows",
-            "5000",
-            "--seed",
-            "7",
-            "--out",
-            "batches/2026-11-29.parquet",
-        )
-        d.sh(
-            rel,
-            "monitor",
-            "drift",
-            "--current",
-            "batches/2026-11-29.parquet",
-            "--stage",
-            "prod",
-            expect=1,
-            note="expected: drift detected",
-        )
-        d.sh(rel, "monitor", "quality", "--current", "batches/2026-11-29.parquet")
-        d.sh(
-            rel,
-            "monitor",
-            "signals",
-            "--deployment",
-            ARTIFACT,
-            "prod",
-            expect=None,
-            note="golden signals of the live prod server",
-        )
-
-        d.step("Reproducibility: rebuild v0.1.0 from its commit and compare")
-        d.sh(rel, "verify", f"{ARTIFACT}@v0.1.0")
-
-        d.step("Where things are")
-        d.sh(rel, "show")
-        d.sh(rel, "history", ARTIFACT)
-        d.sh(rel, "deployments")
-        d.sh(rel, "site", "build", "--out", "site")
-        print(f"\nregistry site: {project / 'site/index.html'} (or: release ui)")
-        print(f"model card:   {project / 'model_card/card.html'}")
-        print(f"drift report: {project / 'reports/drift.html'}")
-        print(f"project:      {project}")
+        _first_release(d, rel)
+        _tuned_release(d, project, rel)
+        _bad_release(d, project, rel)
+        _monitoring(d, rel)
+        _verify(d, rel)
+        _where_things_are(d, project, rel)
     finally:
         for stage in ("dev", "staging", "prod"):
             subprocess.run(
@@ -210,6 +93,148 @@ def run_demo(project: Path) -> None:
                 capture_output=True,
             )
     print(f"\ndemo finished in {time.monotonic() - d.started:.0f}s")
+
+
+def _first_release(d: Demo, rel: str) -> None:
+    """The first version: pipeline, registration, first deployments."""
+    d.step("Reproduce the pipeline: data, validation, training, evaluation, card")
+    d.sh("dvc", "repro")
+    d.sh("head", "-n", "14", "reports/slices.md", note="error analysis: where to work next")
+    d.sh("git", "add", "-A")
+    d.sh("git", "commit", "-q", "-m", "Train loan-model: pipeline outputs")
+
+    d.step("Register v0.1.0 and promote it to dev, staging and prod")
+    d.sh(rel, "register", ARTIFACT, "--version", "v0.1.0")
+    for stage in ("dev", "staging", "prod"):
+        d.sh(rel, "promote", ARTIFACT, stage)
+        d.sh(rel, "deploy", ARTIFACT, stage, note="first deployment of the stage: direct")
+
+
+def _tuned_release(d: Demo, project: Path, rel: str) -> None:
+    """A better version through each strategy."""
+    d.step("A tuned v0.1.1: direct to dev, blue/green to staging, canary to prod")
+    tune(project, learning_rate=0.08)
+    d.sh("dvc", "repro")
+    d.sh("dvc", "metrics", "diff", "HEAD")
+    d.sh("git", "commit", "-q", "-am", "Tune the learning rate")
+    d.sh(rel, "register", ARTIFACT, "--bump", "patch")
+    d.sh(rel, "promote", ARTIFACT, "dev")
+    d.sh(rel, "deploy", ARTIFACT, "dev", note="direct: replace")
+    d.sh(rel, "promote", ARTIFACT, "staging")
+    d.sh(
+        rel,
+        "deploy",
+        ARTIFACT,
+        "staging",
+        *REPLAY,
+        note="blue/green: checks, atomic switch, then a bake judged against the old version",
+    )
+    d.sh(rel, "promote", ARTIFACT, "prod")
+    d.sh(rel, "deploy", ARTIFACT, "prod", *REPLAY, note="canary, judged step by step")
+
+
+def _bad_release(d: Demo, project: Path, rel: str) -> None:
+    """A worse version: the gate refuses it, the canary rolls it back."""
+    d.step("A worse v0.2.0: the prod gate refuses it; forced, the canary rolls it back")
+    tune(project, max_iter=2, learning_rate=0.05, max_leaf_nodes=4)
+    d.sh("git", "diff", "--stat")
+    d.sh("dvc", "repro")
+    d.sh("dvc", "metrics", "diff", "HEAD")
+    d.sh("git", "commit", "-q", "-am", "Try a much smaller model")
+    d.sh(rel, "register", ARTIFACT, "--version", "v0.2.0")
+    d.sh(
+        rel,
+        "promote",
+        ARTIFACT,
+        "prod",
+        "--version",
+        "v0.2.0",
+        expect=1,
+        note="expected: the policy gates refuse",
+    )
+    d.sh(
+        rel,
+        "promote",
+        ARTIFACT,
+        "prod",
+        "--version",
+        "v0.2.0",
+        "--force",
+        "--reason",
+        "demo: force past the gates to show the canary",
+        note="forced, reason recorded",
+    )
+    d.sh(
+        rel,
+        "deploy",
+        ARTIFACT,
+        "prod",
+        *REPLAY,
+        expect=1,
+        note="expected: the canary fails and rolls back",
+    )
+    d.sh("git", "tag", "-n1", "--list", f"{ARTIFACT}#prod*", note="git records the rollback")
+    d.sh("git", "revert", "--no-edit", "HEAD", note="the team reverts the bad change")
+    d.sh("dvc", "checkout", note="outputs of the reverted commit, from the DVC cache")
+
+
+def _monitoring(d: Demo, rel: str) -> None:
+    """Drift, quality and golden signals of what prod serves."""
+    d.step("Monitoring: a drifted production batch against what prod serves")
+    d.sh(
+        rel,
+        "data",
+        "generate-batch",
+        "--drift",
+        "1.0",
+        "--rows",
+        "5000",
+        "--seed",
+        "7",
+        "--out",
+        "batches/2026-11-29.parquet",
+    )
+    d.sh(
+        rel,
+        "monitor",
+        "drift",
+        "--current",
+        "batches/2026-11-29.parquet",
+        "--stage",
+        "prod",
+        expect=1,
+        note="expected: drift detected",
+    )
+    d.sh(rel, "monitor", "quality", "--current", "batches/2026-11-29.parquet")
+    d.sh(
+        rel,
+        "monitor",
+        "signals",
+        "--deployment",
+        ARTIFACT,
+        "prod",
+        expect=None,
+        note="golden signals of the live prod server",
+    )
+
+
+def _verify(d: Demo, rel: str) -> None:
+    """Rebuild the first version from its commit."""
+    d.step("Reproducibility: rebuild v0.1.0 from its commit and compare")
+    d.sh(rel, "verify", f"{ARTIFACT}@v0.1.0")
+
+
+def _where_things_are(d: Demo, project: Path, rel: str) -> None:
+    """The registry, the deployments and the pages to open."""
+    d.step("Where things are")
+    d.sh(rel, "show")
+    d.sh(rel, "history", ARTIFACT)
+    d.sh(rel, "deployments")
+    d.sh(rel, "site", "build", "--out", "site")
+    print(f"\nregistry site: {project / 'site/index.html'} (or: release ui)")
+    print(f"model card:   {project / 'model_card/card.html'}")
+    print(f"drift report: {project / 'reports/drift.html'}")
+    print(f"project:      {project}")
 
 
 def main(argv: list[str] | None = None) -> None:

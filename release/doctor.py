@@ -109,10 +109,8 @@ def check_remote(root: Path) -> list[Finding]:
     """The default DVC remote exists; a local one is a folder that exists or can be made."""
     if not (root / ".dvc").is_dir():
         return []
-    try:
-        from dvc.config import Config
-    except ImportError:
-        return []
+    from dvc.config import Config
+
     try:
         config = Config(dvc_dir=str(root / ".dvc"))  # DVC's own reader (quoted sections)
         core = config.get("core", {})

@@ -25,8 +25,8 @@ from typing import Any
 
 from release import paths
 from release.errors import ReleaseError
+from release.grammar import Action
 from release.registry import git
-from release.registry.grammar import Action
 from release.registry.state import ArtifactState, read_state
 
 REF = "refs/notes/release"

@@ -27,6 +27,7 @@ import click
 from release import dvcstore, gitcmd, paths
 from release.console import emit_json, json_option, progress, repo_option, status
 from release.errors import CheckFailed, UsageError
+from release.facts import FactError, load_metrics, read_metrics
 from release.fsio import sha256_file
 
 TOLERANCE = 1e-9
@@ -65,7 +66,7 @@ class VerifyReport:
 
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split and validate ``NAME@vX.Y.Z``."""
-    from release.registry.grammar import validate_name, validate_version
+    from release.grammar import validate_name, validate_version
 
     name, sep, version = spec.rpartition("@")
     if not sep or not name:
@@ -225,8 +226,8 @@ def _compare(report: VerifyReport, origin: Path, clone: Path, commit: str, regis
         )
     )
 
-    old_metrics = _show_json(origin, commit, paths.METRICS) or {}
-    new_metrics = json.loads((clone / paths.METRICS).read_text())
+    old_metrics = _registered_metrics(origin, commit)
+    new_metrics = dict(load_metrics(clone / paths.METRICS).values)
     diffs = {
         k: (old_metrics.get(k), new_metrics.get(k))
         for k in sorted(set(old_metrics) | set(new_metrics))
@@ -241,6 +242,15 @@ def _compare(report: VerifyReport, origin: Path, clone: Path, commit: str, regis
             "identical" if not diffs else f"differ: {', '.join(diffs)}",
         )
     )
+
+
+def _registered_metrics(origin: Path, commit: str) -> dict[str, float]:
+    """The registered commit's ``metrics.json`` through its typed reader ({} when absent)."""
+    raw = gitcmd.show(origin, commit, paths.METRICS)
+    try:
+        return {} if raw is None else dict(read_metrics(raw, commit[:12]).values)
+    except FactError:
+        return {}
 
 
 def _close(a: Any, b: Any) -> bool:

@@ -105,7 +105,7 @@ def test_no_protected_attributes_no_block() -> None:
 
 
 def test_the_fairness_gate() -> None:
-    from release.registry.facts import read_slices
+    from release.facts import read_slices
     from release.registry.policy import Facts, gate_fairness
 
     frame, y, pred = data(2000, 6)

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from test_card_helpers import EVIL, commit_all, git, make_project
 
 from release.card.build import build_card
-from release.card.check import check_card
-from release.card.schema import load_schema, schema_problems
+from release.cardspec.check import check_card
+from release.cardspec.schema import load_schema, schema_problems
 from release.cli import cli
 from release.errors import DataError, UsageError
 

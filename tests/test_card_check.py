@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from test_card_helpers import make_project
 
 from release.card.build import build_card
-from release.card.check import check_card, readme_problems
+from release.cardspec.check import check_card, readme_problems
 from release.cli import cli, main
 from release.errors import UsageError
 
@@ -131,7 +131,7 @@ def test_cli_exit_codes(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_hf_profile_without_huggingface_hub(card: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from release.card.check import hf_parser_note
+    from release.cardspec.check import hf_parser_note
 
     # huggingface_hub is a dev dependency: without it, a structural check and a note
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)

@@ -9,7 +9,7 @@ from pathlib import Path
 from test_card_helpers import make_project
 
 from release.card.build import build_card
-from release.card.schema import schema_problems
+from release.cardspec.schema import schema_problems
 
 FAIRNESS = {
     "attributes": [

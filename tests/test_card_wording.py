@@ -9,8 +9,8 @@ from test_card_helpers import commit_all, make_project
 
 from release.analysis.report import render_markdown
 from release.card.build import _impact_wording, build_card
-from release.card.check import check_card
 from release.card.render import mval, rank
+from release.cardspec.check import check_card
 
 
 def _regression_without_hlp(project: Path) -> None:

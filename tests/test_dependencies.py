@@ -24,7 +24,7 @@ TOOLS = {
 # Files the package ships for users' repositories (workflow scripts), not its own modules.
 SHIPPED = ROOT / "release" / "scaffold" / "files"
 # Optional modules imported inside functions that first check they are installed.
-OPTIONAL = {"huggingface_hub": "card/check.py asks hf_parser_note() before importing it"}
+OPTIONAL = {"huggingface_hub": "cardspec/check.py asks hf_parser_note() before importing it"}
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 
 

@@ -95,7 +95,7 @@ def test_bad_names_in_params_yaml_give_one_error_naming_the_setting(
 def test_names_register_accepts_are_accepted_everywhere(name: str) -> None:
     from release.config import settings_from_yaml
     from release.deploy.records import check_name, record_path
-    from release.registry.grammar import validate_name
+    from release.grammar import validate_name
 
     assert validate_name(name) == name
     assert check_name(name) == name

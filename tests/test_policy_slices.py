@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from release.analysis.slice_gate import judge_slices
-from release.registry.facts import Slices, read_slices
+from release.facts import Slices, read_slices
 from release.registry.policy import Facts, gate_slice_regression
 
 

@@ -7,9 +7,9 @@ from gto import constants as gto_constants
 from gto.tag import parse_name as gto_parse_name
 from gto.versions import SemVer as GtoSemVer
 
+from release import grammar
 from release.errors import UsageError
-from release.registry import grammar
-from release.registry.grammar import Action, SemVer, parse_tag, tag_name
+from release.grammar import Action, SemVer, parse_tag, tag_name
 
 NAMES = [
     "model@v0.0.1",

@@ -10,8 +10,8 @@ from test_registry_support import commit, fake_time_env, git, init_repo, release
 
 from release.config import StagePolicy
 from release.errors import CheckFailed
+from release.facts import Slices, read_metrics, read_slices
 from release.registry import api
-from release.registry.facts import Slices, read_metrics, read_slices
 from release.registry.policy import (
     Facts,
     evaluate,

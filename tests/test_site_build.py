@@ -23,7 +23,7 @@ from site_support import (
     start_ui,
 )
 
-from release.registry.grammar import Action
+from release.grammar import Action
 from release.registry.state import ArtifactState, Event
 from release.site.build import build_site
 from release.site.timeline import classify, stage_history

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from release.registry import grammar
+from release import grammar
 from tests.ci_harness import load_workflow, untrusted_in_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -66,27 +66,7 @@ def find(
 
     index = pd.Index(classes)
     base = rows.reset_index(drop=True)
-    stats: dict[str, dict[str, Any]] = {}
-    for col in base.columns:
-        ref = reference[col]
-        if is_numeric(ref):
-            values = ref.to_numpy(dtype=np.float64, na_value=np.nan)
-            values = values[np.isfinite(values)]
-            if values.size == 0:
-                continue
-            std = float(values.std()) or 1.0
-            grid = np.unique(np.quantile(values, np.linspace(0, 1, GRID)))
-            integral = bool(np.all(values == np.round(values)))
-            stats[col] = {
-                "numeric": True,
-                "std": std,
-                "grid": grid,
-                "integral": integral,
-                "median": float(np.median(values)),
-            }
-        else:
-            cats = ref.dropna().astype(object).value_counts().index[:MAX_CATEGORIES]
-            stats[col] = {"numeric": False, "categories": list(cats)}
+    stats = _feature_stats(base, reference)
 
     changes: list[tuple[int, str, Any]] = []
     for i in range(len(base)):
@@ -132,25 +112,54 @@ def find(
         if not options:
             results.append(None)
             continue
-        c = options[0]
-        original = base.at[i, c.feature]
-        results.append(
-            {
-                "feature": c.feature,
-                "from": None if pd.isna(original) else original,
-                "to": c.value,
-                "change": (c.value - float(original))
-                if c.numeric and not pd.isna(original)
-                else None,
-                "cost": c.cost,
-                "cost_unit": "standard deviations" if c.numeric else "one category change",
-                "new_prediction": classes[int(y_true_codes[i])],
-                "alternatives": [
-                    {"feature": o.feature, "to": o.value, "cost": o.cost} for o in options[1:4]
-                ],
-            }
-        )
+        results.append(_fix(options, base, classes, int(y_true_codes[i])))
     return results
+
+
+def _feature_stats(base: Any, reference: Any) -> dict[str, dict[str, Any]]:
+    """Per feature, what a change may be: a quantile grid (numeric) or frequent categories."""
+    stats: dict[str, dict[str, Any]] = {}
+    for col in base.columns:
+        ref = reference[col]
+        if is_numeric(ref):
+            values = ref.to_numpy(dtype=np.float64, na_value=np.nan)
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                continue
+            std = float(values.std()) or 1.0
+            grid = np.unique(np.quantile(values, np.linspace(0, 1, GRID)))
+            integral = bool(np.all(values == np.round(values)))
+            stats[col] = {
+                "numeric": True,
+                "std": std,
+                "grid": grid,
+                "integral": integral,
+                "median": float(np.median(values)),
+            }
+        else:
+            cats = ref.dropna().astype(object).value_counts().index[:MAX_CATEGORIES]
+            stats[col] = {"numeric": False, "categories": list(cats)}
+    return stats
+
+
+def _fix(options: list[_Candidate], base: Any, classes: list[Any], code: int) -> dict[str, Any]:
+    """The cheapest fix of one row, with up to three alternatives."""
+    import pandas as pd
+
+    c = options[0]
+    original = base.at[c.example, c.feature]
+    return {
+        "feature": c.feature,
+        "from": None if pd.isna(original) else original,
+        "to": c.value,
+        "change": (c.value - float(original)) if c.numeric and not pd.isna(original) else None,
+        "cost": c.cost,
+        "cost_unit": "standard deviations" if c.numeric else "one category change",
+        "new_prediction": classes[code],
+        "alternatives": [
+            {"feature": o.feature, "to": o.value, "cost": o.cost} for o in options[1:4]
+        ],
+    }
 
 
 def _refine(

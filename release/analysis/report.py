@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from release.config import LOWER_IS_BETTER
+from release.facts import write_slices
 from release.fsio import write_json, write_text
 from release.markdown import md_cell
 from release.stats.metrics import RATE_METRICS
@@ -112,36 +113,40 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"{metric} {conf} CI | small |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for s in ordered(result["slices"]):
-        ci = (
-            f"{fmt(s['metric'], rate=rate)} [{fmt(s['ci_low'], rate=rate)}, "
-            f"{fmt(s['ci_high'], rate=rate)}]"
-            if s["ci_low"] is not None
-            else fmt(s["metric"], rate=rate)
-        )
-        impact = s["potential_impact"]
-        if impact is None and s.get("gap_impact") is not None:
-            impact_text = f"({fmt(s['gap_impact'], rate=impact_rate)})"
-        else:
-            impact_text = fmt(impact, rate=impact_rate)
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    _cell(s["name"]),
-                    fmt(s["hlp"], rate=impact_rate),
-                    fmt(s.get("impact_model", s["metric"]), rate=impact_rate),
-                    fmt(s["share"], rate=True),
-                    impact_text,
-                    "-" if s["rank"] is None else str(int(s["rank"])),
-                    f"{s['rows']:,}",
-                    ci,
-                    "yes" if s["small"] else "",
-                ]
-            )
-            + " |"
-        )
+    lines += [_table_row(s, rate, impact_rate) for s in ordered(result["slices"])]
     return "\n".join(lines) + "\n"
+
+
+def _table_row(s: dict[str, Any], rate: bool, impact_rate: bool) -> str:
+    """One slice's row of the Markdown table."""
+    ci = (
+        f"{fmt(s['metric'], rate=rate)} [{fmt(s['ci_low'], rate=rate)}, "
+        f"{fmt(s['ci_high'], rate=rate)}]"
+        if s["ci_low"] is not None
+        else fmt(s["metric"], rate=rate)
+    )
+    impact = s["potential_impact"]
+    if impact is None and s.get("gap_impact") is not None:
+        impact_text = f"({fmt(s['gap_impact'], rate=impact_rate)})"
+    else:
+        impact_text = fmt(impact, rate=impact_rate)
+    return (
+        "| "
+        + " | ".join(
+            [
+                _cell(s["name"]),
+                fmt(s["hlp"], rate=impact_rate),
+                fmt(s.get("impact_model", s["metric"]), rate=impact_rate),
+                fmt(s["share"], rate=True),
+                impact_text,
+                "-" if s["rank"] is None else str(int(s["rank"])),
+                f"{s['rows']:,}",
+                ci,
+                "yes" if s["small"] else "",
+            ]
+        )
+        + " |"
+    )
 
 
 def render_plot_csv(result: dict[str, Any]) -> str:
@@ -195,7 +200,7 @@ def write_reports(
     markdown = render_markdown(slices)
     plot = render_plot_csv(slices)
     written = []
-    write_json(root / SLICES_JSON, slices)
+    write_slices(root / SLICES_JSON, slices)
     written.append(str(root / SLICES_JSON))
     write_text(root / SLICES_MD, markdown)
     written.append(str(root / SLICES_MD))

@@ -1,6 +1,7 @@
 """Error analysis end to end: slices, intervals, HLP, potential impact, explanations.
 
-:func:`analyse_slices` is pure (arrays in, the ``reports/slices.json`` document out);
+:func:`analyse_slices` (in :mod:`release.analysis.slice_report`) is pure: arrays in, the
+``reports/slices.json`` document out;
 :func:`explain_model` computes ``explain.json`` and ``examples.json``;
 :func:`run_error_analysis` runs both and writes the report files.
 """
@@ -12,199 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from release.analysis import counterfactual, explain, hlp, impact
-from release.analysis.fairness import analyse_fairness
+from release.analysis import counterfactual, explain
+from release.analysis.slice_report import analyse_slices, top_slice
 from release.analysis.slices import build_slices
 from release.config import Settings
-from release.errors import ConfigError, DataError
-from release.stats import bootstrap
+from release.errors import DataError
 from release.stats import metrics as m
 from release.stats.metrics import encode as encode_outcomes
-
-BOUNDED_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc"})
-
-
-def _hlp_plan(settings: Settings, df: Any, names: list[str]) -> tuple[bool, dict[str, float]]:
-    """Whether to measure HLP from annotators, and the given per-slice HLP values."""
-    cfg = settings.evaluate.hlp
-    annotators = list(settings.data.annotators)
-    regression = settings.data.task == "regression"
-    given = dict(cfg.given) if cfg.source in ("auto", "given") else {}
-    known = {"overall", *names}
-    for name, value in given.items():
-        if name not in known:
-            raise ConfigError(
-                f"evaluate.hlp.given names slice {name!r}, which is not defined",
-                "use a slice name from reports/slices.md or 'overall'",
-            )
-        metric = settings.evaluate.primary_metric
-        if not isinstance(value, int | float) or (
-            metric in BOUNDED_METRICS and not 0 <= value <= 1
-        ):
-            raise ConfigError(
-                f"evaluate.hlp.given.{name} = {value!r} is invalid",
-                "give HLP as a fraction between 0 and 1 (0.96 for 96%)",
-            )
-    if cfg.source == "given" and not given:
-        raise ConfigError(
-            "evaluate.hlp.source is 'given' but evaluate.hlp.given is empty",
-            "add slice: value pairs under evaluate.hlp.given or use source: auto",
-        )
-    use_annotators = cfg.source in ("auto", "annotators") and bool(annotators) and not regression
-    if cfg.source == "annotators" and not use_annotators:
-        raise ConfigError(
-            "evaluate.hlp.source is 'annotators' but no annotator labels can be used",
-            "list annotator columns in data.annotators (classification only)",
-        )
-    return use_annotators, given
-
-
-def analyse_slices(
-    settings: Settings,
-    test_df: Any,
-    y_true: Any,
-    y_pred: Any,
-    proba: Any = None,
-    classes: list[Any] | None = None,
-) -> dict[str, Any]:
-    """The ``reports/slices.json`` document: per-slice metric with CI, HLP, impact, rank."""
-    ev = settings.evaluate
-    task = settings.data.task
-    metric = ev.primary_metric
-    m.check_metric(metric, task)
-    out, classes = encode_outcomes(task, y_true, y_pred, proba, classes)
-    n = len(out)
-    if n == 0:
-        raise DataError("the test set is empty", "check data.test_size and the data source")
-    if len(test_df) != n:
-        raise DataError(
-            f"test data has {len(test_df)} rows but there are {n} predictions",
-            "pass the predictions of exactly these rows",
-        )
-    if metric in ("roc_auc", "log_loss") and out.proba is None:
-        raise ConfigError(
-            f"evaluate.primary_metric {metric} needs class probabilities",
-            "use a classifier with predict_proba or another primary metric",
-        )
-    slices = build_slices(test_df, ev.slices, settings.data.slice_columns)
-    use_annotators, given = _hlp_plan(settings, test_df, [s.name for s in slices])
-    warnings = [empty_slice_warning(s, ev.slices.predicates) for s in slices if s.rows == 0]
-    slices = [s for s in slices if s.rows > 0]
-    rows_hlp = (
-        hlp.row_hlp_from_frame(test_df, list(settings.data.annotators), y_true)
-        if use_annotators
-        else None
-    )
-    impact_metric = "accuracy" if use_annotators else metric
-    hib = m.higher_is_better(impact_metric)
-    correct = out.correct() if impact_metric == "accuracy" and task != "regression" else None
-
-    def measure(name: str, mask: np.ndarray | None) -> dict[str, Any]:
-        sub = out if mask is None else out.take(np.flatnonzero(mask))
-        est = bootstrap.estimate(
-            metric,
-            sub,
-            resamples=ev.bootstrap,
-            confidence=ev.confidence,
-            rng=bootstrap.rng_for(ev.seed, name),
-        )
-        if impact_metric == metric:
-            model_value = est.value
-        elif correct is not None:
-            part = correct if mask is None else correct[mask]
-            model_value = float(part.mean()) if part.size else None
-        else:
-            model_value = m.point(impact_metric, sub)
-        acc, agr = rows_hlp.on(mask) if rows_hlp is not None else (None, None)
-        value: float | None
-        source: str | None
-        if name in given:
-            value, source = float(given[name]), "given"
-        elif rows_hlp is not None:
-            value = acc if settings.evaluate.hlp.kind == "annotator_accuracy" else agr
-            source = "annotators" if value is not None else None
-        else:
-            value, source = None, None
-        return {
-            "rows": est.rows,
-            "metric": est.value,
-            "ci_low": est.low,
-            "ci_high": est.high,
-            "interval": est.method,
-            "impact_model": model_value,
-            "hlp": value,
-            "hlp_source": source,
-            "hlp_annotator_accuracy": acc,
-            "hlp_agreement": agr,
-        }
-
-    overall = measure("overall", None)
-    entries: list[dict[str, Any]] = []
-    for s in slices:
-        entry = {"name": s.name, "kind": s.kind, **measure(s.name, s.mask)}
-        entry["share"] = entry["rows"] / n
-        entry["small"] = entry["rows"] < ev.min_slice_size
-        entry["gap"] = (
-            None
-            if entry["metric"] is None or overall["metric"] is None
-            else entry["metric"] - overall["metric"]
-        )
-        entry["potential_impact"] = impact.potential_impact(
-            entry["hlp"], entry["impact_model"], entry["share"], higher_is_better=hib
-        )
-        entries.append(entry)
-    ranking = "hlp" if any(e["potential_impact"] is not None for e in entries) else "gap"
-    if ranking == "gap":
-        # Without HLP, the only yardstick is the overall metric: rank the share-weighted shortfall.
-        for e in entries:
-            e["gap_impact"] = impact.potential_impact(
-                overall["impact_model"], e["impact_model"], e["share"], higher_is_better=hib
-            )
-    key = "potential_impact" if ranking == "hlp" else "gap_impact"
-    ranks = impact.rank([impact.Candidate(e["name"], e.get(key), e["small"]) for e in entries])
-    for e in entries:
-        e["rank"] = ranks[e["name"]]
-    sources = {e["hlp_source"] for e in entries} | {overall["hlp_source"]}
-    sources.discard(None)
-    if not sources:
-        hlp_kind = None
-    elif sources == {"given"}:
-        hlp_kind = "given"
-    else:
-        hlp_kind = settings.evaluate.hlp.kind
-    return {
-        "primary_metric": metric,
-        "higher_is_better": m.higher_is_better(metric),
-        "overall": {
-            "metric": overall["metric"],
-            "ci_low": overall["ci_low"],
-            "ci_high": overall["ci_high"],
-            "interval": overall["interval"],
-            "rows": overall["rows"],
-            "hlp": overall["hlp"],
-            "hlp_annotator_accuracy": overall["hlp_annotator_accuracy"],
-            "hlp_agreement": overall["hlp_agreement"],
-            "impact_model": overall["impact_model"],
-        },
-        "hlp_kind": hlp_kind,
-        "impact_metric": impact_metric,
-        "ranking": ranking,
-        "confidence": ev.confidence,
-        "bootstrap": ev.bootstrap,
-        "seed": ev.seed,
-        "min_slice_size": ev.min_slice_size,
-        "task": task,
-        "slices": entries,
-        "warnings": warnings,
-        "fairness": analyse_fairness(settings, test_df, out, classes),
-    }
-
-
-def empty_slice_warning(item: Any, predicates: dict[str, str]) -> str:
-    """The report's line for a declared slice that no test row falls in."""
-    text = predicates.get(item.name) if item.kind == "predicate" else None
-    what = f"slice {item.name} ({text})" if text else f"slice {item.name}"
-    return f"{what} matches no test row, so it has no metrics; check its definition"
 
 
 def feature_frame(
@@ -221,19 +36,6 @@ def feature_frame(
             "evaluate on data with the model's features",
         )
     return test_df[list(feature_columns)]
-
-
-def top_slice(result: dict[str, Any]) -> dict[str, Any] | None:
-    """The slice ranked first (or, failing a ranking, the largest impact or worst gap)."""
-    entries = result["slices"]
-    ranked = [e for e in entries if e["rank"] is not None]
-    if ranked:
-        return min(ranked, key=lambda e: e["rank"])
-    with_gap = [e for e in entries if e["gap"] is not None]
-    if not with_gap:
-        return None
-    sign = 1.0 if result["higher_is_better"] else -1.0
-    return min(with_gap, key=lambda e: (sign * e["gap"], e["name"]))
 
 
 def explain_model(

@@ -8,7 +8,8 @@ loses it.
 
 from __future__ import annotations
 
+from release.cardspec import PLACEHOLDER_PREFIX
+
 SCHEMA_VERSION = "1.0"
-PLACEHOLDER_PREFIX = "[TODO"
 
 __all__ = ["PLACEHOLDER_PREFIX", "SCHEMA_VERSION"]

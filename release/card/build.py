@@ -15,7 +15,9 @@ from typing import Any
 
 from release import paths
 from release.card import SCHEMA_VERSION
-from release.card.content import is_placeholder
+from release.card.front_matter import front_matter
+from release.card.usage import explanations, how_to_load
+from release.cardspec import is_placeholder
 from release.errors import UsageError
 
 SLICE_FIELDS = (
@@ -35,24 +37,7 @@ SLICE_FIELDS = (
     "potential_impact",
     "rank",
 )
-METRIC_NAMES = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "f1": "F1",
-    "roc_auc": "ROC AUC",
-    "log_loss": "Log loss",
-    "mae": "Mean absolute error",
-    "rmse": "Root mean squared error",
-    "r2": "R2",
-}
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
-# values shown in the code snippet: plain tokens only, whatever odd categories the data has
-_PLAIN = re.compile(r"^[\w .+-]{1,40}$")
-TASK_NAMES = {
-    "binary": "Binary classification",
-    "multiclass": "Multiclass classification",
-    "regression": "Regression",
-}
 
 
 def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
@@ -79,47 +64,89 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
     dataset_id, dataset_name = _dataset(facts, content)
     card: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "model_details": {
-            "name": str(name),
-            "version": version,
-            "description": content["description"],
-            "task": task,
-            "target": model.get("target") or params["data"].get("target"),
-            "estimator": model.get("estimator") or params["train"].get("estimator"),
-            "hyperparameters": model.get("hyperparameters") or params["train"].get("params") or {},
-            "classes": model.get("classes"),
-            "features": _features(model.get("features") or []),
-            "sha256": model.get("sha256"),
-            "trained_at": model.get("trained_at"),
-            "training_seconds": model.get("training_seconds"),
-            "authors": content["authors"],
-            "license": content["license"],
-            "contact": content["contact"],
-            "citation": content["citation"],
-            "registry": registry,
-        },
+        "model_details": _model_details(facts, content, str(name), version, task),
         "intended_use": {
             "primary_uses": content["primary_uses"],
             "primary_users": content["primary_users"],
             "out_of_scope": content["out_of_scope"],
         },
         "factors": _factors(params, slices, content),
-        "metrics": {
-            "task": task,
-            "values": values,
-            "n_test": facts["metrics"].get("n_test"),
-            "primary_metric": slices.get("primary_metric")
-            or params["evaluate"].get("primary_metric"),
-            "higher_is_better": bool(slices.get("higher_is_better", True)),
-            "overall": slices.get("overall") or {},
-            "confidence": slices.get("confidence", params["evaluate"].get("confidence")),
-            "bootstrap": slices.get("bootstrap", params["evaluate"].get("bootstrap")),
-            "hlp_kind": slices.get("hlp_kind"),
-            **_impact_wording(slices, params),
-            "decision_threshold": None
-            if task == "regression"
-            else "the class with the highest predicted probability (0.5 for binary)",
+        "metrics": _metrics(facts, slices, task, values),
+        **_data_sections(facts, dataset_id, dataset_name),
+        "quantitative_analyses": _quantitative(params, slices),
+        "explanations": explanations(facts.get("explain"), facts.get("examples")),
+        "ethical_considerations": content["ethical_considerations"],
+        "caveats_and_recommendations": {
+            "caveats": content["caveats"],
+            "recommendations": content["recommendations"],
         },
+        "lineage": {
+            "git": facts["git"],
+            "dvc": facts["dvc"],
+            "registry": registry,
+            "packages": facts.get("packages") or {},
+            "model_packages": model.get("packages") or {},
+            "params": params,
+        },
+        "plots": facts["plots"],
+        "how_to_load": how_to_load(model, facts.get("examples"), str(name), version),
+    }
+    card["front_matter"] = front_matter(card, content, dataset_id, dataset_name)
+    card["placeholders"] = placeholders(card)
+    return card
+
+
+def _model_details(
+    facts: dict[str, Any], content: dict[str, Any], name: str, version: str | None, task: str
+) -> dict[str, Any]:
+    model, params = facts["model"], facts["params"]
+    registry = facts.get("registry") or []
+    return {
+        "name": name,
+        "version": version,
+        "description": content["description"],
+        "task": task,
+        "target": model.get("target") or params["data"].get("target"),
+        "estimator": model.get("estimator") or params["train"].get("estimator"),
+        "hyperparameters": model.get("hyperparameters") or params["train"].get("params") or {},
+        "classes": model.get("classes"),
+        "features": _features(model.get("features") or []),
+        "sha256": model.get("sha256"),
+        "trained_at": model.get("trained_at"),
+        "training_seconds": model.get("training_seconds"),
+        "authors": content["authors"],
+        "license": content["license"],
+        "contact": content["contact"],
+        "citation": content["citation"],
+        "registry": registry,
+    }
+
+
+def _metrics(
+    facts: dict[str, Any], slices: dict[str, Any], task: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    params = facts["params"]
+    return {
+        "task": task,
+        "values": values,
+        "n_test": facts["metrics"].get("n_test"),
+        "primary_metric": slices.get("primary_metric") or params["evaluate"].get("primary_metric"),
+        "higher_is_better": bool(slices.get("higher_is_better", True)),
+        "overall": slices.get("overall") or {},
+        "confidence": slices.get("confidence", params["evaluate"].get("confidence")),
+        "bootstrap": slices.get("bootstrap", params["evaluate"].get("bootstrap")),
+        "hlp_kind": slices.get("hlp_kind"),
+        **_impact_wording(slices, params),
+        "decision_threshold": None
+        if task == "regression"
+        else "the class with the highest predicted probability (0.5 for binary)",
+    }
+
+
+def _data_sections(facts: dict[str, Any], dataset_id: str, dataset_name: str) -> dict[str, Any]:
+    model, params = facts["model"], facts["params"]
+    slices = facts["slices"] or {}
+    return {
         "evaluation_data": {
             "dataset": dataset_name,
             "split": "test",
@@ -138,37 +165,19 @@ def assemble_card(facts: dict[str, Any], content: dict[str, Any]) -> dict[str, A
             "preprocessing": _preprocessing(params),
             "provenance": facts.get("provenance") or {},
         },
-        "quantitative_analyses": {
-            "primary_metric": slices.get("primary_metric"),
-            "hlp_kind": slices.get("hlp_kind"),
-            "min_slice_size": slices.get(
-                "min_slice_size", params["evaluate"].get("min_slice_size")
-            ),
-            "ranking": slices.get("ranking", "hlp"),
-            "slices": [{k: s.get(k) for k in SLICE_FIELDS} for s in slices.get("slices") or []],
-            # Selection, TPR/FPR (or mean error) per protected group and the largest gaps.
-            "fairness": slices.get("fairness"),
-        },
-        "explanations": _explanations(facts.get("explain"), facts.get("examples")),
-        "ethical_considerations": content["ethical_considerations"],
-        "caveats_and_recommendations": {
-            "caveats": content["caveats"],
-            "recommendations": content["recommendations"],
-        },
-        "lineage": {
-            "git": facts["git"],
-            "dvc": facts["dvc"],
-            "registry": registry,
-            "packages": facts.get("packages") or {},
-            "model_packages": model.get("packages") or {},
-            "params": params,
-        },
-        "plots": facts["plots"],
-        "how_to_load": _how_to_load(model, facts.get("examples"), str(name), version),
     }
-    card["front_matter"] = front_matter(card, content, dataset_id, dataset_name)
-    card["placeholders"] = placeholders(card)
-    return card
+
+
+def _quantitative(params: dict[str, Any], slices: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "primary_metric": slices.get("primary_metric"),
+        "hlp_kind": slices.get("hlp_kind"),
+        "min_slice_size": slices.get("min_slice_size", params["evaluate"].get("min_slice_size")),
+        "ranking": slices.get("ranking", "hlp"),
+        "slices": [{k: s.get(k) for k in SLICE_FIELDS} for s in slices.get("slices") or []],
+        # Selection, TPR/FPR (or mean error) per protected group and the largest gaps.
+        "fairness": slices.get("fairness"),
+    }
 
 
 HLP_TEXT = {
@@ -206,45 +215,6 @@ def _impact_wording(slices: dict[str, Any], params: dict[str, Any]) -> dict[str,
         "hlp_text": hlp,
         "impact_formula": f"{formula} x share of the test set",
     }
-
-
-def front_matter(
-    card: dict[str, Any], content: dict[str, Any], dataset_id: str, dataset_name: str
-) -> dict[str, Any]:
-    """Hugging Face metadata; ``model-index`` results are the card's own metric values."""
-    task = card["metrics"]["task"]
-    pipeline_tag = "tabular-regression" if task == "regression" else "tabular-classification"
-    tags = [pipeline_tag, "sklearn", "skops", "model-card", *content.get("tags", [])]
-    values = card["metrics"]["values"]
-    fm: dict[str, Any] = {}
-    license_ = card["model_details"]["license"]
-    if not is_placeholder(license_):
-        fm["license"] = license_
-    fm.update(
-        {
-            "library_name": "sklearn",
-            "pipeline_tag": pipeline_tag,
-            "tags": list(dict.fromkeys(tags)),
-            "datasets": [dataset_id],
-            "metrics": list(values),
-            "model-index": [
-                {
-                    "name": card["model_details"]["name"],
-                    "results": [
-                        {
-                            "task": {"type": pipeline_tag, "name": TASK_NAMES.get(task, task)},
-                            "dataset": {"type": dataset_id, "name": dataset_name, "split": "test"},
-                            "metrics": [
-                                {"type": k, "value": v, "name": METRIC_NAMES.get(k, k)}
-                                for k, v in values.items()
-                            ],
-                        }
-                    ],
-                }
-            ],
-        }
-    )
-    return fm
 
 
 def placeholders(card: dict[str, Any]) -> list[str]:
@@ -356,143 +326,6 @@ def _quality(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _explanations(explain: Any, examples: Any) -> dict[str, Any]:
-    explain = explain if isinstance(explain, dict) else {}
-    raw = explain.get("permutation_importance") or explain.get("importance") or []
-    if isinstance(raw, dict):
-        raw = raw.get("features") or [
-            {"feature": k, **(v if isinstance(v, dict) else {"mean": v})} for k, v in raw.items()
-        ]
-    importance: list[dict[str, Any]] = []
-    for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, dict):
-            continue
-        feature = item.get("feature") or item.get("name")
-        mean = item.get("mean", item.get("importance_mean", item.get("importance")))
-        if feature is None or not isinstance(mean, int | float):
-            continue
-        std = item.get("std", item.get("importance_std"))
-        importance.append(
-            {
-                "feature": str(feature),
-                "mean": float(mean),
-                "std": float(std) if isinstance(std, int | float) else None,
-            }
-        )
-    importance.sort(key=lambda r: -r["mean"])
-    surrogate = explain.get("surrogate")
-    if isinstance(surrogate, dict):
-        rules = surrogate.get("text") or surrogate.get("rules") or ""
-        if isinstance(rules, list):
-            rules = "\n".join(_rule_text(r) for r in rules)
-        surrogate = {
-            "depth": surrogate.get("depth") or surrogate.get("max_depth"),
-            "fidelity": surrogate.get("fidelity"),
-            "fidelity_measure": surrogate.get("fidelity_measure"),
-            "rules": str(rules),
-        }
-    else:
-        surrogate = None
-    if isinstance(examples, dict):
-        slice_name = examples.get("slice")
-        items = examples.get("examples") or []
-    else:
-        slice_name, items = None, examples or []
-    return {
-        "importance": importance,
-        "surrogate": surrogate,
-        "examples_slice": str(slice_name) if slice_name is not None else None,
-        "examples": [_example(e) for e in items if isinstance(e, dict)][:20],
-    }
-
-
-def _rule_text(rule: Any) -> str:
-    if not isinstance(rule, dict):
-        return str(rule)
-    conditions = " and ".join(map(str, rule.get("conditions") or []))
-    return f"if {conditions} then {rule.get('prediction')} ({rule.get('rows')} rows)"
-
-
-def _shown(value: Any) -> str | None:
-    """A value as the card prints it: numbers (predictions) with 4 significant digits."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _example(raw: dict[str, Any]) -> dict[str, Any]:
-    """One misclassified example: its features as text and its counterfactual as a sentence."""
-    features = raw.get("features")
-    if not isinstance(features, dict):
-        features = {k: v for k, v in raw.items() if k not in ("row", "y_true", "y_pred")}
-        features.pop("counterfactual", None)
-    fix = raw.get("counterfactual")
-    if isinstance(fix, dict):
-        text = f"{fix.get('feature')}: {_shown(fix.get('from'))} → {_shown(fix.get('to'))}"
-        if fix.get("new_prediction") is not None:
-            text += f" flips the prediction to {_shown(fix.get('new_prediction'))}"
-    else:
-        text = "" if fix is None else str(fix)
-    return {
-        "row": None if raw.get("row") is None else str(raw.get("row")),
-        "y_true": _shown(raw.get("y_true")),
-        "y_pred": _shown(raw.get("y_pred")),
-        "features": {str(k): None if v is None else str(v) for k, v in features.items()},
-        "counterfactual": text,
-    }
-
-
-def _example_row(model: dict[str, Any], examples: Any) -> dict[str, Any]:
-    """One input row for the loading snippet: a real test row when examples.json has one."""
-    items = examples.get("examples") if isinstance(examples, dict) else examples
-    first: dict[str, Any] = next((e for e in items or [] if isinstance(e, dict)), {})
-    features = first.get("features")
-    real: dict[str, Any] = features if isinstance(features, dict) else {}
-    row: dict[str, Any] = {}
-    for f in model.get("features") or []:
-        if not isinstance(f, dict) or "name" not in f:
-            continue
-        name = str(f["name"])
-        value = real.get(name)
-        plain = [str(c) for c in f.get("categories") or [] if _PLAIN.match(str(c))]
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
-            row[name] = value  # (value == value: not NaN)
-        elif isinstance(value, str) and _PLAIN.match(value):
-            row[name] = value
-        elif plain:
-            row[name] = plain[0]
-        else:
-            row[name] = 0.0 if f.get("kind") != "categorical" else ""
-    return row
-
-
-def _how_to_load(
-    model: dict[str, Any], examples: Any, name: str, version: str | None
-) -> dict[str, str]:
-    sha = str(model.get("sha256") or "")
-    row = _example_row(model, examples)
-    columns = ",\n".join(f"    {k!r}: [{v!r}]" for k, v in row.items())
-    python = (
-        "from release.model.persist import load_model, read_metadata\n"
-        "from release.model.predict import frame_from_records, predict\n\n"
-        f'pipeline = load_model("models/model.skops", expected_sha256={sha!r})\n'
-        'meta = read_metadata("models/model.json")\n'
-        "# one list per feature, one position per row (this row is from the test set)\n"
-        f"columns = {{\n{columns}\n}}\n"
-        "df = frame_from_records(meta, columns)\n"
-        "labels, proba = predict(pipeline, meta, df)\n"
-    )
-    ref = f"{name}@{version}" if version else "models"
-    return {
-        "python": python,
-        "fetch": "dvc pull models/model.skops models/model.json",
-        "serve": f"release serve --model {ref}",
-        "infer": f"POST /v2/models/{name}/infer (Open Inference Protocol, KServe V2)",
-    }
-
-
 def build_card(
     root: str | os.PathLike[str] = ".",
     *,
@@ -509,7 +342,7 @@ def build_card(
     from release.card.content import load_content
     from release.card.facts import gather_facts
     from release.card.render import render_card
-    from release.card.schema import validate_card
+    from release.cardspec.schema import validate_card
     from release.fsio import dumps_json, write_text
 
     root = Path(root)

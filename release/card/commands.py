@@ -89,7 +89,7 @@ def build_cmd(
 @json_option
 def check_cmd(path: str, profile: str, as_json: bool) -> None:
     """Check a card (folder or card.json) offline; exit 1 when it is incomplete."""
-    from release.card.check import check_card, hf_parser_note, readme_problems
+    from release.cardspec.check import check_card, hf_parser_note, readme_problems
 
     target = Path(path)
     card_file = target / "card.json" if target.is_dir() else target

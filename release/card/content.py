@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from release.card import PLACEHOLDER_PREFIX
+from release.cardspec import PLACEHOLDER_PREFIX
 from release.errors import UsageError
 
 # field -> what a person should write there (shown in the placeholder)
@@ -42,17 +42,6 @@ def placeholder(field: str) -> str:
     """The marked placeholder text for a missing hand-written field."""
     hint = TEXT_FIELDS.get(field) or LIST_FIELDS.get(field) or field
     return f"{PLACEHOLDER_PREFIX}: {hint} (edit card.yaml: {field})]"
-
-
-def is_placeholder(value: Any) -> bool:
-    """True for a missing value, an empty one, or one that still holds a ``[TODO`` marker."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip() or PLACEHOLDER_PREFIX.lower() in value.lower()
-    if isinstance(value, list):
-        return not value or any(is_placeholder(v) for v in value)
-    return False
 
 
 def load_content(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from release import gitcmd, paths
 from release.analysis.slice_gate import PROPORTION_METRICS
 from release.errors import UsageError
 from release.markdown import md_cell as _cell  # the one Markdown escaper
+from release.registry.api import read_state
 from release.stats import proportions
 from release.stats.metrics import higher_is_better
 
@@ -47,12 +48,6 @@ def _exists(repo: Path, rev: str) -> bool:
 
 
 def _stage_version_tag(repo: Path, name: str, stage: str) -> str:
-    try:
-        from release.registry.api import read_state
-    except ImportError:
-        raise UsageError(
-            f"cannot resolve {name}#{stage} without the registry", "pass NAME@vX.Y.Z instead"
-        ) from None
     version = read_state(str(repo)).active_version(name, stage)
     if not version:
         raise UsageError(f"no version of {name} is in stage {stage}", "see `release show`")

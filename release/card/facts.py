@@ -15,7 +15,9 @@ from typing import Any
 
 from release import dvcstore, gitcmd, paths
 from release.errors import DataError
+from release.facts import load_metrics, load_slices
 from release.fsio import read_json, sha256_file
+from release.registry.api import read_state
 
 # input file -> the pipeline stage (and command) that writes it
 REQUIRED_INPUTS: dict[str, tuple[str, str]] = {
@@ -45,10 +47,6 @@ PACKAGES = (
 _VERSION_TAG = re.compile(
     r"^(?P<name>[a-zA-Z0-9]([a-zA-Z0-9\-/_=.]*[a-zA-Z0-9])?)@(?P<version>v\d+\.\d+\.\d+\S*?)$"
 )
-_STAGE_TAG = re.compile(
-    r"^(?P<name>[a-zA-Z0-9]([a-zA-Z0-9\-/_=.]*[a-zA-Z0-9])?)#(?P<stage>[a-zA-Z0-9]"
-    r"([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?)(#\d+)?$"
-)
 ROC_POINTS = 60
 RESIDUAL_POINTS = 300
 
@@ -73,8 +71,9 @@ def gather_facts(root: str | Path = ".", params: str | Path = paths.PARAMS) -> d
     params_path = Path(params) if Path(params).is_absolute() else root / params
     facts: dict[str, Any] = {
         "params": read_params(params_path),
-        "metrics": _read(root, paths.METRICS),
-        "slices": _read(root, paths.SLICES_JSON),
+        # the evaluate stage's contracts, through their one typed reader
+        "metrics": dict(load_metrics(require(root, paths.METRICS)).values),
+        "slices": load_slices(require(root, paths.SLICES_JSON)).doc,
         "explain": _read_optional(root, paths.EXPLAIN_JSON),
         "examples": _read_optional(root, paths.EXAMPLES_JSON),
         "provenance": _read(root, paths.PROVENANCE),
@@ -222,31 +221,24 @@ def registry_facts(root: Path, commit: str | None, params: dict[str, Any]) -> li
         return []
     tags = (gitcmd.try_output(root, "tag", "--points-at", commit) or "").split()
     versions: list[tuple[str, str]] = []
-    assigned: dict[str, list[str]] = {}
     for tag in tags:
         if m := _VERSION_TAG.match(tag):
             versions.append((m["name"].replace("=", ":"), m["version"]))
-        elif m := _STAGE_TAG.match(tag):
-            assigned.setdefault(m["name"].replace("=", ":"), []).append(m["stage"])
     stages_order: list[str] = list(params.get("release", {}).get("stages") or [])
     state = _registry_state(root)
     out = []
     for name, version in sorted(set(versions)):
+        # Stages come from the one GTO resolver only; unreadable, the card says so.
         if state is not None:
             held = [s for s in stages_order if _active(state, name, s) == version]
             source = "registry"
         else:
-            held = sorted(set(assigned.get(name, [])))
-            source = "tags"
+            held, source = [], "unavailable"
         out.append({"name": name, "version": version, "stages": held, "source": source})
     return out
 
 
 def _registry_state(root: Path) -> Any:
-    try:
-        from release.registry.api import read_state
-    except ImportError:
-        return None
     try:
         return read_state(str(root))
     except Exception:  # the registry is a fact source here, never a reason to fail the card

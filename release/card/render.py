@@ -21,7 +21,8 @@ import yaml
 from markupsafe import Markup
 
 from release.card import svg
-from release.card.schema import BUILTIN_TEMPLATES
+from release.cardspec import is_placeholder
+from release.cardspec.schema import BUILTIN_TEMPLATES
 from release.errors import UsageError
 from release.markdown import md_cell, md_text
 
@@ -127,17 +128,11 @@ def make_environment(
     env.globals.update(
         {
             "svg": svg,
-            "is_placeholder": _is_placeholder,
+            "is_placeholder": is_placeholder,
             "lower_is_better": _lower_is_better,
         }
     )
     return env
-
-
-def _is_placeholder(value: Any) -> bool:
-    from release.card.content import is_placeholder
-
-    return is_placeholder(value)
 
 
 def _lower_is_better(metric: str) -> bool:

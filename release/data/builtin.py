@@ -79,17 +79,8 @@ def generate(rows: int = 20_000, seed: int = 42, drift: float = 0.0) -> Any:
     home = rng.choice(CATEGORIES["home_ownership"], size=rows, p=[0.25, 0.4, 0.35])
     purpose = rng.choice(CATEGORIES["purpose"], size=rows, p=[0.25, 0.2, 0.15, 0.15, 0.25])
 
-    # Observed risk: what the features can tell.
-    z = (
-        -1.0
-        - 1.1 * (credit_score - 680) / 70
-        + 0.9 * (debt_to_income - 0.23) / 0.13
-        - 0.6 * (np.log(income) - np.log(48_000)) / 0.5
-        + 0.45 * (np.log(loan_amount) - np.log(12_000)) / 0.6
-        - 0.25 * (age - 42) / 12
-        + 0.35 * (purpose == "business")
-        + 0.35 * (home == "rent")
-        + 0.8 * d * (num_credit_lines - 4) / 2  # concept drift: a new driver of risk
+    z = _observed_risk(
+        credit_score, debt_to_income, income, loan_amount, age, purpose, home, num_credit_lines, d
     )
     # Self-employed: risk is mostly the latent cash flow the features do not show.
     latent = rng.normal(0, 1, rows)
@@ -97,11 +88,7 @@ def generate(rows: int = 20_000, seed: int = 42, drift: float = 0.0) -> Any:
     p_default = 1 / (1 + np.exp(-np.where(is_se, 2.5, 6.0) * z))
     target = (rng.random(rows) < p_default).astype("int64")
 
-    accuracy = np.vectorize(ANNOTATOR_ACCURACY.get)(employment)
-    annotations = {}
-    for name in ANNOTATORS:
-        correct = rng.random(rows) < accuracy
-        annotations[name] = np.where(correct, target, 1 - target).astype("int64")
+    annotations = _annotations(rng, employment, target)
 
     def holes(values: Any, rate: float) -> Any:
         mask = rng.random(rows) < rate
@@ -128,6 +115,46 @@ def generate(rows: int = 20_000, seed: int = 42, drift: float = 0.0) -> Any:
         }
     )
     return frame
+
+
+def _observed_risk(
+    credit_score: Any,
+    debt_to_income: Any,
+    income: Any,
+    loan_amount: Any,
+    age: Any,
+    purpose: Any,
+    home: Any,
+    num_credit_lines: Any,
+    d: float,
+) -> Any:
+    """The log-odds of default that the features can tell (before the latent cash flow)."""
+    import numpy as np
+
+    return (
+        -1.0
+        - 1.1 * (credit_score - 680) / 70
+        + 0.9 * (debt_to_income - 0.23) / 0.13
+        - 0.6 * (np.log(income) - np.log(48_000)) / 0.5
+        + 0.45 * (np.log(loan_amount) - np.log(12_000)) / 0.6
+        - 0.25 * (age - 42) / 12
+        + 0.35 * (purpose == "business")
+        + 0.35 * (home == "rent")
+        + 0.8 * d * (num_credit_lines - 4) / 2  # concept drift: a new driver of risk
+    )
+
+
+def _annotations(rng: Any, employment: Any, target: Any) -> dict[str, Any]:
+    """Each annotator's label: right with the accuracy of the row's employment type."""
+    import numpy as np
+
+    rows = len(target)
+    accuracy = np.vectorize(ANNOTATOR_ACCURACY.get)(employment)
+    annotations = {}
+    for name in ANNOTATORS:
+        correct = rng.random(rows) < accuracy
+        annotations[name] = np.where(correct, target, 1 - target).astype("int64")
+    return annotations
 
 
 def generate_batch(rows: int, seed: int, drift: float) -> Any:

@@ -69,10 +69,10 @@ def validate(
     import pandas as pd
 
     from release.data.checks import check_settings
+    from release.data.prepare import read_split
     from release.data.sources import read_table
     from release.data.validate import validate_frame
     from release.fsio import write_json
-    from release.model.train import read_split
 
     settings = load_settings(params_path)
     if data_file:

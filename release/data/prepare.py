@@ -51,6 +51,16 @@ def deduplicate(frame: Any, drop: bool) -> tuple[Any, dict[str, Any]]:
     return frame, record
 
 
+def read_split(path: str | Path, stage: str = "prepare") -> Any:
+    """Read a prepared split, naming the stage to run when it is missing."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} missing", f"run `dvc repro {stage}` or `release data {stage}`")
+    return pd.read_parquet(path)
+
+
 def write_parquet(frame: Any, target: str | Path) -> None:
     """Write a frame to Parquet atomically and deterministically (no index)."""
     with atomic_path(target) as tmp:

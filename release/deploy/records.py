@@ -31,12 +31,12 @@ from filelock import FileLock, Timeout
 from release import notes
 from release.errors import DeployError
 from release.fsio import read_json, write_json
-from release.registry.grammar import validate_name, validate_stage
+from release.grammar import validate_name, validate_stage
 
 
 def check_name(name: str) -> str:
     """Validate an artifact name before it becomes part of a path or command: the grammar
-    ``release register`` accepts (release.registry.grammar), so what registers deploys."""
+    ``release register`` accepts (release.grammar), so what registers deploys."""
     return validate_name(name)
 
 

@@ -253,7 +253,4 @@ class Router:
             window.shadow.add(base_out, cand_out)
 
 
-if __name__ == "__main__":  # pragma: no cover (kept for old command lines)
-    from release.deploy.router_app import main
-
-    main()
+_check_url = check_url

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 from release import paths
 from release.config import Settings
-from release.fsio import atomic_path, write_json
+from release.facts import write_metrics
+from release.fsio import atomic_path
 from release.model.metrics import compute_metrics
 
 
@@ -18,10 +17,12 @@ def evaluate(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
+    from release.analysis.run import run_error_analysis
+    from release.data.prepare import read_split
     from release.data.schema import resolve_columns
     from release.model.persist import load_model, read_metadata
     from release.model.predict import predict
-    from release.model.train import read_split
+    from release.monitor.profile import build_profile, write_profile
 
     root = Path(root)
     test = read_split(root / paths.TEST)
@@ -44,51 +45,35 @@ def evaluate(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
         predictions.to_parquet(tmp, index=False)
     _write_plots(root / paths.PLOTS_DIR, task, y_true, y_pred, proba, classes)
 
-    run_error_analysis = _optional("release.analysis", "run_error_analysis")
-    if run_error_analysis is not None:
-        summary = run_error_analysis(
-            settings,
-            test,
-            y_true,
-            y_pred,
-            proba,
-            classes,
-            model,
-            reports_dir=str(root / paths.REPORTS),
-            feature_columns=columns.features,
-        )
-        # The overall interval, flat beside the metric, for `dvc metrics diff`.
-        metric = settings.evaluate.primary_metric
-        for key, value in zip(("ci_low", "ci_high"), summary.get("overall_ci") or (), strict=False):
-            if value is not None:
-                metrics[f"{metric}_{key}"] = value
-    build_profile = _optional("release.monitor.profile", "build_profile")
-    write_profile = _optional("release.monitor.profile", "write_profile")
-    if build_profile is not None and write_profile is not None:
-        metric = settings.evaluate.primary_metric
-        profile = build_profile(
-            settings,
-            test[[*columns.features, settings.data.target]],
-            predictions=np.asarray(y_pred),
-            proba=proba,
-            classes=classes,
-            metric_name=metric,
-            metric_value=metrics.get(metric),
-            n_test=len(test),
-        )
-        write_profile(root / paths.REFERENCE_PROFILE, profile)
-    write_json(root / paths.METRICS, metrics)
+    summary = run_error_analysis(
+        settings,
+        test,
+        y_true,
+        y_pred,
+        proba,
+        classes,
+        model,
+        reports_dir=str(root / paths.REPORTS),
+        feature_columns=columns.features,
+    )
+    # The overall interval, flat beside the metric, for `dvc metrics diff`.
+    metric = settings.evaluate.primary_metric
+    for key, value in zip(("ci_low", "ci_high"), summary.get("overall_ci") or (), strict=False):
+        if value is not None:
+            metrics[f"{metric}_{key}"] = value
+    profile = build_profile(
+        settings,
+        test[[*columns.features, settings.data.target]],
+        predictions=np.asarray(y_pred),
+        proba=proba,
+        classes=classes,
+        metric_name=metric,
+        metric_value=metrics.get(metric),
+        n_test=len(test),
+    )
+    write_profile(root / paths.REFERENCE_PROFILE, profile)
+    write_metrics(root / paths.METRICS, metrics)
     return metrics
-
-
-def _optional(module: str, name: str) -> Any:
-    """A function from a part of the system that may not be installed in this build."""
-    try:
-        if importlib.util.find_spec(module) is None:
-            return None
-    except ModuleNotFoundError:
-        return None
-    return getattr(importlib.import_module(module), name, None)
 
 
 def _write_plots(

@@ -9,19 +9,9 @@ from typing import Any
 
 from release import paths
 from release.config import Settings
-from release.errors import DataError
+from release.data.prepare import read_split
 from release.fsio import write_json
 from release.versions import package_versions
-
-
-def read_split(path: str | Path, stage: str = "prepare") -> Any:
-    """Read a prepared split, naming the stage to run when it is missing."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} missing", f"run `dvc repro {stage}` or `release data {stage}`")
-    return pd.read_parquet(path)
 
 
 def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:

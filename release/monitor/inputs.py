@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from release import dvcstore, gitcmd, paths
+from release import dvcstore, paths
 from release.errors import DataError, ModelError, RegistryError, UsageError
 from release.monitor.profile import (
     Reference,
@@ -24,6 +24,7 @@ from release.monitor.profile import (
     reference_from_frame,
     reference_from_profile,
 )
+from release.registry.api import read_state
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +40,6 @@ NAME_RE = re.compile(r"[a-z0-9]([a-z0-9/-]*[a-z0-9])?")
 SEMVER_RE = re.compile(r"v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 STAGE_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _INDEX_COLUMN = re.compile(r"__index_level_\d+__")  # a pandas index saved as a column
-_STAGE_TAG = re.compile(r"(?P<name>.+)#(?P<stage>[^#!]+)(?P<bang>!?)#(?P<n>\d+)")
 
 
 # ---------------------------------------------------------------------------- tables
@@ -185,10 +185,6 @@ def resolve_commit(
                 "use one of " + ", ".join(settings.release.stages),
             )
         label = f"{name}#{stage}"
-    try:
-        from release.registry.api import read_state
-    except ImportError:
-        return _commit_from_tags(repo, name, ver, stage), label
     state = read_state(str(repo))
     if stage:
         active = state.active_version(name, stage)
@@ -199,36 +195,6 @@ def resolve_commit(
             )
         ver, label = active, f"{name}@{active} ({stage})"
     return state.version_commit(name, ver), label
-
-
-def _commit_from_tags(repo: Path, name: str, version: str, stage: str | None) -> str:
-    """Registry fallback: read GTO tags with plain git."""
-    if not stage:
-        commit = gitcmd.rev_parse(repo, f"refs/tags/{name}@{version}")
-        if commit is None:
-            raise RegistryError(
-                f"version {name}@{version} is not registered", "list versions with release show"
-            )
-        return commit
-    refs = gitcmd.for_each_ref(
-        repo, "%(refname:strip=2) %(*objectname) %(objectname)", "refs/tags"
-    ).decode("utf-8", "replace")
-    best: tuple[int, bool, str] | None = None
-    for line in refs.splitlines():
-        parts = line.split()
-        m = _STAGE_TAG.fullmatch(parts[0]) if parts else None
-        if not m or m["name"] != name or m["stage"] != stage:
-            continue
-        commit = parts[1] if len(parts) == 3 else parts[-1]
-        cand = (int(m["n"]), bool(m["bang"]), commit)
-        if best is None or cand[0] > best[0]:
-            best = cand
-    if best is None or best[1]:
-        raise RegistryError(
-            f"no version of {name} is in stage {stage}",
-            f"promote one: release promote {shlex.quote(name)} {shlex.quote(stage)}",
-        )
-    return best[2]
 
 
 def profile_at_commit(repo: Path, commit: str, label: str) -> dict[str, Any]:

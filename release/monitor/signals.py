@@ -11,7 +11,6 @@ seconds apart give the signals of that window. Thresholds: ``monitor.signals``.
 from __future__ import annotations
 
 import math
-import re
 import shlex
 import time
 from collections import defaultdict
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from release.deploy.records import record_path
 from release.errors import CheckFailed, DataError, UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ DURATION = "model_request_duration_seconds"
 IN_FLIGHT = "model_in_flight_requests"
 CPU = "process_cpu_seconds_total"
 MEMORY = "process_resident_memory_bytes"
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -289,17 +288,7 @@ def deployment_url(state_dir: str | Path, name: str, stage: str) -> str:
     """
     import json
 
-    try:
-        from release.deploy.records import record_path
-    except ImportError:  # the deploy part is optional: same layout, checked here
-        for label, value in (("name", name), ("stage", stage)):
-            if not _NAME_RE.fullmatch(value.replace("/", "_")) or ".." in value:
-                raise UsageError(
-                    f"deployment {label} {value!r} is invalid", "use letters, digits, - _ ."
-                ) from None
-        path = Path(state_dir) / name.replace("/", "__") / f"{stage}.json"
-    else:
-        path = record_path(state_dir, name, stage)  # validates both; "a/b" lives in "a__b"
+    path = record_path(state_dir, name, stage)  # validates both; "a/b" lives in "a__b"
     if not path.is_file():
         raise UsageError(
             f"no deployment record {path}",

@@ -1,4 +1,4 @@
 """The GTO-compatible model registry: versions and stages in git tags.
 
-Public API in :mod:`release.registry.api`; tag grammar in :mod:`release.registry.grammar`.
+Public API in :mod:`release.registry.api`; tag grammar in :mod:`release.grammar`.
 """

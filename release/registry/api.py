@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from release.errors import CheckFailed, RegistryError, ReleaseError, UsageError
-from release.registry import git, project, views
-from release.registry.grammar import (
+from release.grammar import (
     Action,
     SemVer,
     parse_shortcut,
@@ -25,6 +24,7 @@ from release.registry.grammar import (
     validate_stage,
     validate_version,
 )
+from release.registry import git, project, views
 from release.registry.state import (
     ArtifactState,
     RegistryState,
@@ -181,7 +181,7 @@ def history(
 
 def check_ref(repo: str | os.PathLike[str], ref: str) -> dict[str, Any]:
     """``gto check-ref --json``: the event the GTO tag ``ref`` created."""
-    from release.registry.grammar import parse_tag
+    from release.grammar import parse_tag
 
     root = _root(repo)
     name = ref[len("refs/tags/") :] if ref.startswith("refs/tags/") else ref

@@ -32,8 +32,8 @@ from pathlib import Path
 from release import paths
 from release.config import Settings, StagePolicy, settings_from_yaml
 from release.errors import CheckFailed, ReleaseError
+from release.grammar import Action, validate_name, validate_stage
 from release.registry import git, policy
-from release.registry.grammar import Action, validate_name, validate_stage
 from release.registry.state import ArtifactState, Event, RegistryState, read_state
 
 FORCED_PREFIX = "Forced past failed gates: "

@@ -4,7 +4,7 @@ the registry has always used.
 Tags are read with one ``for-each-ref`` and objects with one ``cat-file --batch``
 (:func:`read_objects`): the registry's hot path stays a couple of git processes, however
 many tags there are. Every value that reaches git was validated by
-:mod:`release.registry.grammar` or is a hexsha/ref checked with ``--end-of-options``.
+:mod:`release.grammar` or is a hexsha/ref checked with ``--end-of-options``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Gates come from ``release.policy[stage]`` in ``params.yaml``:
 - ``max_slice_regression``: no slice of ``reports/slices.json`` may lose more than this
   on the primary metric against the version the stage holds now (slices flagged small
   are not gated, and the loss must lie outside the candidate's confidence interval);
-- ``card_complete``: ``model_card/card.json`` passes ``release.card.check.check_card``.
+- ``card_complete``: ``model_card/card.json`` passes ``release.cardspec.check.check_card``.
 
 Facts are read from git objects at the version's commit (``git cat-file``), never from the
 working tree, so a gate judges exactly what was registered. The gate functions are pure:
@@ -25,9 +25,10 @@ from typing import Any
 
 from release import paths
 from release.analysis import fairness_gate, slice_gate
+from release.cardspec.check import check_card
 from release.config import StagePolicy
+from release.facts import FactError, Metrics, Slices, read_metrics, read_slices
 from release.registry import git
-from release.registry.facts import FactError, Metrics, Slices, read_metrics, read_slices
 
 
 @dataclass(frozen=True)
@@ -233,9 +234,5 @@ def read_facts(
 
 
 def card_checker() -> Callable[[dict[str, Any]], list[str]] | None:
-    """``release.card.check.check_card`` when the card part is installed, else None."""
-    try:
-        from release.card.check import check_card
-    except ImportError:
-        return None
+    """``release.cardspec.check.check_card``, the one definition of a complete card."""
     return check_card

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from release.errors import ConfigError
+from release.grammar import FULLNAME_RE, NAME_RE
 from release.registry import git
-from release.registry.grammar import FULLNAME_RE, NAME_RE
 
 DEFAULT_STAGES = ["dev", "staging", "prod"]
 GTO_CONFIG = ".gto"

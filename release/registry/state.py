@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from release.errors import RegistryError
-from release.registry import git
-from release.registry.grammar import (
+from release.grammar import (
     EVENT_NAME,
     PRIORITY,
     Action,
@@ -46,6 +45,7 @@ from release.registry.grammar import (
     name_to_tag,
     parse_tag,
 )
+from release.registry import git
 
 # One record per tag; %00 separates fields (tag messages cannot contain NUL). Only fields
 # of the tag object itself: peeling to the commit would make git read every commit too.

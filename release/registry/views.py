@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from release.registry.grammar import SemVer, is_semver
+from release.grammar import SemVer, is_semver
 from release.registry.state import (
     ArtifactState,
     CommitInfo,

@@ -25,8 +25,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from release.errors import RegistryError
+from release.grammar import name_to_tag, parse_tag, validate_remote
 from release.registry import git
-from release.registry.grammar import name_to_tag, parse_tag, validate_remote
 from release.registry.state import RegistryState, read_state
 
 MAX_ATTEMPTS = 50

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from release.errors import UsageError
 from release.scaffold.table import detect_na_values, typed
+from release.scaffold.task import TaskChoice, category_code, infer_task, primary_metric
 
-TaskChoice = Literal["auto", "binary", "multiclass", "regression"]
 Kind = Literal["numeric", "integer", "categorical", "bool"]
 
 # Name tokens of attributes that are usually protected (measured per slice, never silently).
@@ -42,7 +42,6 @@ MAX_CODES = 5  # integer columns with at most this many values are codes of a ca
 MAX_SLICE_LEVELS = 12
 MAX_SLICES = 4
 MAX_CATEGORIES = 30  # categories listed as a validation rule
-MAX_CLASSES = 20  # integer targets with at most this many values are classes
 
 
 @dataclass(frozen=True)
@@ -99,15 +98,7 @@ def infer(
     import pandas as pd
 
     notes: list[str] = []
-    if target not in raw.columns:
-        raise UsageError(
-            f"target column {target!r} is not in the data",
-            "columns: " + ", ".join(map(str, list(raw.columns)[:20])),
-        )
-    for given, what in ((protected or [], "--protected"), (slices or [], "--slices")):
-        missing = [c for c in given if c not in raw.columns]
-        if missing:
-            raise UsageError(f"{what} column {missing[0]!r} is not in the data", "check the name")
+    _check_names(raw, target, protected, slices)
     if delimiter not in (None, ","):
         notes.append(
             f"delimiter {delimiter!r} detected: release reads comma-separated CSV, "
@@ -135,6 +126,53 @@ def infer(
     for name in id_like:
         notes.append(f"{name}: looks like an identifier, excluded from the features")
     used = [c for c in features if c.name not in id_like]
+    nonnegative = _describe_features(used, notes)
+    chosen_protected = _choose_protected(used, protected, notes)
+    slice_columns, bins = _choose_slices(
+        frame, target, features, id_like, chosen_protected, slices, notes
+    )
+    kinds = {c.name: c for c in features}
+    checked, protected_notes = checked_protected(chosen_protected, kinds, bins)
+    notes += protected_notes
+    metric = primary_metric(chosen, y)
+    notes.append(f"primary metric {metric}")
+    return Inference(
+        rows=len(frame),
+        target=target,
+        task=chosen,
+        classes=classes,
+        columns=columns,
+        na_values=na_values,
+        id_like=id_like,
+        protected=chosen_protected,
+        protected_checked=checked,
+        slice_columns=slice_columns,
+        bins=bins,
+        primary_metric=metric,
+        duplicate_rows=duplicates,
+        delimiter=delimiter,
+        nonnegative=nonnegative,
+        notes=notes,
+    )
+
+
+def _check_names(
+    raw: Any, target: str, protected: list[str] | None, slices: list[str] | None
+) -> None:
+    """UsageError when the target or a given column is not in the data."""
+    if target not in raw.columns:
+        raise UsageError(
+            f"target column {target!r} is not in the data",
+            "columns: " + ", ".join(map(str, list(raw.columns)[:20])),
+        )
+    for given, what in ((protected or [], "--protected"), (slices or [], "--slices")):
+        missing = [c for c in given if c not in raw.columns]
+        if missing:
+            raise UsageError(f"{what} column {missing[0]!r} is not in the data", "check the name")
+
+
+def _describe_features(used: list[Column], notes: list[str]) -> list[str]:
+    """Note the features' dtypes and observed categories; return the never-negative ones."""
     counts = {
         k: sum(c.kind == k for c in used) for k in ("numeric", "integer", "categorical", "bool")
     }
@@ -151,14 +189,34 @@ def infer(
     ]
     if nonnegative:
         notes.append("never negative, ranges [0, null]: " + ", ".join(nonnegative))
-    found = [c.name for c in features if c.name not in id_like and _protected_name(c.name)]
-    chosen_protected = list(protected) if protected else found
+    return nonnegative
+
+
+def _choose_protected(
+    used: list[Column], protected: list[str] | None, notes: list[str]
+) -> list[str]:
+    """The protected attributes: as given, else the features whose names suggest one."""
+    found = [c.name for c in used if _protected_name(c.name)]
+    chosen = list(protected) if protected else found
     if protected:
-        notes.append("protected attributes as given: " + ", ".join(chosen_protected))
+        notes.append("protected attributes as given: " + ", ".join(chosen))
     elif found:
         notes.append("protected attributes by name (check them): " + ", ".join(found))
     else:
         notes.append("no protected attribute found by name (pass --protected COL if any)")
+    return chosen
+
+
+def _choose_slices(
+    frame: Any,
+    target: str,
+    features: list[Column],
+    id_like: list[str],
+    chosen_protected: list[str],
+    slices: list[str] | None,
+    notes: list[str],
+) -> tuple[list[str], dict[str, list[float | str]]]:
+    """Slice columns (given or suggested) and quartile bins for numeric ones that matter."""
     kinds = {c.name: c for c in features}
     if slices:
         slice_columns = list(slices)
@@ -187,28 +245,7 @@ def infer(
                 f"no categorical slice column: {related} (the numeric feature most correlated "
                 "with the target) sliced by quartile bins"
             )
-    checked, protected_notes = checked_protected(chosen_protected, kinds, bins)
-    notes += protected_notes
-    metric = primary_metric(chosen, y)
-    notes.append(f"primary metric {metric}")
-    return Inference(
-        rows=len(frame),
-        target=target,
-        task=chosen,
-        classes=classes,
-        columns=columns,
-        na_values=na_values,
-        id_like=id_like,
-        protected=chosen_protected,
-        protected_checked=checked,
-        slice_columns=slice_columns,
-        bins=bins,
-        primary_metric=metric,
-        duplicate_rows=duplicates,
-        delimiter=delimiter,
-        nonnegative=nonnegative,
-        notes=notes,
-    )
+    return slice_columns, bins
 
 
 def _column(series: Any, name: str) -> Column:
@@ -226,49 +263,11 @@ def _column(series: Any, name: str) -> Column:
         low = float(finite.min()) if len(finite) else None
         high = float(finite.max()) if len(finite) else None
         if integral and 1 < distinct <= MAX_CODES:
-            codes = sorted({_code(v) for v in finite})
+            codes = sorted({category_code(v) for v in finite})
             return Column(name, "categorical", nulls, distinct, codes)
         return Column(name, "integer" if integral else "numeric", nulls, distinct, None, low, high)
     cats = sorted(map(str, values.unique())) if distinct <= MAX_CATEGORIES else None
     return Column(name, "categorical", nulls, distinct, cats)
-
-
-def _code(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def infer_task(y: Any, task: TaskChoice) -> tuple[Any, list[str], str]:
-    """The task, the classes (empty for regression) and the reason, from the target."""
-    import pandas as pd
-
-    values = y.dropna()
-    distinct = int(values.nunique())
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    integral = numeric and bool(len(values)) and bool((values == values.round()).all())
-    if task != "auto":
-        chosen, why = task, "as given (--task)"
-    elif distinct == 2:
-        chosen, why = "binary", "the target has two values"
-    elif not numeric:
-        chosen, why = "multiclass", f"the target has {distinct} text values"
-    elif integral and distinct <= MAX_CLASSES and distinct <= max(3, len(values) // 20):
-        chosen, why = "multiclass", f"the target has {distinct} integer values (classes)"
-    else:
-        chosen, why = "regression", f"the target is numeric with {distinct} distinct values"
-    if chosen != "regression" and distinct < 2:
-        raise UsageError(
-            f"the target has {distinct} class(es)", "a classifier needs at least two classes"
-        )
-    if chosen == "binary" and distinct != 2:
-        raise UsageError(f"the target has {distinct} values, not 2", "use --task multiclass")
-    if chosen == "regression" and not numeric:
-        raise UsageError("the target is not numeric", "use --task binary or multiclass")
-    classes = (
-        []
-        if chosen == "regression"
-        else sorted(_code(v) if numeric else str(v) for v in values.unique())
-    )
-    return chosen, classes, why
 
 
 def _is_id_like(series: Any, col: Column) -> bool:
@@ -360,11 +359,3 @@ def _round(value: float) -> float:
         return value
     digits = max(0, 2 - math.floor(math.log10(abs(value))))
     return round(value, digits)
-
-
-def primary_metric(task: str, y: Any) -> str:
-    """MAE for regression; balanced accuracy when a class is rare (under 20%), else accuracy."""
-    if task == "regression":
-        return "mae"
-    shares = y.dropna().astype(str).value_counts(normalize=True)
-    return "balanced_accuracy" if len(shares) and float(shares.min()) < 0.2 else "accuracy"

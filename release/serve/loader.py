@@ -19,6 +19,7 @@ from typing import Any
 from release import dvcstore, gitcmd, paths
 from release.errors import ModelError, RegistryError, UsageError
 from release.model.archive import check_file_size
+from release.registry.api import read_state
 
 # GTO's artifact name and semver grammar (gto/constants.py), without the dirname prefix.
 _NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-/_]*[a-zA-Z0-9])?"
@@ -212,38 +213,15 @@ def check_pinned(recorded: str, pinned: str | None, what: str) -> None:
 
 
 def version_commit(repo: Path, name: str, version: str) -> str:
-    """The commit a version's tag points at, via the registry API when it is there."""
-    state = _registry_state(repo)
-    if state is not None:
-        commit = str(state.version_commit(name, version))
-    else:
-        out = gitcmd.rev_parse(repo, f"refs/tags/{name}@{version}")
-        if out is None:
-            raise RegistryError(
-                f"version {name}@{version} is not registered in {repo}",
-                "list versions with `release show NAME`",
-            )
-        commit = out
+    """The commit a version's tag points at, as the registry resolves it."""
+    commit = str(read_state(str(repo)).version_commit(name, version))
     if not _HEX40.match(commit):
         raise RegistryError(f"{name}@{version} resolved to {commit!r}, not a commit", "check tags")
     return commit
 
 
-def _registry_state(repo: str | os.PathLike[str]) -> Any | None:
-    """The registry's state (release.registry.api), or None before that part exists."""
-    import importlib
-
-    try:
-        api = importlib.import_module("release.registry.api")
-    except ImportError:
-        return None
-    return api.read_state(str(repo))
-
-
 def _active_version(repo: str | os.PathLike[str], name: str, stage: str) -> str:
-    state = _registry_state(repo)
-    if state is None:
-        raise UsageError(f"cannot resolve {name}#{stage} without the registry", "pass NAME@vX.Y.Z")
+    state = read_state(str(repo))
     version = state.active_version(name, stage)
     if version is None:
         raise RegistryError(

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from release.fsio import write_text
 from release.registry import api, git
 from release.resources import builtin_templates
 from release.site import context, sources
+from release.site.files import Files
 
 MANIFEST = ".release-site.json"
 # Nothing but the page itself: inline styles and data: images (the site has no scripts).
@@ -207,50 +207,6 @@ def _card_page(card: dict[str, Any], back: str) -> str | None:
     nav = f'<nav aria-label="Site"><a href="{back}">Back to the version page</a></nav>'
     html = html.replace("<head>", "<head>\n" + CSP, 1)  # as every page of the site
     return html.replace("<body>", "<body>\n" + nav, 1)
-
-
-class Files:
-    """Files at version commits, read in batches in the order pages need them.
-
-    Bounded: at most ``MAX_CACHED`` commits' files are held; a miss reads that commit
-    and the next ``CHUNK`` planned ones in one ``git cat-file``, evicting the least
-    recently used.
-    """
-
-    MAX_CACHED = 256
-    CHUNK = 128
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.order: list[str] = []
-        self.position: dict[str, int] = {}
-
-    def plan(self, commits: list[str]) -> None:
-        """Commits in the order they will be asked for (read ahead in that order)."""
-        for commit in commits:
-            if commit not in self.position:
-                self.position[commit] = len(self.order)
-                self.order.append(commit)
-
-    def get(self, commit: str) -> dict[str, Any]:
-        """The files at ``commit``."""
-        if commit in self.cache:
-            self.cache.move_to_end(commit)
-            return self.cache[commit]
-        start = self.position.get(commit)
-        ahead = self.order[start + 1 : start + 1 + self.CHUNK] if start is not None else []
-        batch = [commit, *(c for c in ahead if c not in self.cache)]
-        for c, found in sources.read_version_files(self.root, batch).items():
-            self.cache[c] = found
-        self.cache.move_to_end(commit)
-        while len(self.cache) > self.MAX_CACHED:
-            self.cache.popitem(last=False)
-        return self.cache[commit]
-
-    def card(self, commit: str) -> Any:
-        """The card at ``commit`` (None when there is none)."""
-        return self.get(commit).get("model_card/card.json")
 
 
 def _version_pages(

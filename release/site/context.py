@@ -16,7 +16,7 @@ from typing import Any
 
 from release.card import svg
 from release.card.diff import diff_cards
-from release.registry.grammar import SemVer, is_semver
+from release.grammar import SemVer, is_semver
 from release.registry.state import ArtifactState, Event, VersionState
 from release.site import charts
 from release.site.timeline import Happening, classify, stage_history

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from release import dvcstore, notes, paths
+from release import dvcstore, facts, notes, paths
 from release.deploy.records import list_records
 from release.errors import ReleaseError
 from release.monitor.result import read_drift_metrics
@@ -37,6 +37,21 @@ def _json(raw: bytes | None) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+def _parse(path: str, blob: bytes | None, commit: str) -> Any:
+    """The file as the page reads it: the evaluate stage's contracts through their typed
+    readers (None when a commit's file does not satisfy them), the others as JSON."""
+    if blob is None or len(blob) > MAX_FILE:
+        return None
+    try:
+        if path == paths.METRICS:
+            return dict(facts.read_metrics(blob, commit[:12]).values)
+        if path == paths.SLICES_JSON:
+            return facts.read_slices(blob, commit[:12]).doc
+    except facts.FactError:
+        return None
+    return _json(blob)
 
 
 def read_version_files(
@@ -63,7 +78,7 @@ def read_version_files(
             for path, blob in found.items():
                 if blob is None and path in cached:
                     found[path] = _read_cached(Path(repo), cached[path])
-        out[commit] = {path: _json(blob) for path, blob in found.items()}
+        out[commit] = {path: _parse(path, blob, commit) for path, blob in found.items()}
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from release.registry.grammar import Action
+from release.grammar import Action
 from release.registry.state import ArtifactState, Event
 
 MAX_REASON = 500

@@ -19,7 +19,9 @@ import math
 import re
 from typing import Any, Literal
 
-from release.card.content import is_placeholder
+from release.cardspec import is_placeholder
+from release.cardspec.schema import schema_problems
+from release.errors import UsageError
 
 Profile = Literal["mitchell", "hf"]
 PROFILES = ("mitchell", "hf")
@@ -51,15 +53,11 @@ _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 def check_card(card: dict[str, Any], profile: str = "mitchell") -> list[str]:
     """Problems that make ``card`` incomplete for ``profile``; an empty list means complete."""
     if profile not in PROFILES:
-        from release.errors import UsageError
-
         raise UsageError(f"unknown card profile {profile!r}", "use mitchell or hf")
     if not isinstance(card, dict):
         return ["card is not a JSON object"]
     if profile == "hf":
         return _hf_problems(card)
-    from release.card.schema import schema_problems
-
     problems = [f"schema: {p}" for p in schema_problems(card)]
     for section in SECTIONS:
         if section not in card or card[section] in (None, "", {}, []):

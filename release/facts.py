@@ -1,21 +1,28 @@
-"""Typed readers of the facts the policy gates judge: ``metrics.json`` and ``slices.json``.
+"""The evaluate stage's JSON contracts, ``reports/metrics.json`` and ``reports/slices.json``:
+one typed reader and one writer each, for every part that hands them on (the analysis and
+evaluation write them; the policy gates, the card and the site read them).
 
 Each contract is a frozen dataclass with the schema version it understands. A reader takes
-the raw bytes (from a git object, never the working tree) and either returns the typed
-fact or raises :class:`FactError` naming the file, the version and the key that is
-missing or malformed, so a gate that needs the fact fails closed instead of skipping it.
-Files written before the contracts carried a ``schema_version`` are read as version 1.
+the raw bytes (from a git object, or a file through :func:`load_metrics` and
+:func:`load_slices`) and either returns the typed fact or raises :class:`FactError`
+naming the file, the version and the key that is missing or malformed, so a gate that
+needs the fact fails closed instead of skipping it. Files written before the contracts
+carried a ``schema_version`` are read as version 1. ``metrics.json`` stays flat numbers
+without a ``schema_version`` key (``dvc metrics diff`` would list it as a metric).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from release import paths
 from release.errors import CheckFailed
+from release.fsio import dumps_json, write_text
 
 METRICS_SCHEMA = 1
 SLICES_SCHEMA = 1
@@ -101,6 +108,8 @@ def _object(blob: bytes | None, path: str, version: str, schema: int) -> dict[st
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, int):
+        return value  # counts (n_test) stay integers
     return None if math.isnan(value) else float(value)
 
 
@@ -173,3 +182,54 @@ def read_slices(blob: bytes | None, version: str, path: str = paths.SLICES_JSON)
             )
         )
     return Slices(SLICES_SCHEMA, metric, higher, tuple(out), doc=data)
+
+
+def _file_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise FactError(f"{path} missing", "run release evaluate (dvc repro evaluate)")
+    if path.stat().st_size > MAX_BYTES:
+        raise FactError(f"{path} is larger than {MAX_BYTES} bytes", "regenerate it")
+    return path.read_bytes()
+
+
+def load_metrics(path: str | Path, version: str = "the working tree") -> Metrics:
+    """:func:`read_metrics` of a file."""
+    return read_metrics(_file_bytes(Path(path)), version, str(path))
+
+
+def load_slices(path: str | Path, version: str = "the working tree") -> Slices:
+    """:func:`read_slices` of a file."""
+    return read_slices(_file_bytes(Path(path)), version, str(path))
+
+
+def write_metrics(path: str | Path, values: dict[str, Any]) -> Metrics:
+    """Write ``metrics.json`` (flat, for ``dvc metrics diff``) atomically; return it typed.
+
+    Every value must be a number (NaN is written as null): what the reader would drop is
+    refused here instead.
+    """
+    bad = sorted(
+        str(k)
+        for k, v in values.items()
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real))
+    )
+    if bad or "schema_version" in values:
+        raise ValueError(f"metrics.json takes numbers only; not {bad or ['schema_version']}")
+    text = dumps_json(values)
+    typed = read_metrics(text.encode("utf-8"), "the evaluation", str(path))
+    write_text(path, text)
+    return typed
+
+
+def write_slices(path: str | Path, doc: dict[str, Any]) -> Slices:
+    """Write ``slices.json`` with its ``schema_version``, atomically; return it typed.
+
+    The document is checked by :func:`read_slices` first, so nothing is written that the
+    readers would refuse.
+    """
+    stamped: dict[str, Any] = {"schema_version": SLICES_SCHEMA}
+    stamped.update((k, v) for k, v in doc.items() if k != "schema_version")
+    text = dumps_json(stamped)
+    typed = read_slices(text.encode("utf-8"), "the evaluation", str(path))
+    write_text(path, text)
+    return typed
