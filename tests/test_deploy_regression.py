@@ -1,9 +1,11 @@
 """Regression canaries end to end on sklearn's diabetes data: real models trained in a
 temporary repository, served by `release serve`, judged on real traffic with labels.
 
-A worse model (trained on shuffled targets) is rolled back for its error (MAE against
-labels); a better model (plain least squares after a heavily regularised ridge) is
-promoted. Exact matches on continuous outputs (the old accuracy check) decide nothing.
+A worse model (trained on shuffled targets: test MAE 66 against 42) is rolled back for
+its error (MAE against labels); a better model (plain least squares, MAE 42, after a
+heavily regularised ridge, alpha 3000 on standardised features, MAE 57) is promoted
+although its outputs spread wider. Exact matches on continuous outputs (the old accuracy
+check) decide nothing.
 """
 
 from __future__ import annotations
@@ -154,20 +156,20 @@ def judged(result, name: str) -> dict:  # type: ignore[no-untyped-def]
 def test_a_worse_regression_model_is_rolled_back_for_its_error(repo: Path) -> None:
     result = rollout(repo, ("linear_regression", "{}"), ("linear_regression", "{}"), True)
     assert result.outcome == "rolled_back", result.reason
-    # Since the merge with the state-machine controller (#14) the MAE check does not fail
-    # on every window (issue #13 stays open for it); the rollout must still be judged by a
-    # regression check: the error or the prediction distribution.
+    assert "MAE" in result.reason
     error = judged(result, "model_error")
-    shift = judged(result, "predictions")
-    assert "fail" in (error["status"], shift["status"]), (error, shift)
+    assert error["status"] == "fail", error
+    tolerance = settings_with().release.deploy.judge.max_error_increase
+    assert error["numbers"]["candidate_mae"] > error["numbers"]["baseline_mae"] * (1 + tolerance)
     assert gto_prod(repo) == "v0.1.0"
 
 
 def test_a_better_regression_model_is_promoted(repo: Path) -> None:
-    result = rollout(repo, ("ridge", "{alpha: 30}"), ("linear_regression", "{}"), False)
+    result = rollout(repo, ("ridge", "{alpha: 3000}"), ("linear_regression", "{}"), False)
     assert result.outcome == "promoted", result.reason
     error = judged(result, "model_error")
-    assert error["status"] == "pass"
-    # the judge's non-inferiority margin decides; the window's own MAEs are noisy
-    assert error["numbers"]["candidate_mae"] > 0 and error["numbers"]["baseline_mae"] > 0
+    assert error["status"] == "pass", error
+    assert error["numbers"]["candidate_mae"] <= error["numbers"]["baseline_mae"]
+    # Its outputs spread wider than the shrunk ridge's: the labels decide, not the shape.
+    assert judged(result, "predictions")["status"] == "pass"
     assert gto_prod(repo) == "v0.2.0"

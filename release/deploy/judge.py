@@ -17,7 +17,9 @@ explained from the deployment record alone.
 - accuracy (classification): where requests carried labels, a non-inferiority test on
   accuracy against the ``max_accuracy_drop`` margin;
 - model_error (regression): absolute errors against labels, a non-inferiority test that
-  the configured metric (MAE or RMSE) rose by more than ``max_error_increase``.
+  the configured metric (MAE or RMSE) rose by more than ``max_error_increase``. Where
+  labels arrive they decide: a shifted output distribution alone then holds the step
+  (inconclusive) until the error is shown within the margin or beyond it.
 
 The task is inferred from the samples (numeric, non-integral predictions are regression)
 unless the caller names it. PSI, Jensen-Shannon and the exact tests come from the
@@ -37,6 +39,7 @@ from release.deploy.judge_regression import (
     check_shadow_values,
     check_value_distribution,
     is_regression,
+    labels_decide,
 )
 from release.deploy.verdict import (
     Check,
@@ -339,8 +342,9 @@ def judge(
     regression = is_regression(candidate, baseline) if task is None else task == "regression"
     checks = [traffic, errors, check_latency(candidate, baseline, settings)]
     if regression:
-        checks.append(check_value_distribution(candidate, baseline, settings))
-        checks.append(check_model_error(candidate, baseline, settings))
+        error = check_model_error(candidate, baseline, settings)
+        shift = check_value_distribution(candidate, baseline, settings)
+        checks += [error, labels_decide(shift, error, settings)]
     else:
         checks.append(check_predictions(candidate, baseline, settings))
         checks.append(check_accuracy(candidate, baseline, settings))

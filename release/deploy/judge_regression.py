@@ -6,6 +6,11 @@ its error: a non-inferiority test that the configured metric (MAE or RMSE, from 
 requests' labels) rose by more than ``max_error_increase``; its outputs by the
 Wasserstein distance in baseline standard deviations (gated by a KS test); a shadow by
 the share of mirrored outputs within ``shadow_tolerance`` baseline standard deviations.
+
+Where labels arrive, the error decides (:func:`labels_decide`): a different model
+spreads its outputs differently, better ones included, so a shifted distribution alone
+holds the step (inconclusive) until the labels show the error within the margin (pass)
+or beyond it (fail). The shift fails on its own only without labels.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ def check_model_error(candidate: Sample, baseline: Sample, settings: JudgeSettin
     else:
         value_c, value_b, margin = mean_c, mean_b, settings.max_error_increase
     z, p = noninferiority.mean_increase(loss_c, loss_b, margin)
+    # The other side of the same test: the candidate shown within the margin.
+    within_p = 1.0 - p if math.isfinite(z) else 0.0 if z < 0 else 1.0
     ratio = value_c / value_b if value_b > 0 else (math.inf if value_c > 0 else 1.0)
     numbers = {
         "metric": metric,
@@ -70,6 +77,7 @@ def check_model_error(candidate: Sample, baseline: Sample, settings: JudgeSettin
         "baseline_labelled": n_b,
         "z": z,
         "p_value": p,
+        "within_margin_p": within_p,
         "max_increase": settings.max_error_increase,
     }
     if p < settings.alpha:
@@ -79,6 +87,33 @@ def check_model_error(candidate: Sample, baseline: Sample, settings: JudgeSettin
         )
         return Check("model_error", "fail", reason, numbers)
     return Check("model_error", "pass", f"{metric.upper()} {value_c:.4g} vs {value_b:.4g}", numbers)
+
+
+def labels_decide(shift: Check, error: Check, settings: JudgeSettings) -> Check:
+    """The distribution check as judged beside the error: labels outrank the outputs' shape.
+
+    Without enough labels (``error`` skipped) the shift stands. With them a shift fails
+    only beside a failing error; it passes once the error is shown within the margin
+    (``within_margin_p`` < alpha) and is inconclusive until then, so the step keeps
+    measuring instead of rolling back a model whose outputs merely differ.
+    """
+    if shift.status != "fail" or error.status in ("skip", "inconclusive", "fail"):
+        return shift
+    metric = str(error.numbers.get("metric", "mae")).upper()
+    margin = f"+{settings.max_error_increase:.0%}"
+    within_p = float(error.numbers.get("within_margin_p", 1.0))
+    numbers = {**shift.numbers, "within_margin_p": within_p, "decided_by": "labels"}
+    if within_p < settings.alpha:
+        reason = (
+            f"prediction distribution shifted ({shift.numbers.get('wasserstein_std', 0):.3f} "
+            f"baseline stds), but the {metric} is within {margin} (p={within_p:.2g})"
+        )
+        return Check(shift.name, "pass", reason, numbers)
+    reason = (
+        f"{shift.reason}; waiting for labelled rows to show the {metric} within {margin} "
+        f"(p={within_p:.2g})"
+    )
+    return Check(shift.name, "inconclusive", reason, numbers)
 
 
 def _numeric(values: Sequence[Any]) -> Any:
