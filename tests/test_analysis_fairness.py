@@ -206,3 +206,24 @@ def test_multiclass_rates_and_gaps_agree_with_fairlearn_on_wine() -> None:
         lo, hi = gap["ci"]
         assert lo <= gap["value"] <= hi
     assert max(dp) > 0.3  # magnesium bins differ in class mix: a real gap, not a zero
+
+
+def test_the_fairness_gate_reads_multiclass_gaps() -> None:
+    from release.registry.facts import read_slices
+    from release.registry.policy import Facts, gate_fairness
+
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"sex": rng.choice(["Female", "Male"], 600)})
+    y = rng.integers(0, 3, 600)
+    # Class 2 is over-predicted for men: a one-vs-rest gap of that class.
+    pred = np.where((frame["sex"] == "Male") & (rng.random(600) < 0.3), 2, y)
+    multi = settings_from_dict({"data": {"protected": ["sex"], "target": "y"}})
+    doc = analyse_slices(multi, frame, y, pred, None, [0, 1, 2])
+    gaps = doc["fairness"]["attributes"][0]["gaps"]
+    assert gaps["demographic_parity_difference"]["class"] == "2"
+    largest = doc["fairness"]["largest_gap"]["value"]
+    assert largest > 0.05
+    facts = Facts(version="v1", commit="c" * 40, slices=read_slices(json.dumps(doc).encode(), "v1"))
+    assert gate_fairness(largest + 0.01, facts).passed
+    failed = gate_fairness(largest - 0.01, facts)
+    assert not failed.passed and "fairness gap over" in failed.detail
