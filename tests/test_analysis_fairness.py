@@ -9,6 +9,12 @@ import pandas as pd
 import pytest
 
 fairlearn_metrics = pytest.importorskip("fairlearn.metrics")
+MetricFrame = fairlearn_metrics.MetricFrame
+demographic_parity_difference = fairlearn_metrics.demographic_parity_difference
+equalized_odds_difference = fairlearn_metrics.equalized_odds_difference
+false_positive_rate = fairlearn_metrics.false_positive_rate
+selection_rate = fairlearn_metrics.selection_rate
+true_positive_rate = fairlearn_metrics.true_positive_rate
 
 from release.analysis.fairness import analyse_fairness  # noqa: E402
 from release.analysis.run import analyse_slices  # noqa: E402
@@ -37,14 +43,6 @@ def settings(**extra):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_agrees_with_fairlearn_metricframe(seed: int) -> None:
-    from fairlearn.metrics import (
-        MetricFrame,
-        demographic_parity_difference,
-        equalized_odds_difference,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
 
     frame, y, pred = data(3000, seed)
     out, classes = encode("binary", y, pred, None, [0, 1])
@@ -127,3 +125,105 @@ def test_perfect_groups_still_get_a_gap_interval() -> None:
     assert doc is not None
     gap = doc["attributes"][0]["gaps"]["accuracy_difference"]
     assert gap["value"] == 0.0 and gap["ci"][0] == 0.0 and gap["ci"][1] > 0.05
+
+
+def test_multiclass_rates_and_gaps_agree_with_fairlearn_on_wine() -> None:
+    from functools import partial
+
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, recall_score
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    wine = load_wine(as_frame=True)
+    frame, y = wine.data, wine.target.to_numpy()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    # magnesium is the protected attribute, binned, and not a model input.
+    pred = cross_val_predict(model, frame.drop(columns=["magnesium"]), y, cv=3)
+    edges = [70, 90, 105, 162]
+    fair = settings_from_dict(
+        {
+            "data": {"protected": ["magnesium"], "target": "class"},
+            "evaluate": {"bootstrap": 300, "slices": {"bins": {"magnesium": edges}}},
+        }
+    )
+    out, classes = encode("multiclass", y, pred, None, [0, 1, 2])
+    doc = analyse_fairness(fair, frame, out, classes)
+    assert doc is not None and doc["positive_class"] is None
+    (attr,) = doc["attributes"]
+    names = [g["group"] for g in attr["groups"]]
+    assert names == ["[70, 90)", "[90, 105)", "[105, 162]"]
+    groups = np.select(
+        [frame["magnesium"] < 90, frame["magnesium"] < 105], names[:2], default=names[2]
+    )
+    per_class = {}
+    for c in classes:
+        yc, pc = (y == c).astype(int), (pred == c).astype(int)
+        mf = MetricFrame(
+            metrics={"sr": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+            y_true=yc,
+            y_pred=pc,
+            sensitive_features=groups,
+        )
+        per_class[c] = mf.by_group
+        for group in attr["groups"]:
+            mine, theirs = group["per_class"][str(c)], mf.by_group.loc[group["group"]]
+            for key, column in (("selection_rate", "sr"), ("tpr", "tpr"), ("fpr", "fpr")):
+                assert mine[key]["value"] == pytest.approx(theirs[column], abs=1e-9)
+                lo, hi = mine[key]["ci"]
+                assert lo <= mine[key]["value"] <= hi
+    macro = MetricFrame(
+        metrics={
+            "acc": accuracy_score,
+            "tpr": partial(recall_score, labels=[0, 1, 2], average="macro"),
+        },
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=groups,
+    )
+    for group in attr["groups"]:
+        row = macro.by_group.loc[group["group"]]
+        assert group["accuracy"]["value"] == pytest.approx(row["acc"], abs=1e-9)
+        assert group["macro_tpr"] == pytest.approx(row["tpr"], abs=1e-9)
+        fprs = [per_class[c].loc[group["group"], "fpr"] for c in classes]
+        assert group["macro_fpr"] == pytest.approx(np.mean(fprs), abs=1e-9)
+    # The gaps are the worst class's one-vs-rest differences, as fairlearn computes them.
+    dp = [
+        demographic_parity_difference(y == c, pred == c, sensitive_features=groups) for c in classes
+    ]
+    eo = [equalized_odds_difference(y == c, pred == c, sensitive_features=groups) for c in classes]
+    gaps = attr["gaps"]
+    assert gaps["demographic_parity_difference"]["value"] == pytest.approx(max(dp), abs=1e-9)
+    assert gaps["demographic_parity_difference"]["class"] == str(classes[int(np.argmax(dp))])
+    assert gaps["equalized_odds_difference"]["value"] == pytest.approx(max(eo), abs=1e-9)
+    assert gaps["equalized_odds_difference"]["class"] == str(classes[int(np.argmax(eo))])
+    assert gaps["accuracy_difference"]["value"] == pytest.approx(
+        macro.difference()["acc"], abs=1e-9
+    )
+    for gap in gaps.values():
+        lo, hi = gap["ci"]
+        assert lo <= gap["value"] <= hi
+    assert max(dp) > 0.3  # magnesium bins differ in class mix: a real gap, not a zero
+
+
+def test_the_fairness_gate_reads_multiclass_gaps() -> None:
+    from release.registry.facts import read_slices
+    from release.registry.policy import Facts, gate_fairness
+
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"sex": rng.choice(["Female", "Male"], 600)})
+    y = rng.integers(0, 3, 600)
+    # Class 2 is over-predicted for men: a one-vs-rest gap of that class.
+    pred = np.where((frame["sex"] == "Male") & (rng.random(600) < 0.3), 2, y)
+    multi = settings_from_dict({"data": {"protected": ["sex"], "target": "y"}})
+    doc = analyse_slices(multi, frame, y, pred, None, [0, 1, 2])
+    gaps = doc["fairness"]["attributes"][0]["gaps"]
+    assert gaps["demographic_parity_difference"]["class"] == "2"
+    largest = doc["fairness"]["largest_gap"]["value"]
+    assert largest > 0.05
+    facts = Facts(version="v1", commit="c" * 40, slices=read_slices(json.dumps(doc).encode(), "v1"))
+    assert gate_fairness(largest + 0.01, facts).passed
+    failed = gate_fairness(largest - 0.01, facts)
+    assert not failed.passed and "fairness gap over" in failed.detail

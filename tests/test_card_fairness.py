@@ -39,14 +39,20 @@ FAIRNESS = {
 }
 
 
-def test_fairness_table_and_protected_inputs_statement(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "p")
+def card_with(root: Path, fairness: dict) -> dict:  # type: ignore[type-arg]
+    """Build the card of a project whose slices.json holds ``fairness``."""
     path = root / "reports/slices.json"
     slices = json.loads(path.read_text())
-    slices["fairness"] = FAIRNESS
+    slices["fairness"] = fairness
     path.write_text(json.dumps(slices))
     card = build_card(root)
     assert schema_problems(card) == []
+    return card
+
+
+def test_fairness_table_and_protected_inputs_statement(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p")
+    card = card_with(root, FAIRNESS)
     assert card["quantitative_analyses"]["fairness"] == FAIRNESS
     assert card["factors"]["protected_as_inputs"] is False
     readme = (root / "model_card/README.md").read_text()
@@ -57,3 +63,32 @@ def test_fairness_table_and_protected_inputs_statement(tmp_path: Path) -> None:
     assert "excluded from the model inputs (train.use_protected: false)" in readme
     html = (root / "model_card/card.html").read_text()
     assert "Fairness by protected attribute" in html and "selection rate" in html
+
+
+def test_multiclass_fairness_in_the_card(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from release.analysis.fairness import analyse_fairness
+    from release.config import settings_from_dict
+    from release.stats.metrics import encode
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"group": rng.choice(["a", "b"], 300)})
+    y = rng.integers(0, 3, 300)
+    pred = np.where(rng.random(300) < 0.7, y, rng.integers(0, 3, 300))
+    settings = settings_from_dict({"data": {"protected": ["group"], "target": "y"}})
+    names = np.array(["red", "green", "blue"])
+    out, classes = encode("multiclass", names[y], names[pred], None, list(names))
+    fairness = analyse_fairness(settings, frame, out, classes)
+    assert fairness is not None
+    root = make_project(tmp_path / "p")
+    card_with(root, fairness)
+    readme = (root / "model_card/README.md").read_text()
+    assert "| Group | Rows | Accuracy [CI] | Macro TPR | Macro FPR | Class blue |" in readme
+    worst = fairness["attributes"][0]["gaps"]["demographic_parity_difference"]["class"]
+    assert f"(class {worst})" in readme
+    (row,) = [line for line in readme.splitlines() if line.startswith("| a |")]
+    assert row.count(" / ") == 6  # three classes: selection rate / TPR / FPR each
+    html = (root / "model_card/card.html").read_text()
+    assert "class blue: selection rate / TPR / FPR" in html and "macro tpr" in html

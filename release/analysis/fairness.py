@@ -7,7 +7,10 @@ or its bins when ``evaluate.slices.bins`` declares some) and measured:
   false-positive rate per group (Wilson intervals), and the largest gaps between groups:
   the **demographic parity difference** (max - min selection rate) and the **equalized
   odds difference** (the larger of the TPR and FPR ranges), as fairlearn defines them;
-- multiclass: accuracy per group and its range (selection rates need one positive class);
+- multiclass: accuracy per group and, for each class one-vs-rest, its selection rate,
+  TPR and FPR (``per_class``; macro-averaged TPR and FPR beside them); the gaps are the
+  worst class's (fairlearn's differences on ``y == c`` against ``pred == c``, the
+  largest over ``c``), named in the gap's ``class``;
 - regression: mean error (signed) and mean absolute error per group and the MAE range.
 
 Gap intervals come from a vectorised bootstrap that resamples the (group, truth,
@@ -47,75 +50,130 @@ def _range(values: np.ndarray) -> np.ndarray:
         return np.where(valid.sum(axis=-1) >= 2, hi - lo, np.nan)
 
 
-def _binary_rates(cells: np.ndarray) -> dict[str, np.ndarray]:
-    """Selection rate, TPR, FPR and accuracy from counts ``(..., G, truth, pred)``."""
+def _rates(cells: np.ndarray) -> dict[str, np.ndarray]:
+    """One-vs-rest rates per group and class from counts ``(..., G, truth, pred)``.
+
+    ``selection_rate``, ``tpr`` and ``fpr`` are ``(..., G, k)`` (class ``c`` as the
+    positive one: ``P(pred = c)``, ``P(pred = c | y = c)``, ``P(pred = c | y != c)``);
+    ``accuracy`` is ``(..., G)``. NaN where a rate has no rows.
+    """
     cells = cells.astype(np.float64)
-    tn, fp = cells[..., 0, 0], cells[..., 0, 1]
-    fn, tp = cells[..., 1, 0], cells[..., 1, 1]
+    total = cells.sum(axis=(-2, -1))[..., None]
+    predicted, actual = cells.sum(axis=-2), cells.sum(axis=-1)
+    hits = np.diagonal(cells, axis1=-2, axis2=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        total = tn + fp + fn + tp
         return {
-            "selection_rate": (tp + fp) / total,
-            "tpr": tp / (tp + fn),
-            "fpr": fp / (fp + tn),
-            "accuracy": (tp + tn) / total,
+            "selection_rate": predicted / total,
+            "tpr": hits / actual,
+            "fpr": (predicted - hits) / (total - actual),
+            "accuracy": hits.sum(axis=-1) / total[..., 0],
         }
+
+
+def _class_ranges(rates: np.ndarray) -> np.ndarray:
+    """Per class, the range over groups: ``(..., G, k)`` to ``(..., k)``."""
+    return _range(np.swapaxes(rates, -1, -2))
+
+
+def _class_gaps(rates: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per class (one-vs-rest): the demographic parity and equalized odds differences."""
+    dp = _class_ranges(rates["selection_rate"])
+    return dp, np.fmax(_class_ranges(rates["tpr"]), _class_ranges(rates["fpr"]))
 
 
 def _gaps(rates: dict[str, np.ndarray], binary: bool) -> dict[str, np.ndarray]:
+    """The gaps: binary of the positive class (code 1); multiclass of the worst class
+    (fairlearn's difference for each class one-vs-rest, the largest)."""
+    dp, eo = _class_gaps(rates)
+    accuracy = _range(rates["accuracy"])
     if binary:
+        dp, eo = dp[..., 1], eo[..., 1]
+    else:
+        dp, eo = np.fmax.reduce(dp, axis=-1), np.fmax.reduce(eo, axis=-1)
+    return {
+        "demographic_parity_difference": dp,
+        "equalized_odds_difference": eo,
+        "accuracy_difference": accuracy,
+    }
+
+
+def _worst_class(values: np.ndarray) -> int | None:
+    return None if np.isnan(values).all() else int(np.nanargmax(values))
+
+
+def _group_entry(
+    name: str, c: np.ndarray, labels: list[str], confidence: float, rates: dict[str, Any]
+) -> dict[str, Any]:
+    """One group's rows, accuracy and rates (binary: of the positive class; multiclass:
+    per class one-vs-rest, and macro-averaged TPR and FPR)."""
+    total = c.sum()
+    entry: dict[str, Any] = {"group": name, "rows": int(total)}
+    entry["accuracy"] = _rate(np.trace(c), total, confidence)
+
+    def one_vs_rest(k: int) -> dict[str, Any]:
+        actual = c[k].sum()
         return {
-            "demographic_parity_difference": _range(rates["selection_rate"]),
-            "equalized_odds_difference": np.fmax(_range(rates["tpr"]), _range(rates["fpr"])),
-            "accuracy_difference": _range(rates["accuracy"]),
+            "selection_rate": _rate(c[:, k].sum(), total, confidence),
+            "tpr": _rate(c[k, k], actual, confidence),
+            "fpr": _rate(c[:, k].sum() - c[k, k], total - actual, confidence),
         }
-    return {"accuracy_difference": _range(rates["accuracy"])}
+
+    if len(labels) == 2:
+        entry.update(one_vs_rest(1))
+        return entry
+    entry["per_class"] = {label: one_vs_rest(k) for k, label in enumerate(labels)}
+    with np.errstate(invalid="ignore"):
+        for key in ("tpr", "fpr"):
+            mean = float(np.nanmean(rates[key])) if np.isfinite(rates[key]).any() else None
+            entry[f"macro_{key}"] = mean
+    return entry
 
 
 def _classification(
     codes: np.ndarray,
     names: list[str],
     out: m.Outcomes,
+    labels: list[str],
     resamples: int,
     confidence: float,
     rng: Any,
 ) -> dict[str, Any]:
-    binary = out.k == 2
-    groups = len(names)
-    if binary:
-        truth, pred = out.y_true, out.y_pred
-    else:  # right/wrong as the only "classes"
-        truth, pred = np.ones_like(out.y_true), out.correct().astype(np.int64)
-    flat = codes * 4 + truth * 2 + pred
-    cells = np.bincount(flat, minlength=groups * 4).reshape(groups, 2, 2)
-    rates = _binary_rates(cells)
-    entries = []
-    for g, name in enumerate(names):
-        c = cells[g]
-        entry: dict[str, Any] = {"group": name, "rows": int(c.sum())}
-        entry["accuracy"] = _rate(c[0, 0] + c[1, 1], c.sum(), confidence)
-        if binary:
-            entry["selection_rate"] = _rate(c[0, 1] + c[1, 1], c.sum(), confidence)
-            entry["tpr"] = _rate(c[1, 1], c[1].sum(), confidence)
-            entry["fpr"] = _rate(c[0, 1], c[0].sum(), confidence)
-        entries.append(entry)
+    k, groups = out.k, len(names)
+    flat = (codes * k + out.y_true) * k + out.y_pred
+    cells = np.bincount(flat, minlength=groups * k * k).reshape(groups, k, k)
+    rates = _rates(cells)
+    entries = [
+        _group_entry(name, cells[g], labels, confidence, {r: rates[r][g] for r in ("tpr", "fpr")})
+        for g, name in enumerate(names)
+    ]
+    binary = k == 2
     point = _gaps(rates, binary)
     draws = None
     if resamples > 0:
         n = int(cells.sum())
         sampled = rng.multinomial(n, cells.ravel() / n, size=resamples)
-        draws = _gaps(_binary_rates(sampled.reshape(resamples, groups, 2, 2)), binary)
-    gaps = {}
+        draws = _gaps(_rates(sampled.reshape(resamples, groups, k, k)), binary)
+    worst = dict(
+        zip(
+            ("demographic_parity_difference", "equalized_odds_difference"),
+            (_worst_class(g) for g in _class_gaps(rates)),
+            strict=True,
+        )
+    )
+    gaps: dict[str, dict[str, Any]] = {}
     for key, value in point.items():
         interval = percentile_interval(draws[key], confidence) if draws is not None else None
         if interval is not None and interval[0] == interval[1]:
             # A collapsed bootstrap (every group all right, say) is no interval: bound the
             # gap by the groups' own Wilson intervals instead.
-            interval = _wilson_gap(entries, GAP_RATES[key])
+            interval = _wilson_gap(entries, GAP_RATES[key], labels)
         gaps[key] = {
             "value": None if not np.isfinite(value) else float(value),
             "ci": list(interval) if interval else [None, None],
         }
+        code = worst.get(key)
+        if not binary and code is not None:
+            gaps[key]["class"] = labels[code]
     return {"groups": entries, "gaps": gaps}
 
 
@@ -126,15 +184,22 @@ GAP_RATES = {
 }
 
 
-def _wilson_gap(entries: list[dict[str, Any]], rates: tuple[str, ...]) -> tuple[float, float]:
-    """Conservative bounds of a max - min gap from per-group Wilson intervals."""
+def _wilson_gap(
+    entries: list[dict[str, Any]], rates: tuple[str, ...], labels: list[str]
+) -> tuple[float, float]:
+    """Conservative bounds of a max - min gap from per-group Wilson intervals (of the
+    worst class, one-vs-rest, in multiclass)."""
+    views = [entries]
+    if len(labels) > 2 and rates != ("accuracy",):
+        views = [[e["per_class"][label] for e in entries] for label in labels]
     low, high = 0.0, 0.0
-    for rate in rates:
-        cis = [e[rate]["ci"] for e in entries if e[rate]["value"] is not None]
-        if len(cis) < 2:
-            continue
-        low = max(low, max(c[0] for c in cis) - min(c[1] for c in cis))
-        high = max(high, max(c[1] for c in cis) - min(c[0] for c in cis))
+    for view in views:
+        for rate in rates:
+            cis = [e[rate]["ci"] for e in view if e[rate]["value"] is not None]
+            if len(cis) < 2:
+                continue
+            low = max(low, max(c[0] for c in cis) - min(c[1] for c in cis))
+            high = max(high, max(c[1] for c in cis) - min(c[0] for c in cis))
     return low, high
 
 
@@ -195,11 +260,13 @@ def analyse_fairness(
         ]
         sub = out.take(np.flatnonzero(keep))
         rng = rng_for(ev.seed, f"fairness:{column}")
-        part = (
-            _regression(codes[keep], names, sub, ev.bootstrap, ev.confidence, rng)
-            if out.task == "regression"
-            else _classification(codes[keep], names, sub, ev.bootstrap, ev.confidence, rng)
-        )
+        if out.task == "regression":
+            part = _regression(codes[keep], names, sub, ev.bootstrap, ev.confidence, rng)
+        else:
+            labels = [str(c) for c in classes] if classes else [str(i) for i in range(out.k)]
+            part = _classification(
+                codes[keep], names, sub, labels, ev.bootstrap, ev.confidence, rng
+            )
         attributes.append({"attribute": column, **part})
     positive = classes[-1] if classes and out.k == 2 else None
     return {
