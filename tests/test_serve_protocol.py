@@ -196,3 +196,29 @@ def test_metadata_lists_inputs_outputs_and_regression_has_no_probabilities():
     assert reg.output_names == ("predict",)
     assert [o["name"] for o in reg.metadata()["outputs"]] == ["predict"]
     assert reg.label_datatype == "FP64"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 33 + b"]" * 33, "nests 33 levels deep; at most 32"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "nests 40 levels deep"),
+        (b"[" * 5000 + b"]" * 5000, "nests 5000 levels deep"),  # past the parser's own limit
+        (b"[" * 40, "nests 40 levels deep"),  # not JSON either: the depth is said first
+        (b"[1, 2", "is not valid JSON"),
+    ],
+)
+def test_small_bodies_too_deep_or_broken_are_400s(body: bytes, message: str) -> None:
+    from release.serve.body import parse_bounded
+
+    with pytest.raises(ProtocolError) as caught:
+        parse_bounded(body, 32)
+    assert caught.value.status == 400 and message in caught.value.message
+
+
+def test_small_bodies_within_the_depth_limit_parse() -> None:
+    from release.serve.body import parse_bounded
+
+    assert parse_bounded(b"[" * 32 + b"]" * 32, 32) is not None
+    assert parse_bounded(b'"[[[[" ', 2) == "[[[["
+    assert parse_bounded(b"3", 1) == 3

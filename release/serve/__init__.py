@@ -1,7 +1,7 @@
 """Model serving: an Open Inference Protocol (KServe V2) server with micro-batching.
 
-Modules: ``protocol`` (wire format), ``runner`` (batched prediction), ``batching``
-(the micro-batcher), ``metrics`` (Prometheus golden signals), ``loader`` (path or
-registered version, sha256-verified), ``app`` (the Starlette app), ``commands``
-(``release serve``).
+Modules: ``protocol`` (wire format), ``schema`` (what a model accepts), ``runner``
+(batched prediction), ``batching`` (the micro-batcher), ``metrics`` (Prometheus golden
+signals), ``loader`` (path or registered version, sha256-verified), ``app`` (the
+Starlette app), ``commands`` (``release serve``).
 """

@@ -165,17 +165,40 @@ def parse_bounded(body: bytes, max_depth: int, *, large: bool = False) -> Any:
     """Parse a JSON request body within the nesting limit, or raise a 400."""
     if not body:
         raise ProtocolError(400, "the request body is empty; send a JSON inference request")
-    check_depth(body, max_depth)
+    if large:
+        check_depth(body, max_depth)
     try:
         if large:
             return parse_large(body)
-        return json.loads(body, parse_constant=_reject)
-    except RecursionError:  # unreachable after check_depth; kept as a guard
+        # A small body is parsed first and its depth measured on the result: the byte scan
+        # costs more than the parse itself on every single-row request.
+        value = json.loads(body, parse_constant=_reject)
+        if _deeper_than(value, max_depth):
+            check_depth(body, max_depth)
+        return value
+    except RecursionError:  # a small body deeper than the parser's own limit
+        check_depth(body, max_depth)
         raise ProtocolError(400, "the request body nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
+        if not large:  # the depth error comes first, as for a large body
+            check_depth(body, max_depth)
         text = str(exc)
         text = text if len(text) <= 200 else text[:197] + "..."
         raise ProtocolError(400, f"the request body is not valid JSON: {text}") from None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when arrays and objects in ``value`` nest more than ``limit`` levels."""
+    if not isinstance(value, list | dict):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, level + 1) for c in children if isinstance(c, list | dict))
+    return False
 
 
 def _reject(name: str) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from release.errors import ModelError, UsageError
+from release.serve.compiled import Numeric, compile_pipeline
 from release.serve.protocol import InferRequest, ProtocolError, Schema
 
 
@@ -25,10 +26,15 @@ class Prediction:
 class ModelRunner:
     """A loaded pipeline with its metadata, predicting batches on a worker thread."""
 
-    def __init__(self, pipeline: Any, meta: dict[str, Any], schema: Schema) -> None:
+    def __init__(
+        self, pipeline: Any, meta: dict[str, Any], schema: Schema, *, compiled: bool = True
+    ) -> None:
         self.pipeline = pipeline
         self.meta = meta
         self.schema = schema
+        # The numpy form of the preprocessing (release.serve.compiled); warm_up checks it
+        # gives the pipeline's own answers before it is used, else the pipeline serves.
+        self.fast = compile_pipeline(pipeline) if compiled else None
 
     def predict_columns(self, columns: dict[str, list[Any]]) -> tuple[Any, Any | None]:
         """Predict one table given as column lists (raises UsageError on bad values).
@@ -41,9 +47,10 @@ class ModelRunner:
         from release.model.predict import frame_from_records
 
         frame = frame_from_records(self.meta, columns)
+        model = self.pipeline if self.fast is None else self.fast
         if not self.schema.is_classifier:
-            return self.pipeline.predict(frame), None
-        proba = self.pipeline.predict_proba(frame)
+            return model.predict(frame), None
+        proba = model.predict_proba(frame)
         return self.pipeline.classes_[proba.argmax(axis=1)], proba
 
     def warm_up(self) -> None:
@@ -55,6 +62,8 @@ class ModelRunner:
             else:
                 row[feature.name] = [feature.categories[0] if feature.categories else "x"]
         try:
+            if self.fast is not None:
+                self._check_fast()
             self.predict_columns(row)
         except Exception as exc:  # a corrupt or crafted model fails here, not on a client
             text = " ".join(str(exc).split())[:200]
@@ -62,6 +71,44 @@ class ModelRunner:
                 f"the model fails on a sample row: {type(exc).__name__}: {text}",
                 "the file does not match its model.json; re-train it",
             ) from None
+
+    def _check_fast(self) -> None:
+        """Keep the compiled path only if it answers exactly as the pipeline does."""
+        import numpy as np
+
+        from release.model.predict import frame_from_records
+
+        assert self.fast is not None
+        # numbers around each column's training median, so the rows reach real leaves
+        medians = {
+            name: float(value)
+            for block in self.fast.blocks
+            if isinstance(block, Numeric)
+            for name, value in zip(block.columns, block.fill, strict=True)
+        }
+        rows = 12
+        columns: dict[str, list[Any]] = {}
+        for k, feature in enumerate(self.schema.features):
+            if feature.kind == "numeric":
+                centre = medians.get(feature.name, 1.0) or 1.0
+                values: list[Any] = [centre * (0.4 + 0.11 * ((i + k) % 11)) for i in range(rows)]
+            else:
+                known = list(feature.categories or ("x",))
+                values = [known[(i + k) % len(known)] for i in range(rows)]
+                values[-2] = "__unseen__"  # an unknown category (ignored by the encoder)
+            values[-1] = None  # a missing value in every column
+            columns[feature.name] = values
+        frame = frame_from_records(self.meta, columns)
+        fast, slow = self.fast, self.pipeline
+        assert fast is not None
+        method = "predict_proba" if self.schema.is_classifier else "predict"
+        expected = getattr(slow, method)(frame)  # the pipeline's own failure is the model's
+        try:
+            same = np.array_equal(getattr(fast, method)(frame), expected)
+        except Exception:  # the compiled form does not fit this model: serve the pipeline
+            same = False
+        if not same:
+            self.fast = None
 
     def predict_batch(self, requests: list[InferRequest]) -> list[Prediction | BaseException]:
         """Predict all requests with one call; each gets its own rows or its own error."""
