@@ -209,8 +209,7 @@ def test_multiclass_rates_and_gaps_agree_with_fairlearn_on_wine() -> None:
 
 
 def test_the_fairness_gate_reads_multiclass_gaps() -> None:
-    from release.registry.facts import read_slices
-
+    from release.facts import read_slices
     from release.registry.policy import Facts, gate_fairness
 
     rng = np.random.default_rng(8)
