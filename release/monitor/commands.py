@@ -68,6 +68,11 @@ def monitor() -> None:
     help="Model applied to the batch for prediction and concept drift (skipped if absent).",
 )
 @_OUT
+@click.option(
+    "--prom-file",
+    type=click.Path(dir_okay=False),
+    help="Also write the result as Prometheus series (textfile collector, Pushgateway).",
+)
 @templates_option
 @_JSON
 @_PARAMS
@@ -78,6 +83,7 @@ def drift(
     stage: str | None,
     model_path: str,
     out_dir: str,
+    prom_file: str | None,
     templates: str | None,
     template_dir_old: str | None,
     as_json: bool,
@@ -139,6 +145,10 @@ def drift(
     )
     report.notes = notes + [n for n in report.notes if not n.startswith("no model")]
     files = write_reports(report, out_dir, pick_templates(templates, template_dir_old))
+    if prom_file:
+        from release.monitor.exposition import write_exposition
+
+        files["prom"] = write_exposition(prom_file, report, settings.release.artifact, stage)
     if as_json:
         emit_json(report.to_dict())
     else:
