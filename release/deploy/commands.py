@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from release import gitcmd, paths
+from release import console, gitcmd, paths
 from release.console import emit_json, is_interactive, json_option, params_option, repo_option
 from release.deploy.progress import ProgressDisplay
 from release.deploy.records import check_name, check_stage
@@ -164,7 +164,7 @@ def deploy(
         rps=rps,
         allow_schema_change=allow_schema_change,
         golden=not no_golden,
-        progress=ProgressDisplay(is_interactive()),
+        progress=None if console.quiet() else ProgressDisplay(is_interactive()),
     )
     result = deploy_local(repo, settings, name, stage, options)
     if as_json:
