@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "train": "release.model.commands:train",
     "evaluate": "release.model.commands:evaluate",
     "card": "release.card.commands:card",
-    "show": "release.registry.commands:show",
+    "show": "release.registry.show_command:show",
     "history": "release.registry.commands:history",
     "check-ref": "release.registry.commands:check_ref",
     "stages": "release.registry.commands:stages",
