@@ -3,7 +3,7 @@
 Builds repositories with ``git fast-import`` (annotated tags, distinct tagger times):
 
   (a) one artifact, 1,000 commits, 1,000 registrations and 2,000 assignments (3,000 tags);
-  (b) 10 artifacts x 200 versions (a registration and an assignment each);
+  (b) 10 artifacts x 200 versions (a registration and an assignment each; no gto);
   (c) one artifact, 5,000 versions and 10,000 assignments (15,000 tags; reads only, no
       gto: it is too slow there).
 
@@ -90,25 +90,39 @@ def timed(cmd: list[str], cwd: Path, timeout: float | None = None) -> float | No
     return time.perf_counter() - start
 
 
-def median(cmd: list[str], cwd: Path, runs: int, env: dict[str, str] | None = None) -> float:
-    if env is not None:
-        env = {**os.environ, **env}
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, env=env)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median(cmd: list[str], cwd: Path, runs: int) -> float:
+    return interleaved({"cmd": (cmd, None)}, cwd, runs)["cmd"]
 
 
 COLD = {"RELEASE_NO_CACHE": "1"}
 
 
+def interleaved(
+    cmds: dict[str, tuple[list[str], dict[str, str] | None]], cwd: Path, runs: int
+) -> dict[str, float]:
+    """Median wall time of each command, run in rounds (one of each per round), so a
+    change of load on a shared machine hits every command alike and the ratios hold."""
+    times: dict[str, list[float]] = {key: [] for key in cmds}
+    for _ in range(runs):
+        for key, (cmd, env) in cmds.items():
+            full_env = None if env is None else {**os.environ, **env}
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, env=full_env)
+            times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
 def bench_repo(
-    label: str, repo: Path, name: str, args: argparse.Namespace, *, full: bool = True
+    label: str,
+    repo: Path,
+    name: str,
+    args: argparse.Namespace,
+    *,
+    full: bool = True,
+    gto: bool = True,
 ) -> list[list[str]]:
-    """Rows for one repository; ``full`` adds history, check-ref, promote (and gto)."""
-    floor = median(["git", "for-each-ref", "refs/tags"], repo, args.runs)
+    """Rows for one repository; ``full`` adds history, check-ref and promote, ``gto`` runs
+    gto too (only at 3,000 tags: it takes minutes)."""
     last_tag = subprocess.run(
         ["git", "-C", str(repo), "tag", "-l", f"{name}#*", "--sort=-taggerdate"],
         capture_output=True,
@@ -120,17 +134,23 @@ def bench_repo(
         ("show NAME", ["show", name, "--json"], True),
         ("history NAME", ["history", name, "--json"], False),
         ("check-ref TAG", ["check-ref", last_tag, "--json"], False),
-    ]
-    rows = []
-    for case, cmd, cached in cases[: None if full else 2]:
-        t_cold = median([RELEASE, *cmd], repo, args.runs, env=COLD)
-        t_warm = None
+    ][: None if full else 2]
+    cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+        "floor": (["git", "for-each-ref", "refs/tags"], None)
+    }
+    for case, cmd, cached in cases:
+        cmds[f"{case} cold"] = ([RELEASE, *cmd], COLD)
         if cached:
             subprocess.run([RELEASE, *cmd], cwd=repo, capture_output=True, check=True)  # store
-            t_warm = median([RELEASE, *cmd], repo, args.runs)
-        use_gto = full and not args.no_gto
+            cmds[f"{case} cached"] = ([RELEASE, *cmd], None)
+    medians = interleaved(cmds, repo, args.runs)
+    floor = medians["floor"]
+    rows = []
+    for case, cmd, cached in cases:
+        use_gto = gto and full and not args.no_gto
         t_gto = timed([GTO, *cmd], repo, args.gto_timeout) if use_gto else None
-        rows.append(_row(label, case, t_cold, t_warm, t_gto, floor, args, use_gto))
+        warm = medians[f"{case} cached"] if cached else None
+        rows.append(_row(label, case, medians[f"{case} cold"], warm, t_gto, floor, args, use_gto))
     if not full:
         return rows
     # promote: a different version each run, so every run writes a new tag
@@ -139,13 +159,12 @@ def bench_repo(
         cmd = [RELEASE, "promote", name, "prod", "--version", f"v0.0.{10 + i}"]
         times.append(timed(cmd, repo) or 0.0)
     t_gto = None
-    if not args.no_gto:
+    use_gto = gto and not args.no_gto
+    if use_gto:
         # --force: gto refuses a version with an active assignment to the stage
         cmd = [GTO, "assign", name, "--version", "v0.0.50", "--stage", "prod", "--force"]
         t_gto = timed(cmd, repo, args.gto_timeout)
-    rows.append(
-        _row(label, "promote", statistics.median(times), None, t_gto, floor, args, not args.no_gto)
-    )
+    rows.append(_row(label, "promote", statistics.median(times), None, t_gto, floor, args, use_gto))
     return rows
 
 
@@ -192,7 +211,7 @@ def main() -> None:
         c = Path(tmp) / "c"
         build(c, ["model"], 5000, 10000)
         rows = bench_repo("(a) 3,000 tags", a, "model", args)
-        rows += bench_repo("(b) 10x200+200", b, "model3", args)
+        rows += bench_repo("(b) 10x200+200", b, "model3", args, gto=False)
         rows += bench_repo("(c) 15,000 tags", c, "model", args, full=False)
         help_time = median([RELEASE, "--help"], a, args.runs)
         startup = median([sys.executable, "-c", "import release.cli"], a, args.runs)
