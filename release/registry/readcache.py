@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-from dataclasses import dataclass
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import release
 from release.registry import git
@@ -34,8 +34,7 @@ _REFS_FORMAT = "--format=%(objectname) %(refname)"
 _GTO = ".gto"
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     """The key parts read before computing: where, what, HEAD, ``.gto`` and the tags."""
 
     root: Path
@@ -126,7 +125,9 @@ def save(p: Probe, refs: bytes, head: str | None, text: str, warnings: list[str]
     body = b"%d %d\n" % (len(key), len(warn)) + key + warn + text.encode()
     try:
         p.directory.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.directory, prefix=".tmp-")
+        # a name of our own (not tempfile: a hit must not pay for importing it)
+        tmp = p.directory / f".tmp-{os.getpid()}-{time.monotonic_ns()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(body)
         os.replace(tmp, _path(p, key))
