@@ -29,8 +29,13 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), a module per worker at a time so module fixtures run once;
+# one BLAS/OpenMP thread each: on 2 shared cores threads only fight. The 30 slowest tests
+# are listed at the end (--durations=30 in pyproject.toml). PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.installed-dev
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
+	PATH="$(abspath $(BIN)):$$PATH" OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} \
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 test: lint typecheck pytest
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from release.registry.api import previous_version
 from release.registry.state import parse_scan
 from release.registry.views import history, show_all
@@ -14,6 +16,7 @@ def record(tag: str, commit: str, when: int, message: str = "m", kind: str = "ta
     target_type = "commit" if kind == "tag" else ""
     fields = [
         f"refs/tags/{tag}",
+        hashlib.sha1(tag.encode()).hexdigest() if kind == "tag" else commit,  # objectname
         kind,
         commit if kind == "tag" else "",
         target_type,

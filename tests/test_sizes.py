@@ -12,17 +12,6 @@ PACKAGE = ROOT / "release"
 SHIPPED = PACKAGE / "scaffold" / "files"
 LIMITS = {"module": 400, "class": 200, "function": 80}
 
-# Offenders other helpers are splitting on their own branches this session. The lead
-# empties this set at merge; test_allowlist_only_shrinks fails for any entry that is no
-# longer oversized, so the set can only shrink.
-KNOWN_OVERSIZE: set[str] = {
-    "release/registry/api.py",
-    "release/registry/api.py:promote",
-    "release/registry/state.py",
-    "release/registry/state.py:parse_scan",
-}
-
-
 def measure(package: Path = PACKAGE, root: Path = ROOT) -> dict[str, tuple[str, int]]:
     """Every oversized module, class and function: ``path[:name]`` -> (kind, lines)."""
     out: dict[str, tuple[str, int]] = {}
@@ -56,14 +45,7 @@ def _describe(found: dict[str, tuple[str, int]], keys: set[str]) -> str:
 
 def test_no_module_class_or_function_is_oversized() -> None:
     found = measure()
-    offenders = set(found) - KNOWN_OVERSIZE
-    assert not offenders, "split along ideas: " + _describe(found, offenders)
-
-
-def test_allowlist_only_shrinks() -> None:
-    found = measure()
-    fixed = KNOWN_OVERSIZE - set(found)
-    assert not fixed, f"no longer oversized, remove from KNOWN_OVERSIZE: {sorted(fixed)}"
+    assert not found, "split along ideas: " + _describe(found, set(found))
 
 
 def test_measure_names_each_kind(tmp_path: Path) -> None:

@@ -47,21 +47,12 @@ def _warn(message: str) -> None:
     click.echo(message, err=True)
 
 
-@click.command()
-@click.argument("name", required=False)
-@option_repo
-@option_json
-@click.option("--deprecated", is_flag=True, help="Include deprecated artifacts.")
-@option_params
-def show(name: str | None, repo: str, as_json: bool, deprecated: bool, params: str | None) -> None:
-    """Show the registry (latest version and stages), or the versions of NAME."""
+def show_table(name: str | None, repo: str, deprecated: bool, params: str | None) -> None:
+    """``release show`` without --json (the command is in :mod:`.show_command`)."""
     state = api.read_state(repo)
     for line in state.warnings:
         _warn(line)
     data = api.show(repo, name, deprecated=deprecated, state=state)
-    if as_json:
-        click.echo(views.dumps(data))
-        return
     if name is None:
         order = api.stages(repo, params)
         columns = order + [s for s in state.used_stages() if s not in order]
