@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def settings_for(steps=None, **judge) -> Settings:
         canary=replace(dep.canary, steps=steps),
         judge=new_judge,
         shadow=CanaryStep(100, min_requests=20, min_duration=1.0, max_duration=8.0),
-        # Windows of whole cycles of the test client's inputs, so the bake compares like with like.
+        # Bake windows of 60 requests: enough for the bake to compare like with like.
         bluegreen=BlueGreenSettings(BakeSettings(duration=2.0, min_requests=60)),
         poll_interval=0.2,
         start_timeout=20.0,
@@ -116,10 +117,12 @@ class Client:
         self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
 
     def _run(self, seed: int) -> None:
-        i = seed
+        # Inputs drawn at random (not cycled): any window of requests is a sample of the
+        # same input distribution, as production traffic is and as the judge's tests assume.
+        rng = random.Random(seed)
         with httpx.Client(timeout=30) as client:
             while not self._stop.is_set():
-                x = (i * 7 % 20) / 20 + 0.025
+                x = rng.randrange(20) / 20 + 0.025
                 body = {
                     "inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [x]}],
                     "parameters": {"labels": [int(x > 0.5)]},
@@ -132,7 +135,6 @@ class Client:
                         self.failed.append(f"{r.status_code} {r.text[:100]}")
                 except httpx.HTTPError as exc:
                     self.failed.append(repr(exc))
-                i += 1
                 time.sleep(self.pause)
 
     def __enter__(self) -> Client:

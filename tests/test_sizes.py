@@ -12,6 +12,7 @@ PACKAGE = ROOT / "release"
 SHIPPED = PACKAGE / "scaffold" / "files"
 LIMITS = {"module": 400, "class": 200, "function": 80}
 
+
 def measure(package: Path = PACKAGE, root: Path = ROOT) -> dict[str, tuple[str, int]]:
     """Every oversized module, class and function: ``path[:name]`` -> (kind, lines)."""
     out: dict[str, tuple[str, int]] = {}
