@@ -2,9 +2,10 @@
 
 Each rollout runs the 10%/50%/100% canary (``--steps`` candidate:baseline requests per
 step); every step is judged ``--looks`` times on its growing window, as the controller
-polls it, and the rollout is rolled back at the first failing look
-(:func:`release.deploy.judge.judge`, default settings). Truths are N(150, 70) and every
-request carries its label.
+polls it. An urgent failure (errors, latency) rolls it back at that look; a comparison of
+the model's answers (error, distribution) decides at the step's last look, when its
+minimum duration is reached (:func:`release.deploy.judge.judge`, default settings).
+Truths are N(150, 70) and every request carries its label.
 
 - healthy: the candidate is the baseline's model (the same error distribution);
 - better, spread differently: the baseline shrinks towards the mean (outputs about
@@ -74,8 +75,10 @@ def rolled_back(
             window_b = Sample(
                 b, 0, base.latencies_ms[:b], base.predictions[:b], (), (), base.abs_errors[:b]
             )
-            status = judge(window_c, window_b, min_requests=min(100, n_c), settings=settings)
-            if status.status == "fail":
+            verdict = judge(window_c, window_b, min_requests=min(100, n_c), settings=settings)
+            # As the controller does: an urgent failure (errors, latency) stops the step at
+            # once; a comparison of the model's answers decides at the step's last look.
+            if verdict.status == "fail" and (verdict.urgent or look == looks):
                 return True
     return False
 

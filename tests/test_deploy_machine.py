@@ -128,6 +128,31 @@ def test_dead_candidate_and_failed_verdict_roll_back():
     assert state.reason == "canary 50%: error rate 50%"
 
 
+def test_a_model_behaviour_failure_decides_at_min_duration_an_urgent_one_at_once():
+    shifted = ("prediction distribution shifted",)
+    early = m.Measured(0.5, "fail", shifted, urgent=False)
+    state, effects = walk(ctx(), [*OK3, early])
+    assert state.phase == "step" and names(effects)[-1] == "Measure"  # one look is no verdict
+    state, _ = walk(ctx(), [*OK3, early, m.Measured(0.7, "pass"), PASS, PASS, m.Finished()])
+    assert state.outcome == "promoted"
+    state, _ = walk(ctx(), [*OK3, early, m.Measured(1.0, "fail", shifted, urgent=False)])
+    assert state.outcome == "rolled_back" and state.reason.endswith("shifted")
+    state, _ = walk(ctx(), [*OK3, m.Measured(0.2, "fail", ("error rate 50%",), urgent=True)])
+    assert state.outcome == "rolled_back" and "error rate" in state.reason
+
+
+def test_verdict_urgency_by_the_checks_that_failed():
+    from release.deploy.verdict import Check, Verdict
+
+    def verdict(*failing: str) -> Verdict:
+        checks = [Check(name, "fail", name) for name in failing]
+        return Verdict("fail" if failing else "pass", list(failing), checks)
+
+    assert not verdict("predictions", "accuracy").urgent
+    assert not verdict("model_error").urgent and not verdict().urgent
+    assert verdict("errors").urgent and verdict("predictions", "latency").urgent
+
+
 def test_inconclusive_is_its_own_outcome_rollback_or_hold():
     late = m.Measured(4.0, "inconclusive", ("too few requests",))
     state, effects = walk(ctx(), [*OK3, late])

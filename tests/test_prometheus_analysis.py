@@ -210,7 +210,7 @@ def _judge_value(
     latency: dict[str, Any],
 ) -> tuple[str, float] | None:
     """What the judge says for the quantity ``query`` measures, by what it reads."""
-    from release.deploy.judge import _quantile
+    from release.deploy.judge_signals import _quantile
 
     if "model_request_duration_seconds" in query:
         match = _QUANTILE.search(query)

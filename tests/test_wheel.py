@@ -96,9 +96,11 @@ def test_installed_wheel_runs_without_the_source_tree(venv: Path, tmp_path: Path
     rendered = json.loads(_run(["release", "deploy", "model", "prod", *k8s], repo, env))
     assert rendered["version"] == "v0.1.0"
     sha = json.loads((repo / "models" / "model.json").read_text())["sha256"]
-    texts = [Path(f).read_text(encoding="utf-8") for f in rendered["files"]]
+    files = [Path(f) for f in rendered["files"]]
+    texts = [f.read_text(encoding="utf-8") for f in files if f.suffix == ".yaml"]
     kinds = {doc["kind"] for t in texts for doc in yaml.safe_load_all(t) if doc}
-    assert {"Rollout", "AnalysisTemplate", "Service", "VirtualService"} <= kinds
+    assert {"Rollout", "AnalysisTemplate", "Service", "VirtualService", "PrometheusRule"} <= kinds
+    assert any(f.name == "dashboard.json" for f in files)  # Grafana's, beside the manifests
     assert any(sha in t for t in texts)
 
 

@@ -222,7 +222,13 @@ class Driver:
         alive = self.edges.launcher.alive(self.candidate)
         self.journal.measured(step, stats, verdict, elapsed, (cand, base))
         return m.Measured(
-            elapsed, verdict.status, tuple(verdict.reasons), alive, not problem, problem
+            elapsed,
+            verdict.status,
+            tuple(verdict.reasons),
+            alive,
+            not problem,
+            problem,
+            urgent=verdict.urgent,
         )
 
     def save(self) -> None:

@@ -106,27 +106,62 @@ def _histograms(candidate: Sample, baseline: Sample) -> tuple[list[int], list[in
     return None
 
 
+def merge_sparse(count_c: list[int], count_b: list[int]) -> tuple[list[int], list[int]]:
+    """Adjacent bins merged until every cell of the 2 x k table expects at least 5 rows.
+
+    Cochran's rule for the chi-square test: with a few dozen rows over ten bins, empty and
+    near-empty cells make the asymptotic p-value and the PSI of two samples of one model
+    look significant. Fewer, fuller bins keep both honest; one bin left means no test.
+    """
+    n_c, n_b = sum(count_c), sum(count_b)
+    total = n_c + n_b
+    if total == 0:
+        return [], []
+    need = 5 * total / max(1, min(n_c, n_b))  # a column total giving expected >= 5
+    merged_c: list[int] = []
+    merged_b: list[int] = []
+    acc_c = acc_b = 0
+    for c, b in zip(count_c, count_b, strict=True):
+        acc_c, acc_b = acc_c + c, acc_b + b
+        if acc_c + acc_b >= need:
+            merged_c.append(acc_c)
+            merged_b.append(acc_b)
+            acc_c = acc_b = 0
+    if acc_c + acc_b:
+        if merged_c:  # the remainder joins the last full bin
+            merged_c[-1] += acc_c
+            merged_b[-1] += acc_b
+        else:
+            merged_c, merged_b = [acc_c], [acc_b]
+    return merged_c, merged_b
+
+
 def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettings) -> Check:
-    """Prediction distribution: PSI above the threshold and a significant chi-square."""
-    from scipy.stats import chi2_contingency
+    """Prediction distribution: PSI above the threshold and a significant chi-square,
+    over bins merged until the chi-square's expected counts hold (:func:`merge_sparse`)."""
+    from scipy.stats import chi2, chi2_contingency
 
     hist = _histograms(candidate, baseline)
     if hist is None:
         return Check("predictions", "inconclusive", "no predictions to compare")
-    count_c, count_b, kind = hist
-    n_c, n_b = sum(count_c), sum(count_b)
+    raw_c, raw_b, kind = hist
+    n_c, n_b = sum(raw_c), sum(raw_b)
     if n_c == 0 or n_b == 0:
         return Check("predictions", "inconclusive", "no predictions to compare")
+    count_c, count_b = merge_sparse(raw_c, raw_b)
     value = divergence.psi(count_b, count_c)
-    keep = [i for i in range(len(count_c)) if count_c[i] + count_b[i] > 0]
+    keep = list(range(len(count_c)))
     p = 1.0
     if len(keep) >= 2:
-        table = [[count_c[i] for i in keep], [count_b[i] for i in keep]]
+        table = [count_c, count_b]
         p = float(chi2_contingency(table).pvalue)
-    # PSI is a symmetrised KL divergence, about chi2 / n, so two samples of one
-    # distribution still score (k - 1) * (1/n_c + 1/n_b) on average. Judge the excess over
-    # that sampling floor: small canary windows must not fail a healthy candidate.
-    floor = max(len(keep) - 1, 0) * (1 / n_c + 1 / n_b)
+    # PSI is a symmetrised KL divergence, about chi2(k - 1) * (1/n_c + 1/n_b) for two
+    # samples of one distribution. The sampling floor is that null's 1 - alpha quantile,
+    # not its mean: a healthy candidate's PSI stays under it with probability 1 - alpha at
+    # every look, so small canary windows judged many times do not fail it.
+    floor = 0.0
+    if len(keep) >= 2:
+        floor = float(chi2.ppf(1 - settings.alpha, len(keep) - 1)) * (1 / n_c + 1 / n_b)
     excess = max(0.0, value - floor)
     numbers = {
         "psi": value,
@@ -135,6 +170,7 @@ def check_predictions(candidate: Sample, baseline: Sample, settings: JudgeSettin
         "jensen_shannon": divergence.jensen_shannon(count_b, count_c),
         "p_value": p,
         "bins": kind,
+        "merged_bins": len(count_c),
         "candidate_rows": n_c,
         "baseline_rows": n_b,
         "max_psi": settings.max_prediction_psi,

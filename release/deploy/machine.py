@@ -75,6 +75,8 @@ class Measured:
     candidate_alive: bool = True
     baseline_healthy: bool = True
     baseline_problem: str = ""
+    # False when only comparisons of model behaviour fail: those decide at min_duration.
+    urgent: bool = True
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,7 @@ def _measured(ctx: Context, state: State, obs: Measured) -> tuple[State, list[Ef
         if obs.status == "pass" or obs.elapsed >= step.max_duration:
             return advance(ctx, state, state.index + 1)
         return state, [Measure(state.index)]
-    if obs.status == "fail":
+    if obs.status == "fail" and (obs.urgent or obs.elapsed >= step.min_duration):
         return unwind(ctx, state, f"{label}: " + "; ".join(obs.reasons))
     if obs.status == "pass" and obs.elapsed >= step.min_duration:
         if state.phase == "baking":

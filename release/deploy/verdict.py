@@ -96,6 +96,11 @@ class Check:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
+# Statistical comparisons of the candidate's answers with the baseline's: judged once per
+# step (see Verdict.urgent), not at every poll.
+DECIDED_AT_STEP_END = frozenset({"predictions", "accuracy", "model_error", "agreement"})
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The judge's answer for one step."""
@@ -115,6 +120,16 @@ class Verdict:
     def summary(self) -> str:
         """One line for progress displays."""
         return f"{self.status}: " + "; ".join(self.reasons)
+
+    @property
+    def urgent(self) -> bool:
+        """A failure that must stop the step at once (errors, latency, contract, golden).
+
+        The comparisons of model behaviour (:data:`DECIDED_AT_STEP_END`) fail a step only
+        at its decision point, once its minimum duration is reached: judged at every poll,
+        each look would be another chance to roll back a healthy candidate.
+        """
+        return any(c.status == "fail" and c.name not in DECIDED_AT_STEP_END for c in self.checks)
 
 
 def norm_label(value: Any) -> str:
