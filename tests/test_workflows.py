@@ -342,3 +342,33 @@ def test_bash_grammar_passes_no_shell_metacharacter():
     assert not any(c in specials for c in "".join(VALID))
     names = [f"model@v1.0.0{c}x" for c in specials] + [f"mo{c}del#prod#1" for c in specials]
     assert not any(bash_accepts(names))
+
+
+def _cluster_step() -> str:
+    doc = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
+    (step,) = [s for s in doc["jobs"]["kubernetes"]["steps"] if s.get("id") == "cluster"]
+    return step["run"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ('release:\n  deploy:\n    kubernetes: {image: "release:dev"}\n', "image=true"),
+        ("release:\n  artifact: model\n", "image=false"),
+        ("release: [not, a, mapping]\n", None),  # unreadable settings fail the job
+    ],
+)
+def test_the_kubernetes_job_renders_only_where_an_image_is_set(tmp_path, params, expected):
+    (tmp_path / "params.yaml").write_text(params)
+    out = tmp_path / "github_output"
+    out.write_text("")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "GITHUB_OUTPUT": str(out)}
+    proc = subprocess.run(
+        ["bash", "-e", "-c", _cluster_step()], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    if expected is None:
+        assert proc.returncode != 0 and out.read_text() == ""
+        return
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text().strip() == expected
+    assert ("::notice::" in proc.stdout) == (expected == "image=false")
