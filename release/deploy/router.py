@@ -251,6 +251,3 @@ class Router:
         cand_out = self._record(window.candidate, answer, labels)
         if base_out is not None and cand_out is not None:
             window.shadow.add(base_out, cand_out)
-
-
-_check_url = check_url
