@@ -92,6 +92,10 @@ def _object(blob: bytes | None, path: str, version: str, schema: int) -> dict[st
         raise FactError(f"{where} is larger than {MAX_BYTES} bytes", "regenerate it")
     try:
         data = json.loads(blob)
+    except RecursionError:
+        raise FactError(
+            f"{where} nests too deeply to be a report", "re-run release evaluate"
+        ) from None
     except ValueError:
         raise FactError(f"{where} is not valid JSON", "re-run release evaluate") from None
     if not isinstance(data, dict):

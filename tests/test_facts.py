@@ -13,6 +13,8 @@ from release.facts import (
     FactError,
     load_metrics,
     load_slices,
+    read_metrics,
+    read_slices,
     write_metrics,
     write_slices,
 )
@@ -85,3 +87,11 @@ def test_old_files_read_as_version_1_and_newer_ones_refused(tmp_path) -> None:
         load_slices(path)
     with pytest.raises(FactError, match=r"absent\.json missing"):
         load_metrics(tmp_path / "absent.json")
+
+
+def test_deeply_nested_reports_are_one_error_not_a_traceback() -> None:
+    nested = b"[" * 5000 + b"]" * 5000  # far under the size cap, past Python's recursion
+    with pytest.raises(FactError, match="nests too deeply"):
+        read_metrics(nested, "v1")
+    with pytest.raises(FactError, match="nests too deeply"):
+        read_slices(nested, "v1")

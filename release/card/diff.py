@@ -73,6 +73,8 @@ def read_card_at(repo: str | Path, rev: str, card_path: str = paths.CARD_JSON) -
 def _parse(text: str, label: str) -> dict[str, Any]:
     try:
         card = json.loads(text)
+    except RecursionError:
+        raise UsageError(f"card at {label} nests too deeply to be a card", "rebuild it") from None
     except ValueError:
         raise UsageError(f"card at {label} is not valid JSON", "rebuild it") from None
     if not isinstance(card, dict):
