@@ -43,8 +43,14 @@ def make_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def train_model(out_dir: Path, *, seed: int = 0, shuffle_labels: bool = False) -> dict[str, Any]:
-    """Train the default pipeline on the small table; write model.skops and model.json."""
+def train_model(
+    out_dir: Path, *, seed: int = 0, shuffle_labels: bool = False, portable: bool = True
+) -> dict[str, Any]:
+    """Train the default pipeline on the small table; write model.skops and model.json.
+
+    ``portable``: also write the numpy serving form into the archive, as `release train`
+    does.
+    """
     from release.config import Settings
     from release.fsio import write_json
     from release.model.persist import save_model
@@ -58,7 +64,7 @@ def train_model(out_dir: Path, *, seed: int = 0, shuffle_labels: bool = False) -
     pipeline.set_params(model__max_iter=20 + seed)
     pipeline.fit(df, y)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sha = save_model(pipeline, out_dir / "model.skops")
+    sha = save_model(pipeline, out_dir / "model.skops", check_frame=df if portable else None)
     features = [{"name": c, "kind": "numeric", "dtype": "float64"} for c in NUMERIC] + [
         {"name": c, "kind": "categorical", "dtype": "object", "categories": cats}
         for c, cats in (("region", REGIONS), ("employment_type", EMPLOYMENT))

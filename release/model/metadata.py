@@ -57,6 +57,7 @@ METADATA_SCHEMA: dict[str, Any] = {
         "training_seconds": {"type": "number", "minimum": 0},
         "train_rows": {"type": "integer", "minimum": 0},
         "packages": {"type": "object"},
+        "serving_form": {"type": ["object", "null"]},
     },
 }
 

@@ -26,12 +26,27 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
-def save_model(pipeline: Any, path: str | os.PathLike[str] = paths.MODEL) -> str:
-    """Write ``pipeline`` as a skops file atomically; return its sha256."""
+def save_model(
+    pipeline: Any, path: str | os.PathLike[str] = paths.MODEL, *, check_frame: Any = None
+) -> str:
+    """Write ``pipeline`` as a skops file atomically; return its sha256.
+
+    With ``check_frame`` (training rows), the pipeline's numpy serving form is written
+    into the archive too when it gives the pipeline's answers on those rows
+    (:func:`release.model.export.serving_members`).
+    """
     import skops.io as sio
 
     with atomic_path(path) as tmp:
         sio.dump(pipeline, tmp)
+        if check_frame is not None:
+            from release.model.export import serving_members
+
+            extra = serving_members(pipeline, check_frame)
+            if extra:
+                with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+                    for name, data in extra.items():
+                        archive.writestr(name, data)
         _normalize_zip(tmp)
         untrusted = sorted(set(sio.get_untrusted_types(file=tmp)) - set(TRUSTED_TYPES))
         if untrusted:
@@ -93,19 +108,30 @@ def load_model(
     path: str | os.PathLike[str] = paths.MODEL, expected_sha256: str | None = None
 ) -> Any:
     """Load a skops model, refusing untrusted types, non-skops files and hash mismatches."""
+    return load_model_bytes(read_model_bytes(path, expected_sha256), str(path))
+
+
+def read_model_bytes(
+    path: str | os.PathLike[str] = paths.MODEL, expected_sha256: str | None = None
+) -> bytes:
+    """A model file's bytes, refused when missing, too large or of another sha256."""
+    import hashlib
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} not found", "run `release train` or `dvc repro`")
     check_file_size(path.stat().st_size, str(path))
+    data = path.read_bytes()
+    check_file_size(len(data), str(path))  # it may have grown since
     if expected_sha256 is not None:
-        actual = sha256_file(path)
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256:
             raise ModelError(
                 f"model file {path} has sha256 {actual[:12]}..., expected "
                 f"{expected_sha256[:12]}...",
                 "the file was changed or corrupted; restore it with `dvc checkout` or `dvc pull`",
             )
-    return load_model_bytes(path.read_bytes(), str(path))
+    return data
 
 
 def load_model_bytes(data: bytes, label: str = "model") -> Any:

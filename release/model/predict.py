@@ -16,8 +16,25 @@ def feature_names(meta: dict[str, Any]) -> list[str]:
 
 def frame_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> Any:
     """Build the model's input frame from column lists, checking names, lengths and types."""
-    import numpy as np
     import pandas as pd
+
+    arrays = arrays_from_records(meta, columns)
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype="object") if values.dtype == object else values
+            for name, values in arrays.items()
+        },
+        columns=list(arrays),
+    )
+
+
+def arrays_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> dict[str, Any]:
+    """The model's input columns as numpy arrays, in model order (no pandas).
+
+    Numeric columns are float64 with NaN for null; categorical ones are object arrays of
+    category labels with NaN for missing. Names, lengths and types are checked.
+    """
+    import numpy as np
 
     expected = feature_names(meta)
     unknown = sorted(set(columns) - set(expected))
@@ -64,8 +81,10 @@ def frame_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> A
                         f"column {name!r} row {i}: {v!r} is not a category",
                         "send strings (or null) for categorical columns",
                     )
-            data[name] = pd.Series(cleaned, dtype="object")
-    return pd.DataFrame(data, columns=expected)
+            column = np.empty(len(cleaned), dtype=object)
+            column[:] = cleaned
+            data[name] = column
+    return data
 
 
 def normalize_frame(df: Any, numeric: list[str], categorical: list[str]) -> Any:

@@ -22,6 +22,7 @@ def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     from release.data.schema import require_finite, resolve_columns
     from release.model.persist import save_model
     from release.model.pipeline import build_pipeline
+    from release.model.portable import FORMAT, FORMAT_VERSION, read_form
     from release.model.predict import normalize_frame
 
     root = Path(root)
@@ -37,7 +38,8 @@ def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     started = time.perf_counter()
     pipeline.fit(x, y)
     seconds = time.perf_counter() - started
-    sha256 = save_model(pipeline, root / paths.MODEL)
+    sha256 = save_model(pipeline, root / paths.MODEL, check_frame=x)
+    form = read_form((root / paths.MODEL).read_bytes(), paths.MODEL)
     features: list[dict[str, Any]] = []
     for col in columns.numeric:
         features.append({"name": col, "kind": "numeric", "dtype": "float64"})
@@ -64,6 +66,10 @@ def train(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
         "model_file": paths.MODEL,
         "format": "skops",
         "sha256": sha256,
+        # how `release serve` runs it without scikit-learn (None: through scikit-learn)
+        "serving_form": None
+        if form is None
+        else {"format": f"{FORMAT}/{FORMAT_VERSION}", **form.checked},
         "trained_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "training_seconds": round(seconds, 3),
         "train_rows": len(frame),

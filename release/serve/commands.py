@@ -16,13 +16,15 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
 from release import paths
 from release.console import params_option, repo_option
 from release.errors import UsageError
+
+Form = Literal["auto", "pipeline"]  # the same choice as release.serve.loader.Form
 
 SWITCH_INTERVAL_S = 0.0005
 THREAD_VARIABLES = (
@@ -85,6 +87,7 @@ def build_server(
     faults: Any = None,
     limits: Any = None,
     chaos: Any = None,
+    form: Form = "auto",
 ) -> Any:
     """Load, verify and warm up the model; return a ModelServer (no socket yet).
 
@@ -96,7 +99,7 @@ def build_server(
     from release.serve.protocol import Schema
     from release.serve.runner import ModelRunner
 
-    loaded = load(model, repo=repo, pinned=pinned)
+    loaded = load(model, repo=repo, pinned=pinned, form=form)
     served_name = name or loaded.name
     if not NAME_RE.match(served_name):
         raise UsageError(
@@ -189,6 +192,14 @@ def run_server(server: Any, sock: socket.socket, http: str = "auto") -> None:
     "errors=RATE[@N], latency=MS[@N], flip[@N], constant=CLASS[@N], seed=S; "
     "@N starts after N inferences.",
 )
+@click.option(
+    "--form",
+    type=click.Choice(["auto", "pipeline"]),
+    default="auto",
+    show_default=True,
+    help="auto: the numpy form the model file carries (no scikit-learn import, fast start), "
+    "else scikit-learn; pipeline: always the scikit-learn pipeline.",
+)
 @click.option("--fault-error-rate", type=click.FloatRange(0, 1), default=0.0, hidden=True)
 @click.option("--fault-delay-ms", type=click.FloatRange(0), default=0.0, hidden=True)
 @click.option("--fault-seed", type=int, default=None, hidden=True)
@@ -206,6 +217,7 @@ def serve(
     max_wait_ms: float | None,
     http: str,
     chaos_rules: tuple[str, ...],
+    form: Form,
     fault_error_rate: float,
     fault_delay_ms: float,
     fault_seed: int | None,
@@ -254,10 +266,12 @@ def serve(
             batch=batch,
             chaos=chaos,
             limits=request_limits(settings.serve),
+            form=form,
         )
         click.echo(
             f"serving {server.schema.name} {server.schema.version} "
-            f"(batch <= {batch.max_batch_size} rows, wait <= {batch.max_wait_ms} ms)"
+            f"({server.runner.form}; batch <= {batch.max_batch_size} rows, "
+            f"wait <= {batch.max_wait_ms} ms)"
         )
         if chaos.active:
             click.echo(f"chaos: {chaos.describe()} (this server misbehaves on purpose)")

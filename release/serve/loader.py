@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from release import dvcstore, gitcmd, paths
 from release.errors import ModelError, RegistryError, UsageError
@@ -33,6 +33,7 @@ STAGE_REF_RE = re.compile(f"^(?P<name>{_NAME})#(?P<stage>{_NAME})$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 PIN_VARIABLE = "RELEASE_MODEL_SHA256"
+Form = Literal["auto", "pipeline"]
 
 
 @dataclass
@@ -55,30 +56,55 @@ def parse_version_ref(spec: str) -> tuple[str, str] | None:
 
 
 def load(
-    spec: str, *, repo: str | os.PathLike[str] = ".", pinned: str | None = None
+    spec: str,
+    *,
+    repo: str | os.PathLike[str] = ".",
+    pinned: str | None = None,
+    form: Form = "pipeline",
 ) -> LoadedModel:
     """Load ``spec``: a models/ directory, a ``.skops`` file, ``NAME@vX.Y.Z`` or ``NAME#stage``.
 
     ``pinned`` (the deployment's ``RELEASE_MODEL_SHA256``) must equal the model's sha256.
+    ``form="auto"`` gives the numpy serving form when the file carries one (see
+    :func:`open_model`); ``"pipeline"`` always the scikit-learn pipeline.
     """
     if Path(spec).exists():
-        return load_path(spec, pinned=pinned)
+        return load_path(spec, pinned=pinned, form=form)
     ref = parse_version_ref(spec)
     if ref is not None:
-        return load_version(repo, *ref, pinned=pinned)
+        return load_version(repo, *ref, pinned=pinned, form=form)
     stage = STAGE_REF_RE.match(spec)
     if stage is not None:
         version = _active_version(repo, stage["name"], stage["stage"])
-        return load_version(repo, stage["name"], version, pinned=pinned)
+        return load_version(repo, stage["name"], version, pinned=pinned, form=form)
     raise UsageError(
         f"--model {spec!r} is neither an existing path nor a version",
         "pass a models/ directory, a .skops file, NAME@vX.Y.Z or NAME#STAGE",
     )
 
 
-def load_path(path: str | os.PathLike[str], *, pinned: str | None = None) -> LoadedModel:
+def open_model(data: bytes, label: str, form: Form) -> Any:
+    """What predicts: the numpy serving form (``form="auto"`` and the file has one, so
+    scikit-learn is never imported), else the pipeline loaded by skops. ``data`` is
+    already checked against its recorded sha256."""
+    if form == "auto":
+        from release.model.archive import inspect_archive
+        from release.model.portable import read_form
+
+        inspect_archive(data, label)
+        portable = read_form(data, label)
+        if portable is not None:
+            return portable
+    from release.model.persist import load_model_bytes
+
+    return load_model_bytes(data, label)
+
+
+def load_path(
+    path: str | os.PathLike[str], *, pinned: str | None = None, form: Form = "pipeline"
+) -> LoadedModel:
     """Load a model from a directory holding model.skops + model.json, or a .skops file."""
-    from release.model.persist import load_model, read_metadata
+    from release.model.persist import read_metadata, read_model_bytes
 
     target = Path(path)
     if target.is_dir():
@@ -94,7 +120,7 @@ def load_path(path: str | os.PathLike[str], *, pinned: str | None = None) -> Loa
     meta = read_metadata(meta_file)
     expected = _expected_sha(meta, str(meta_file))
     check_pinned(expected, pinned, str(model_file))
-    pipeline = load_model(model_file, expected_sha256=expected)
+    pipeline = open_model(read_model_bytes(model_file, expected), str(model_file), form)
     name = str(meta.get("name") or "model")
     return LoadedModel(
         pipeline=pipeline,
@@ -107,13 +133,16 @@ def load_path(path: str | os.PathLike[str], *, pinned: str | None = None) -> Loa
 
 
 def load_version(
-    repo: str | os.PathLike[str], name: str, version: str, *, pinned: str | None = None
+    repo: str | os.PathLike[str],
+    name: str,
+    version: str,
+    *,
+    pinned: str | None = None,
+    form: Form = "pipeline",
 ) -> LoadedModel:
     """Load the model registered as ``name@version`` from git and the DVC cache."""
-    from release.model.persist import load_model_bytes
-
     found = read_version(repo, name, version, pinned=pinned)
-    pipeline = load_model_bytes(found.data, f"{name}@{version}")
+    pipeline = open_model(found.data, f"{name}@{version}", form)
     return LoadedModel(
         pipeline=pipeline,
         meta=found.meta,

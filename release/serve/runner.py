@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from release.errors import ModelError, UsageError
-from release.serve.compiled import Numeric, compile_pipeline
+from release.model.portable import Numeric, PortableModel
+from release.serve.compiled import compile_pipeline
 from release.serve.protocol import InferRequest, ProtocolError, Schema
 
 
@@ -32,9 +33,19 @@ class ModelRunner:
         self.pipeline = pipeline
         self.meta = meta
         self.schema = schema
-        # The numpy form of the preprocessing (release.serve.compiled); warm_up checks it
-        # gives the pipeline's own answers before it is used, else the pipeline serves.
-        self.fast = compile_pipeline(pipeline) if compiled else None
+        # A numpy serving form (release.model.portable) needs neither pandas nor
+        # scikit-learn. A scikit-learn pipeline gets the numpy form of its preprocessing
+        # (release.serve.compiled); warm_up checks it gives the pipeline's own answers
+        # before it is used, else the pipeline serves.
+        self.portable = isinstance(pipeline, PortableModel)
+        self.fast = compile_pipeline(pipeline) if compiled and not self.portable else None
+
+    @property
+    def form(self) -> str:
+        """How predictions are made, for the start-up line and /v2 metadata."""
+        if self.portable:
+            return "numpy serving form"
+        return "scikit-learn, numpy preprocessing" if self.fast is not None else "scikit-learn"
 
     def predict_columns(self, columns: dict[str, list[Any]]) -> tuple[Any, Any | None]:
         """Predict one table given as column lists (raises UsageError on bad values).
@@ -44,9 +55,12 @@ class ModelRunner:
         directly instead of ``release.model.predict.predict``, whose re-normalization
         costs more than the rest of a small batch; the tests check both agree.
         """
-        from release.model.predict import frame_from_records
+        from release.model.predict import arrays_from_records, frame_from_records
 
-        frame = frame_from_records(self.meta, columns)
+        if self.portable:
+            frame = arrays_from_records(self.meta, columns)
+        else:
+            frame = frame_from_records(self.meta, columns)
         model = self.pipeline if self.fast is None else self.fast
         if not self.schema.is_classifier:
             return model.predict(frame), None
