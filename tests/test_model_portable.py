@@ -167,7 +167,7 @@ def _set_array(name: str, **spec: Any) -> Any:
         _set_array("left", offset=10**9),
         _set_array("left", dtype="|O"),
         _set_array("roots", shape=[10**6]),
-        lambda h: h["estimator"].update(depth=10**9),
+        _set_array("depths", dtype="|O"),
         lambda h: h["estimator"].update(combine="vote"),
         lambda h: h.update(version=99),
         lambda h: h.update(blocks=[]),

@@ -227,7 +227,7 @@ def _stack(
         ),
         value=np.concatenate([a[5] for a in arrays]).astype("float64"),
         roots=starts,
-        depth=max(a[6] for a in arrays),
+        depths=np.array([a[6] for a in arrays], dtype="int64"),
         combine=combine,
         baseline=np.asarray(baseline, dtype="float64"),
         per_round=per_round,
@@ -317,11 +317,11 @@ def _estimator_spec(estimator: Linear | Trees, put: Any) -> dict[str, Any]:
         "right",
         "value",
         "roots",
+        "depths",
         "baseline",
     ):
         spec[name] = put(getattr(estimator, name))
     spec.update(
-        depth=estimator.depth,
         combine=estimator.combine,
         per_round=estimator.per_round,
         float32=estimator.float32,

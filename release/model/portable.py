@@ -22,6 +22,7 @@ import json
 import math
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -125,38 +126,64 @@ class Trees:
     right: Any  # int64 per node
     value: Any  # float64 (nodes, outputs)
     roots: Any  # int64 per tree
-    depth: int
+    depths: Any  # int64 per tree: levels below its root
     combine: str  # boost | mean
     baseline: Any  # float64 (per_round,) for boost
     per_round: int
     float32: bool  # compare features rounded to float32, as scikit-learn's trees do
     link: str  # identity | logistic | softmax | none
 
+    @property
+    def depth(self) -> int:
+        """The deepest tree's depth: the most levels a row walks."""
+        return int(self.depths.max()) if self.depths.size else 0
+
+    @cached_property
+    def _walk(self) -> tuple[Any, Any, Any, Any, list[int]]:
+        """(children, missing_right, order, inverse, active): the tables ``leaves`` walks.
+
+        Trees are walked deepest first, so level ``k`` touches only the ``active[k]``
+        trees still deeper than ``k`` (a contiguous block of columns).
+        """
+        children = np.stack([self.left, self.right], axis=1).reshape(-1)
+        order = np.argsort(-self.depths, kind="stable")
+        active = [int((self.depths > level).sum()) for level in range(self.depth)]
+        return children, self.missing_left == 0, order, np.argsort(order), active
+
     def leaves(self, x: Any) -> Any:
-        """The leaf each row reaches in each tree, shape (rows, trees)."""
+        """The leaf each row reaches in each tree, shape (trees, rows)."""
         if self.float32:
             x = x.astype(np.float32).astype(np.float64)
-        node = np.broadcast_to(self.roots, (x.shape[0], self.roots.size)).copy()
-        rows = np.arange(x.shape[0])[:, None]
-        for _ in range(self.depth):
-            seen = x[rows, self.feature[node]]
-            go_left = np.where(
-                np.isnan(seen), self.missing_left[node] == 1, seen <= self.threshold[node]
-            )
-            node = np.where(go_left, self.left[node], self.right[node])
-        return node
+        x = np.ascontiguousarray(x)
+        children, missing_right, order, inverse, active = self._walk
+        flat = x.reshape(-1)
+        offsets = np.arange(x.shape[0]) * x.shape[1]  # where each row starts in ``flat``
+        node = np.repeat(self.roots[order][:, None], x.shape[0], axis=1)
+        has_nan = bool(np.isnan(flat).any())
+        for count in active:
+            part = node[:count]  # the trees still deeper than this level: leading rows
+            seen = flat.take(self.feature.take(part) + offsets)
+            right = seen > self.threshold.take(part)
+            if has_nan:  # NaN compares false: its side is the node's missing_go_to_left
+                right = np.where(np.isnan(seen), missing_right.take(part), right)
+            node[:count] = children.take(2 * part + right)
+        return node[inverse]
 
     def raw(self, x: Any) -> Any:
-        """Boosted raw scores (rows, per_round) or averaged leaf vectors (rows, outputs)."""
-        values = self.value[self.leaves(x)]  # (rows, trees, outputs)
+        """Boosted raw scores (rows, per_round) or averaged leaf vectors (rows, outputs).
+
+        ``cumsum`` along the tree axis adds exactly as scikit-learn's loop does: the
+        baseline (or zero) first, then each tree's value in turn.
+        """
+        leaves = self.leaves(x)
         rows = x.shape[0]
         if self.combine == "boost":
-            rounds = values[:, :, 0].reshape(rows, -1, self.per_round)
-            start = np.broadcast_to(self.baseline, (rows, 1, self.per_round))
-            return np.cumsum(np.concatenate([start, rounds], axis=1), axis=1)[:, -1, :]
-        start = np.zeros((rows, 1, values.shape[2]))
-        total = np.cumsum(np.concatenate([start, values], axis=1), axis=1)[:, -1, :]
-        return total / self.roots.size
+            rounds = self.value[:, 0].take(leaves).reshape(-1, self.per_round, rows)
+            start = np.broadcast_to(self.baseline[None, :, None], (1, self.per_round, rows))
+            return np.cumsum(np.concatenate([start, rounds]), axis=0)[-1].T
+        values = self.value[leaves]  # (trees, rows, outputs)
+        start = np.zeros((1, rows, values.shape[2]))
+        return np.cumsum(np.concatenate([start, values]), axis=0)[-1] / self.roots.size
 
 
 @dataclass
@@ -291,7 +318,7 @@ def _estimator(spec: dict[str, Any], arrays: dict[str, Any], width: int) -> Line
         **{k: arrays[spec[k]] for k in ("feature", "threshold", "missing_left", "left", "right")},
         value=arrays[spec["value"]],
         roots=arrays[spec["roots"]],
-        depth=int(spec["depth"]),
+        depths=arrays[spec["depths"]],
         combine=spec["combine"],
         baseline=arrays[spec["baseline"]],
         per_round=int(spec["per_round"]),
@@ -302,8 +329,11 @@ def _estimator(spec: dict[str, Any], arrays: dict[str, Any], width: int) -> Line
     for name in ("threshold", "missing_left", "left", "right"):
         if getattr(trees, name).shape != (nodes,):
             raise ValueError(f"{name} has another length than the nodes")
-    if trees.value.ndim != 2 or trees.value.shape[0] != nodes or not 0 <= trees.depth <= MAX_DEPTH:
-        raise ValueError("leaf values or depth are malformed")
+    if trees.value.ndim != 2 or trees.value.shape[0] != nodes:
+        raise ValueError("leaf values are malformed")
+    depths = trees.depths
+    if depths.shape != trees.roots.shape or depths.min() < 0 or depths.max() > MAX_DEPTH:
+        raise ValueError("tree depths are malformed")
     for name in ("left", "right", "roots"):
         index = getattr(trees, name)
         if index.size and (index.min() < 0 or index.max() >= nodes):

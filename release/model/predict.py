@@ -57,6 +57,10 @@ def arrays_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> 
         name = feature["name"]
         values = columns[name]
         if feature["kind"] == "numeric":
+            fast = _plain_numbers(values)
+            if fast is not None:
+                data[name] = fast
+                continue
             out = np.empty(len(values), dtype="float64")
             for i, v in enumerate(values):
                 if v is None:
@@ -69,6 +73,10 @@ def arrays_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> 
                 else:
                     out[i] = float(v)
             data[name] = out
+        elif isinstance(values, list) and set(map(type, values)) <= {str}:
+            column = np.empty(len(values), dtype=object)  # the common case: all labels
+            column[:] = values
+            data[name] = column
         else:
             cleaned: list[Any] = []
             for i, v in enumerate(values):
@@ -85,6 +93,28 @@ def arrays_from_records(meta: dict[str, Any], columns: dict[str, list[Any]]) -> 
             column[:] = cleaned
             data[name] = column
     return data
+
+
+_NUMBERS = {int, float, type(None)}
+
+
+def _plain_numbers(values: Any) -> Any | None:
+    """``values`` as float64 (None as NaN) when they are all plain numbers, else None.
+
+    One C-level pass over the types instead of a Python loop per value; anything else
+    (a bool, a string, an int too large for a float) takes the checking loop, which names
+    the bad row.
+    """
+    import numpy as np
+
+    if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
+        return values
+    if not isinstance(values, list) or not set(map(type, values)) <= _NUMBERS:
+        return None
+    try:
+        return np.array(values, dtype="float64")
+    except (OverflowError, TypeError, ValueError):
+        return None
 
 
 def normalize_frame(df: Any, numeric: list[str], categorical: list[str]) -> Any:
