@@ -47,6 +47,9 @@ def test_repro_outputs_noop_and_param_change(make_project) -> None:
     assert quality["passed"] and quality["rules_checked"] > 20
     meta = json.loads((project / "models/model.json").read_text())
     assert meta["classes"] == [0, 1] and meta["format"] == "skops"
+    # the default pipeline carries its numpy serving form, checked on the training rows
+    assert meta["serving_form"]["format"] == "release-numpy/1"
+    assert meta["serving_form"]["rows"] > 2000
     assert {f["name"] for f in meta["features"]} >= {"age", "employment_type"}
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert {"accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss"} <= set(metrics)

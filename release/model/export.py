@@ -363,5 +363,7 @@ def serving_members(pipeline: Any, frame: Any) -> dict[str, bytes]:
     diff = check(form, pipeline, sample)
     if diff is None:
         return {}
-    form.checked = {"rows": len(sample), "max_abs_diff": diff, "tolerance": TOLERANCE}
+    # Not the difference itself: it may vary in the last bit with the CPU's exp, and the
+    # archive must stay byte-identical wherever the same model is trained again.
+    form.checked = {"rows": len(sample), "tolerance": TOLERANCE}
     return members(form)
