@@ -13,7 +13,6 @@ without a ``schema_version`` key (``dvc metrics diff`` would list it as a metric
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any
 
 from release import paths
 from release.errors import CheckFailed
-from release.fsio import dumps_json, write_text
+from release.fsio import dumps_json, parse_json, write_text
 
 METRICS_SCHEMA = 1
 SLICES_SCHEMA = 1
@@ -88,18 +87,9 @@ def _object(blob: bytes | None, path: str, version: str, schema: int) -> dict[st
             f"{path} is not committed in git at {version}",
             "commit it; for a DVC output set cache: false",
         )
-    if len(blob) > MAX_BYTES:
-        raise FactError(f"{where} is larger than {MAX_BYTES} bytes", "regenerate it")
-    try:
-        data = json.loads(blob)
-    except RecursionError:
-        raise FactError(
-            f"{where} nests too deeply to be a report", "re-run release evaluate"
-        ) from None
-    except ValueError:
-        raise FactError(f"{where} is not valid JSON", "re-run release evaluate") from None
-    if not isinstance(data, dict):
-        raise FactError(f"{where} is not a JSON object", "re-run release evaluate")
+    data = parse_json(
+        blob, where, FactError, "re-run release evaluate", max_bytes=MAX_BYTES, kind="a report"
+    )
     found = data.get("schema_version", 1)
     if found != schema:
         raise FactError(

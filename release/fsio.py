@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from release.errors import ReleaseError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
@@ -65,6 +67,36 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def parse_json(
+    blob: bytes | str,
+    what: str,
+    error: type[ReleaseError],
+    fix: str,
+    *,
+    max_bytes: int,
+    kind: str = "this file",
+    require_object: bool = True,
+) -> Any:
+    """Parse a JSON document read from disk or git, within ``max_bytes`` and bounded nesting.
+
+    Every failure is one ``error(message, fix)`` naming ``what``: too large, nested too
+    deeply for the parser (a ``RecursionError`` otherwise), not JSON, or (with
+    ``require_object``) not an object.
+    """
+    if len(blob) > max_bytes:
+        raise error(f"{what} is {len(blob)} bytes, more than the {max_bytes} allowed", fix)
+    try:
+        data = json.loads(blob)
+    except RecursionError:
+        raise error(f"{what} nests too deeply to be {kind}", fix) from None
+    except ValueError as exc:
+        text = str(exc)
+        raise error(f"{what} is not JSON: {text[:160]}", fix) from None
+    if require_object and not isinstance(data, dict):
+        raise error(f"{what} is not a JSON object", fix)
+    return data
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

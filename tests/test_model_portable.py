@@ -183,14 +183,44 @@ def test_a_damaged_form_is_one_clear_error(tmp_path: Path, change: Any) -> None:
     assert "\n" not in caught.value.one_line()
 
 
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [("os", "asks to load untrusted types: os.system"), (None, "skops part changed")],
+)
+def test_a_changed_skops_part_is_refused_without_skops(
+    tmp_path: Path, module: str | None, message: str
+) -> None:
+    """Serving the form must not accept what loading the pipeline would refuse."""
+    pipeline, frame = _pipeline("binary", "logistic_regression")
+    save_model(pipeline, tmp_path / "m.skops", check_frame=frame)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(tmp_path / "m.skops") as src,
+        zipfile.ZipFile(out, "w") as dst,
+    ):
+        for info in src.infolist():
+            blob = src.read(info.filename)
+            if info.filename == "schema.json":
+                doc = json.loads(blob)
+                if module:
+                    doc["__module__"], doc["__class__"] = module, "system"
+                else:
+                    doc["_skops_version"] = "0.0.1"  # any edit, no new type
+                blob = json.dumps(doc).encode()
+            dst.writestr(info, blob)
+    with pytest.raises(ModelError, match=message):
+        portable.read_form(out.getvalue(), "m.skops")
+
+
 def test_child_indices_pointing_outside_the_nodes_are_refused(tmp_path: Path) -> None:
     pipeline, _ = _pipeline("binary", "random_forest")
     form = export.export(pipeline)
     assert form is not None and isinstance(form.estimator, portable.Trees)
     bad = dataclasses.replace(form.estimator, left=form.estimator.left + 10**6)
-    members = export.members(dataclasses.replace(form, estimator=bad))
+    members = export.members(dataclasses.replace(form, estimator=bad), b"{}")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("schema.json", b"{}")
         for name, blob in members.items():
             archive.writestr(name, blob)
     with pytest.raises(ModelError, match="left points outside the nodes"):

@@ -11,7 +11,6 @@ instead, as the slice-regression gate judges it (:mod:`release.analysis.slice_ga
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from release import gitcmd, paths
 from release.analysis.slice_gate import PROPORTION_METRICS
 from release.errors import UsageError
+from release.fsio import parse_json
 from release.markdown import md_cell as _cell  # the one Markdown escaper
 from release.registry.api import read_state
 from release.stats import proportions
@@ -59,7 +59,8 @@ def read_card_at(repo: str | Path, rev: str, card_path: str = paths.CARD_JSON) -
     repo = Path(repo)
     as_file = Path(rev) if Path(rev).is_absolute() else repo / rev
     if rev.endswith(".json") and as_file.is_file():
-        return _parse(as_file.read_text(encoding="utf-8"), rev)
+        with as_file.open("rb") as fh:  # at most one byte past the cap
+            return _parse(fh.read(MAX_CARD_BYTES + 1), rev)
     commit = resolve_revision(repo, rev)
     shown = gitcmd.show(repo, commit, card_path)
     if shown is None:
@@ -67,19 +68,16 @@ def read_card_at(repo: str | Path, rev: str, card_path: str = paths.CARD_JSON) -
             f"{card_path} is not committed at {rev} ({commit[:12]})",
             "build the card with `release card build` (or dvc repro) and commit it",
         )
-    return _parse(shown.decode("utf-8", "replace"), rev)
+    return _parse(shown, rev)
 
 
-def _parse(text: str, label: str) -> dict[str, Any]:
-    try:
-        card = json.loads(text)
-    except RecursionError:
-        raise UsageError(f"card at {label} nests too deeply to be a card", "rebuild it") from None
-    except ValueError:
-        raise UsageError(f"card at {label} is not valid JSON", "rebuild it") from None
-    if not isinstance(card, dict):
-        raise UsageError(f"card at {label} is not a JSON object", "rebuild it")
-    return card
+MAX_CARD_BYTES = 32 * 1024 * 1024
+
+
+def _parse(text: bytes, label: str) -> dict[str, Any]:
+    return parse_json(
+        text, f"card at {label}", UsageError, "rebuild it", max_bytes=MAX_CARD_BYTES, kind="a card"
+    )
 
 
 def _num(value: Any) -> float | None:

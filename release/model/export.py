@@ -11,6 +11,7 @@ or values within :data:`TOLERANCE`, on the rows it is checked on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -26,6 +27,7 @@ from release.model.portable import (
     Numeric,
     PortableModel,
     Trees,
+    skops_types,
 )
 
 TOLERANCE = 1e-12  # numpy's exp may differ from scipy's expit in the last bit or so
@@ -252,8 +254,12 @@ def check(form: PortableModel, pipeline: Any, frame: Any) -> float | None:
     return diff if diff <= TOLERANCE else None
 
 
-def members(form: PortableModel) -> dict[str, bytes]:
-    """The two archive members that hold ``form`` (deterministic bytes)."""
+def members(form: PortableModel, schema: bytes) -> dict[str, bytes]:
+    """The two archive members that hold ``form`` (deterministic bytes).
+
+    ``schema`` is the archive's skops ``schema.json``: its sha256 and the types it names
+    are recorded, so a skops part changed afterwards is refused (``read_form``).
+    """
     blob = bytearray()
     index: dict[str, Any] = {}
 
@@ -295,6 +301,8 @@ def members(form: PortableModel) -> dict[str, bytes]:
         "classes": None if form.classes_ is None else [_plain(c) for c in form.classes_],
         "checked": form.checked,
         "arrays": index,
+        "skops_schema_sha256": hashlib.sha256(schema).hexdigest(),
+        "skops_types": sorted(skops_types(schema)),
     }
     text = json.dumps(header, sort_keys=True, allow_nan=False).encode()
     return {HEADER: text, ARRAYS: bytes(blob)}
@@ -341,7 +349,7 @@ def _plain(value: Any) -> Any:
 CHECK_ROWS = 4096
 
 
-def serving_members(pipeline: Any, frame: Any) -> dict[str, bytes]:
+def serving_members(pipeline: Any, frame: Any, schema: bytes) -> dict[str, bytes]:
     """The serving form's archive members, checked on ``frame``; empty when not exported.
 
     Checked on up to :data:`CHECK_ROWS` of the training rows (evenly spaced) plus, for
@@ -366,4 +374,4 @@ def serving_members(pipeline: Any, frame: Any) -> dict[str, bytes]:
     # Not the difference itself: it may vary in the last bit with the CPU's exp, and the
     # archive must stay byte-identical wherever the same model is trained again.
     form.checked = {"rows": len(sample), "tolerance": TOLERANCE}
-    return members(form)
+    return members(form, schema)

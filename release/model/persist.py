@@ -14,7 +14,7 @@ from typing import Any
 
 from release import paths
 from release.errors import ModelError
-from release.fsio import atomic_path, sha256_file
+from release.fsio import atomic_path, parse_json, sha256_file
 from release.model.archive import check_file_size, inspect_archive
 from release.model.metadata import MAX_METADATA_BYTES, check_metadata
 
@@ -39,15 +39,17 @@ def save_model(
 
     with atomic_path(path) as tmp:
         sio.dump(pipeline, tmp)
+        _normalize_zip(tmp)
         if check_frame is not None:
             from release.model.export import serving_members
 
-            extra = serving_members(pipeline, check_frame)
+            with zipfile.ZipFile(tmp) as archive:
+                schema = archive.read("schema.json")  # the form records its hash
+            extra = serving_members(pipeline, check_frame, schema)
             if extra:
-                with zipfile.ZipFile(tmp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-                    for name, data in extra.items():
-                        archive.writestr(name, data)
-        _normalize_zip(tmp)
+                with zipfile.ZipFile(tmp) as archive:
+                    kept = {name: archive.read(name) for name in archive.namelist()}
+                _write_canonical(tmp, {**kept, **extra})
         untrusted = sorted(set(sio.get_untrusted_types(file=tmp)) - set(TRUSTED_TYPES))
         if untrusted:
             raise ModelError(
@@ -96,12 +98,17 @@ def _normalize_zip(path: Path) -> None:
     for name, (_, data) in blobs.items():
         if name != "schema.json":
             renamed[files.get(name, name)] = data
+    _write_canonical(path, renamed)
+
+
+def _write_canonical(path: Path, members: dict[str, bytes]) -> None:
+    """Write ``members`` as a zip in name order with fixed times and modes, stored."""
     with zipfile.ZipFile(path, "w") as dst:
-        for name in sorted(renamed):
+        for name in sorted(members):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = blobs.get(name, blobs["schema.json"])[0].compress_type
+            info.compress_type = zipfile.ZIP_STORED  # as skops writes it
             info.external_attr = 0o644 << 16
-            dst.writestr(info, renamed[name])
+            dst.writestr(info, members[name])
 
 
 def load_model(
@@ -178,14 +185,13 @@ def read_metadata(path: str | os.PathLike[str] = paths.MODEL_META) -> dict[str, 
 
 def parse_metadata(raw: bytes, where: str) -> dict[str, Any]:
     """Parse and validate model.json bytes (from a file or a git object)."""
-    import json
-
-    if len(raw) > MAX_METADATA_BYTES:
-        raise ModelError(f"{where} is {len(raw)} bytes, too large for model metadata", "re-train")
-    try:
-        meta = json.loads(raw)
-    except RecursionError:
-        raise ModelError(f"{where} nests too deeply to be model metadata", "re-train") from None
-    except ValueError as exc:
-        raise ModelError(f"{where} is not JSON: {exc}", "re-run `release train`") from None
+    meta = parse_json(
+        raw,
+        where,
+        ModelError,
+        "re-run `release train`",
+        max_bytes=MAX_METADATA_BYTES,
+        kind="model metadata",
+        require_object=False,  # the schema names what the top level should be
+    )
     return check_metadata(meta, where)

@@ -244,12 +244,50 @@ def read_form(data: bytes, label: str) -> PortableModel | None:
             raise _bad(label, "its header is too large")
         header_bytes = archive.read(HEADER)
         blob = archive.read(ARRAYS)
+        schema = archive.read("schema.json") if "schema.json" in archive.namelist() else b""
     try:
         header = json.loads(header_bytes)
+        _same_schema(header, schema, label)
         arrays = _arrays(header["arrays"], blob)
         return _model(header, arrays)
     except (KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
         raise _bad(label, f"{type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def skops_types(schema: bytes) -> set[str]:
+    """Every ``module.class`` a skops ``schema.json`` names (what loading it would import)."""
+    found: set[str] = set()
+    stack: list[Any] = [json.loads(schema)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module, name = node.get("__module__"), node.get("__class__")
+            if isinstance(module, str) and isinstance(name, str):
+                found.add(f"{module}.{name}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _same_schema(header: dict[str, Any], schema: bytes, label: str) -> None:
+    """The skops part must be the one the form was written with.
+
+    The form itself is only numbers, but serving it must not accept a file that loading
+    it through skops would refuse: a changed ``schema.json`` (say, one naming
+    ``os.system``) is refused here as it would be there, without importing skops.
+    """
+    import hashlib
+
+    if hashlib.sha256(schema).hexdigest() == header["skops_schema_sha256"]:
+        return
+    added = sorted(skops_types(schema) - set(header["skops_types"])) if schema else []
+    if added:
+        raise ModelError(
+            f"{label} asks to load untrusted types: {', '.join(added)}",
+            "only load models you trust; review them with skops.io.get_untrusted_types",
+        )
+    raise _bad(label, "its skops part changed after the form was written")
 
 
 def _bad(label: str, why: str) -> ModelError:

@@ -10,8 +10,10 @@ the cache lacks them (the remote may have them). The bytes must have the sha256 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -87,7 +89,7 @@ def open_model(data: bytes, label: str, form: Form) -> Any:
     """What predicts: the numpy serving form (``form="auto"`` and the file has one, so
     scikit-learn is never imported), else the pipeline loaded by skops. ``data`` is
     already checked against its recorded sha256."""
-    if form == "auto":
+    if form == "auto" and zipfile.is_zipfile(io.BytesIO(data)):  # else the skops path says why
         from release.model.archive import inspect_archive
         from release.model.portable import read_form
 
