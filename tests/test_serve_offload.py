@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 from serve_support import ServeProcess, column_inputs, sample_rows, train_model
-from test_limits_matrix import V2_CASES, with_client
+from test_limits_matrix import V2_CASES, _post_all
 from test_limits_serve import _large_body
 
 WORKER_MODULE = "release.serve.offload_worker"
@@ -50,14 +50,7 @@ def _pair(model: Path, **limits: Any) -> tuple[Any, Any]:
 
 
 def _post_each(server: Any, bodies: list[Any]) -> list[httpx.Response]:
-    async def each(client: httpx.AsyncClient) -> list[httpx.Response]:
-        out = []
-        for body in bodies:
-            kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
-            out.append(await client.post("/v2/models/model/infer", **kwargs))
-        return out
-
-    return with_client(server, each)
+    return _post_all((server, None), bodies)  # one lifespan: one worker for all of them
 
 
 def _counted(server: Any) -> list[str]:
