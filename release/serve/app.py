@@ -93,7 +93,7 @@ class ModelServer:
             on_batch=self.metrics.observe_batch,
         )
         self.ready = False
-        self.requests = RequestPath(self.schema, limits)
+        self.requests = RequestPath(self.schema, limits, runner=runner, metrics=self.metrics)
 
     def _predict_batch(self, requests: list[InferRequest]) -> list[Prediction | BaseException]:
         """One batch on the worker thread; its scores go to the prediction histogram."""
@@ -114,6 +114,7 @@ class ModelServer:
         finally:
             self.ready = False
             await self.batcher.stop()
+            self.requests.close()  # the large-request worker process stops with us
 
     # ------------------------------------------------------------------ handlers
     async def live(self, request: Request) -> Response:

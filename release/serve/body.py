@@ -6,11 +6,14 @@ the connection is closed (the rest of the body is never read). Nesting is measur
 the raw bytes before parsing, so 200,000 ``[`` cost a vectorised scan and a 400, never a
 recursion error.
 
-``json.loads`` holds the GIL for the whole document, so parsing 10 MB on a worker thread
-would still stall the event loop for the parse's full 150 ms. :func:`parse_large` calls
-back into Python for every number, which lets the interpreter hand the GIL to the event
-loop every switch interval: the parse is about half as fast, and small requests keep
-their latency.
+``json.loads`` holds the GIL for the whole document, so parsing a large body on a thread
+of the serving process would stall the event loop for the parse's full 150 ms (10 MB).
+:func:`parse_large` calls back into Python for every number, which lets the interpreter
+hand the GIL to the event loop every switch interval: the parse is about half as fast,
+and small requests keep their latency. Bodies over ``serial_bytes`` are parsed in the
+large-request worker process instead (:mod:`release.serve.offload`), which shares no GIL
+with the loop and so parses with plain ``json.loads`` (``yielding=False``): the same
+values and the same errors, twice as fast.
 """
 
 from __future__ import annotations
@@ -161,15 +164,22 @@ def parse_large(body: bytes) -> Any:
     return json.loads(body, parse_float=_float, parse_int=_int, parse_constant=_reject)
 
 
-def parse_bounded(body: bytes, max_depth: int, *, large: bool = False) -> Any:
-    """Parse a JSON request body within the nesting limit, or raise a 400."""
+def parse_bounded(
+    body: bytes, max_depth: int, *, large: bool = False, yielding: bool = True
+) -> Any:
+    """Parse a JSON request body within the nesting limit, or raise a 400.
+
+    A ``large`` body has its depth measured on the bytes first, then is parsed with
+    :func:`parse_large` (``yielding``, on a thread of the serving process) or with plain
+    ``json.loads`` (in a process of its own, where there is no event loop to yield to).
+    """
     if not body:
         raise ProtocolError(400, "the request body is empty; send a JSON inference request")
     if large:
         check_depth(body, max_depth)
     try:
         if large:
-            return parse_large(body)
+            return parse_large(body) if yielding else json.loads(body, parse_constant=_reject)
         # A small body is parsed first and its depth measured on the result: the byte scan
         # costs more than the parse itself on every single-row request.
         value = json.loads(body, parse_constant=_reject)

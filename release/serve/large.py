@@ -1,19 +1,31 @@
 """Large requests share the server fairly with small ones.
 
 A single-row request costs microseconds to parse and a few milliseconds to predict; a
-10 MB one costs hundreds of milliseconds at each step. So a large request is parsed and
-checked on a worker thread (one request over ``serial_bytes`` at a time, which bounds
-the memory its parsed columns take, about ten times its body),
-predicted in slices of ``chunk_rows`` rows that queue behind the small requests already
-waiting, and its answer is rendered off the loop in pieces. Small requests take the
-direct path and pay nothing for this.
+10 MB one costs seconds of Python. Three sizes, three paths:
+
+- up to ``inline_bytes`` (64 KB): parsed and decoded on the event loop (microseconds);
+- up to ``serial_bytes`` (1 MB): parsed and decoded on a thread (with
+  :func:`~release.serve.body.parse_large`, which hands the GIL back often), predicted
+  through the batcher; such requests do not wait for one another, nor for a large one;
+- over ``serial_bytes``: the whole request, from parse to rendered answer, goes to the
+  large-request worker process (:mod:`release.serve.offload`), one at a time, which
+  bounds memory as before (parsed columns take about ten times their body). Held in
+  this process, its Python shared one GIL with the loop and the predict thread and
+  stretched single-row p99 about six times; in its own process it shares nothing, and
+  this process only relays bytes and records the worker's counts. A model that cannot
+  be pickled (and a server built without a runner) keeps the old path: decode on a
+  thread, predict in slices of ``chunk_rows`` behind the small requests, and render
+  the answer off the loop in pieces.
+
+The thresholds stay where they were: below 1 MB the thread path costs tens of
+milliseconds, less than the round trip to a busy worker that may be minutes into a
+10 MB request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,22 +34,37 @@ from starlette.responses import JSONResponse, Response
 
 from release.serve.batching import MicroBatcher
 from release.serve.body import ByteBudget, RequestLimits, parse_bounded, read_body
+from release.serve.metrics import ServingMetrics
+from release.serve.offload import LargeWorker, WorkerUnusable
+from release.serve.offload_worker import Reply
 from release.serve.protocol import InferRequest, ProtocolError, Schema, decode_infer, encode_infer
-from release.serve.runner import Prediction
-
-_PIECE = 8192  # list elements per json.dumps call when rendering off the loop
+from release.serve.render import render_json as render_json
+from release.serve.runner import ModelRunner, Prediction
 
 
 class RequestPath:
-    """Read, decode, predict and answer one inference request within ``limits``."""
+    """Read, decode, predict and answer one inference request within ``limits``.
 
-    def __init__(self, schema: Schema, limits: RequestLimits | None = None) -> None:
+    With a ``runner``, requests over ``serial_bytes`` are answered by a worker process
+    holding a copy of it; ``metrics`` then records what the worker counted.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        limits: RequestLimits | None = None,
+        *,
+        runner: ModelRunner | None = None,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
         self.schema = schema
         self.limits = limits or RequestLimits()
         # One large request at a time from decode to answer: with the buffer budget,
         # this bounds memory (parsed columns take about ten times their body).
         self._large = asyncio.Semaphore(1)
         self.buffers = ByteBudget(self.limits.buffer_budget_bytes)
+        self.worker = LargeWorker(runner, self.limits) if runner is not None else None
+        self.metrics = metrics
 
     async def answer(
         self,
@@ -48,6 +75,8 @@ class RequestPath:
         """The V2 answer to ``request``, or a ProtocolError (413, 503 or 400)."""
         limits = self.limits
         try:
+            if self.worker is not None and _declared(request) > limits.serial_bytes:
+                self.worker.prestart()  # while the body arrives
             body = await read_body(request, limits.max_body_bytes, self.buffers)
             if len(body) <= limits.inline_bytes:
                 payload = parse_bounded(body, limits.max_depth)
@@ -55,11 +84,42 @@ class RequestPath:
                 return await self._finish(batcher, decoded, on_unknown)
             large = len(body) > limits.serial_bytes  # a medium body is not queued
             async with self._large if large else contextlib.nullcontext():
+                if large and self.worker is not None and self.worker.usable:
+                    try:
+                        reply = await asyncio.to_thread(self.worker.exchange, body)
+                    except WorkerUnusable:
+                        pass  # the model does not pickle: answered here, as before
+                    else:
+                        return await self._relay(reply, on_unknown)
                 decoded = await asyncio.to_thread(self._decode_large, body)
                 body = b""  # the columns replace it; free the text before predicting
                 return await self._finish(batcher, decoded, on_unknown)
         finally:
             self.buffers.give(request)
+
+    async def _relay(
+        self, reply: Reply, on_unknown: Callable[[dict[str, int]], None] | None
+    ) -> Response:
+        """The worker's answer, after recording what it counted as this process would."""
+        if on_unknown is not None and reply.unknown:
+            on_unknown(reply.unknown)
+        metrics = self.metrics
+        if metrics is not None:
+            for rows in reply.calls:
+                metrics.observe_batch(rows)
+            proba, step = reply.proba, self.limits.chunk_rows
+            if proba is not None:
+                for start in range(0, len(proba), step):
+                    metrics.observe_scores(proba[start : start + step])  # a millisecond each
+                    await asyncio.sleep(0)
+        reply.raise_error()
+        assert reply.body is not None
+        return Response(reply.body, media_type="application/json")
+
+    def close(self) -> None:
+        """Stop the large-request worker (the server is stopping)."""
+        if self.worker is not None:
+            self.worker.close()
 
     async def _finish(
         self,
@@ -89,12 +149,7 @@ class RequestPath:
         probas: list[Any] = []
         for start in range(0, decoded.rows, step):
             stop = min(start + step, decoded.rows)
-            part = InferRequest(
-                id=decoded.id,
-                columns={name: values[start:stop] for name, values in decoded.columns.items()},
-                rows=stop - start,
-                outputs=decoded.outputs,
-            )
+            part = decoded.part(start, stop)
             answer = await batcher.submit(part, part.rows)
             labels.append(answer.labels)
             probas.append(answer.proba)
@@ -115,25 +170,10 @@ class RequestPath:
         return render_json(content).encode("utf-8")
 
 
-def render_json(value: Any) -> str:
-    """Compact JSON like Starlette's, with long lists encoded a piece at a time.
-
-    Each ``json.dumps`` call holds the GIL; pieces of a few thousand elements keep every
-    hold to about a millisecond so the event loop keeps answering.
-    """
-    if isinstance(value, dict):
-        items = (f"{_dumps(str(k))}:{render_json(v)}" for k, v in value.items())
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, list) and len(value) > _PIECE:
-        pieces = (_dumps(value[i : i + _PIECE])[1:-1] for i in range(0, len(value), _PIECE))
-        return "[" + ",".join(pieces) + "]"
-    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
-        return "[" + ",".join(render_json(v) for v in value) + "]"
-    return _dumps(value)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def _declared(request: Request) -> int:
+    """The body size the client declared (0 when it did not, or sent nonsense)."""
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isdigit() and len(length) < 20 else 0
 
 
 def protocol_error(exc: ProtocolError) -> JSONResponse:

@@ -56,6 +56,15 @@ class InferRequest:
     # column -> values outside the model's known categories (served under "warn")
     unknown: dict[str, int] = field(default_factory=dict)
 
+    def part(self, start: int, stop: int) -> InferRequest:
+        """Rows ``start`` to ``stop`` as a request of their own (a slice to predict)."""
+        return InferRequest(
+            id=self.id,
+            columns={name: values[start:stop] for name, values in self.columns.items()},
+            rows=stop - start,
+            outputs=self.outputs,
+        )
+
 
 def parse_json(body: bytes) -> Any:
     """Parse a JSON request body, or raise a 400."""
