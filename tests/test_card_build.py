@@ -250,6 +250,23 @@ def test_template_errors_name_template_and_line(project: Path, tmp_path: Path) -
     assert (project / "model_card/card.json").read_text() == before  # untouched on failure
 
 
+def test_lineage_skips_the_card_stages_own_previous_lock_entry(project: Path) -> None:
+    """While `dvc repro` builds the card, dvc.lock's card entry is the previous build's:
+    its hashes of the inputs and its params are stale, so the card reads the other stages'."""
+    (project / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  train:\n    cmd: release train\n"
+        "    params:\n      params.yaml:\n        train:\n          scale_numeric: true\n"
+        "    outs:\n    - path: models/model.json\n      hash: md5\n      md5: new\n"
+        "  card:\n    cmd: release card build\n    deps:\n    - path: models/model.json\n"
+        "      hash: md5\n      md5: old\n    params:\n      params.yaml:\n"
+        "        release.stages: [dev]\n    outs:\n    - path: model_card\n"
+        "      hash: md5\n      md5: card.dir\n"
+    )
+    dvc = build_card(project)["lineage"]["dvc"]
+    assert dvc["model"] == {"models/model.json": "md5:new"}
+    assert dvc["params"]["values"] == {"params.yaml": {"train": {"scale_numeric": True}}}
+
+
 def test_lineage_from_dvc_lock_and_registry_tags(project: Path) -> None:
     (project / "dvc.lock").write_text(
         "schema: '2.0'\nstages:\n  prepare:\n    cmd: release data prepare\n"

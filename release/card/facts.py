@@ -173,7 +173,7 @@ def dvc_lock_facts(root: Path, params_path: Path) -> dict[str, Any]:
     if stages:
         source = "dvc.lock"
         for stage in stages.values():
-            if not isinstance(stage, dict):
+            if not isinstance(stage, dict) or _writes_card(stage):
                 continue
             for entry in (stage.get("deps") or []) + (stage.get("outs") or []):
                 path, digest = _entry_hash(entry)
@@ -201,6 +201,13 @@ def dvc_lock_facts(root: Path, params_path: Path) -> dict[str, Any]:
         "model": dict(sorted(model.items())),
         "params": {"file": params_path.name, "sha256": params_hash, "values": params_values},
     }
+
+
+def _writes_card(stage: dict[str, Any]) -> bool:
+    """The stage that builds this card: its lock entry is the previous build's (stale
+    hashes of the card's inputs, its own params), so the card never reads it."""
+    outs = stage.get("outs") or []
+    return any(isinstance(o, dict) and o.get("path") == paths.CARD_DIR for o in outs)
 
 
 def _entry_hash(entry: Any) -> tuple[str | None, str | None]:

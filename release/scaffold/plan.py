@@ -154,7 +154,12 @@ def params_for(inf: Inference, data_path: str, artifact: str) -> dict[str, Any]:
     return {
         "data": data,
         "validate": validate,
-        "train": {"estimator": "hist_gradient_boosting", "params": {}, "scale_numeric": True},
+        "train": {
+            "estimator": "hist_gradient_boosting",
+            "params": {},
+            "scale_numeric": True,
+            "use_protected": False,  # dvc.yaml's prepare and evaluate stages declare it
+        },
         "evaluate": evaluate,
         "release": release,
     }
