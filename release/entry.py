@@ -8,8 +8,9 @@ the CLI prints from the same entry. Everything else runs :func:`release.cli.main
 unchanged: any other command or option, ``--help``, a global option (``-v``, ``-q``,
 ``--debug``), the environment variables that change what the CLI does before the read
 (``RELEASE_VERBOSE``, ``RELEASE_QUIET``, ``RELEASE_DEBUG``, ``RELEASE_PARAMS``, an empty
-``RELEASE_REPO``), ``--json`` given only as ``RELEASE_JSON``, a miss, and an entry whose
-text is not plain ASCII. So every error message and exit code is click's and the CLI's.
+``RELEASE_REPO``), ``--json`` given only as ``RELEASE_JSON``, a miss, and an entry that
+is not plain ASCII. So every error message and exit code is click's and the CLI's; a
+reader leaving early (``| head``) ends a hit as it ends the CLI (exit 1, no message).
 """
 
 from __future__ import annotations
@@ -70,32 +71,43 @@ def parse(args: list[str]) -> ShowRead | None:
     return ShowRead(repo, name, deprecated) if as_json else None
 
 
-def _printable(text: str, warnings: list[str]) -> bool:
-    # Plain ASCII without escape sequences prints the same bytes through any stream
-    # click.echo might pick or wrap, and click strips nothing from it.
-    return (
-        sys.stdout is not None
-        and sys.stderr is not None
-        and all(s.isascii() and "\x1b" not in s for s in (text, *warnings))
-    )
+def _print(text: memoryview) -> None:
+    # The bytes as they are: no decoding, copying or encoding of a large text.
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (an in-process caller's)
+        sys.stdout.write(f"{bytes(text).decode('ascii')}\n")
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    for chunk in (text, memoryview(b"\n")):
+        while chunk:
+            chunk = chunk[out.write(chunk) or 0 :]  # an unbuffered stream may write part
+    out.flush()
 
 
 def answer(read: ShowRead) -> bool:
     """Print the cached result of ``read`` and return True; False on a miss (its probe is
     handed to the CLI, which computes and stores the result)."""
+    if sys.stdout is None or sys.stderr is None:
+        return False
     probe = readcache.probe(read.repo, readcache.show_args(read.name, read.deprecated))
     if probe is None:
         return False
-    hit = readcache.load(probe)
-    if hit is None or not _printable(*hit):
+    hit = readcache.load_plain(probe)
+    if hit is None:  # a miss, or an entry that is not plain ASCII: the CLI prints it
         readcache.hand_over(read.repo, probe)
         return False
     text, warnings = hit
     if warnings:  # as the CLI does: click.echo(line, err=True) each, then the text
         sys.stderr.write("".join(f"{line}\n" for line in warnings))
         sys.stderr.flush()
-    sys.stdout.write(f"{text}\n")
-    sys.stdout.flush()
+    try:
+        _print(text)
+    except BrokenPipeError:
+        # The reader left (`| head`): as click does, exit 1 and say nothing; what Python
+        # flushes at exit goes to /dev/null instead of raising into a closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     return True
 
 

@@ -212,3 +212,46 @@ def test_an_unused_handed_probe_is_dropped(
         git(repo, "tag", "-d", f"{NAME}#prod#9")
     assert first[NAME]["stage"].get("prod") is None
     assert second[NAME]["stage"]["prod"] == "v0.0.2"
+
+
+def test_an_entry_that_is_not_plain_ascii_is_printed_by_the_cli(tmp_path: Path) -> None:
+    path = init_repo(tmp_path / "repo")
+    subprocess.run([RELEASE, "register", "model"], cwd=path, check=True, capture_output=True)
+    git(path, "tag", "-a", "modèle@vbad", "-m", "skipped, with a warning naming it")
+    want = click_cli(path, "show", "--json", env=NO_CACHE)
+    assert "modèle@vbad" in want[1]
+    assert console(path, "show", "--json") == want  # stored
+    assert console(path, "show", "--json") == want  # a hit, printed by the CLI
+    assert "click" in loaded_after(path, "show", "--json")
+
+
+def test_a_reader_that_leaves_early_ends_it_as_it_ends_the_cli(repo: Path) -> None:
+    args = ("show", NAME, "--json")
+    console(repo, *args)  # stored: the next run is a hit
+
+    def leave_early(cmd: list[str]) -> tuple[int, bytes]:
+        env = {k: v for k, v in _env(None).items() if k != "PYTHONUNBUFFERED"}
+        proc = subprocess.Popen(
+            cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.read(1)
+        proc.stdout.close()
+        return proc.wait(), proc.stderr.read()
+
+    head = git(repo, "rev-parse", "HEAD").strip()
+    stream = "".join(  # a long output (one fast-import), so the pipe fills before the end
+        f"tag {NAME}#staging#{100 + i}\nfrom {head}\n"
+        f"tagger T <t@example.invalid> {1_700_000_000 + i} +0000\ndata 2000\n{'x' * 2000}\n"
+        for i in range(40)
+    )
+    subprocess.run(
+        ["git", "-C", str(repo), "fast-import", "--quiet"], input=stream.encode(), check=True
+    )
+    try:
+        console(repo, *args)
+        got = leave_early([RELEASE, *args])
+        assert got == leave_early([sys.executable, "-m", "release.cli", *args])
+        assert got[0] == 1 and b"Traceback" not in got[1]
+    finally:
+        git(repo, "tag", "-d", *(f"{NAME}#staging#{100 + i}" for i in range(40)))

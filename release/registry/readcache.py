@@ -203,27 +203,52 @@ def _path(p: Probe, key: bytes) -> str:
     return os.path.join(p.directory, sha256(key).hexdigest())
 
 
-def load(p: Probe) -> tuple[str, list[str]] | None:
-    """The output and warnings stored for the probed state, or None (a miss)."""
+def _entry(p: Probe) -> tuple[bytes, int, int] | None:
+    """The stored entry of the probed state: its bytes and where its warnings and its text
+    start; None on a miss or a damaged entry. One read, no copy of the text."""
     key = _key(p, p.refs, p.head)
     try:
         with open(_path(p, key), "rb") as f:
             data = f.read()
     except OSError:
         return None
-    head, _, rest = data.partition(b"\n")
+    nl = data.find(b"\n")
     try:
-        key_len, warn_len = (int(x) for x in head.split(b" "))
+        key_len, warn_len = (int(x) for x in data[: max(nl, 0)].split(b" "))
     except ValueError:
         return None
-    if rest[:key_len] != key:
+    if key_len != len(key) or not data.startswith(key, nl + 1):
         return None  # a hash collision or a damaged entry: never trust the name alone
+    warn_at = nl + 1 + key_len
+    return data, warn_at, warn_at + warn_len
+
+
+def load(p: Probe) -> tuple[str, list[str]] | None:
+    """The output and warnings stored for the probed state, or None (a miss)."""
+    entry = _entry(p)
+    if entry is None:
+        return None
+    data, warn_at, text_at = entry
     try:
-        warnings = rest[key_len : key_len + warn_len].decode()
-        text = rest[key_len + warn_len :].decode()
+        warnings = data[warn_at:text_at].decode()
+        text = data[text_at:].decode()
     except UnicodeDecodeError:
         return None  # damaged
     return text, warnings.split("\n") if warnings else []
+
+
+def load_plain(p: Probe) -> tuple[memoryview, list[str]] | None:
+    """:func:`load` for printing as bytes: the text uncopied, only when the whole entry is
+    plain ASCII without escape sequences (then every stream prints it as these bytes and
+    click strips nothing from it); None otherwise, or on a miss."""
+    entry = _entry(p)
+    if entry is None:
+        return None
+    data, warn_at, text_at = entry
+    if not data.isascii() or b"\x1b" in data:
+        return None
+    warnings = data[warn_at:text_at].decode("ascii")
+    return memoryview(data)[text_at:], warnings.split("\n") if warnings else []
 
 
 def save(p: Probe, refs: bytes, head: str | None, text: str, warnings: list[str]) -> bool:
