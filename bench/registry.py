@@ -224,7 +224,11 @@ def install_wheel(tmp: Path) -> tuple[str, str]:
     sources = copy_project(ROOT, tmp / "src", commit=False)  # what a clone holds
     dist = tmp / "dist"
     pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "wheel", "-q", "--no-deps", "-w", str(dist), str(sources)], check=True)
+    built = subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "-w", str(dist), str(sources)], capture_output=True
+    )
+    if built.returncode != 0:  # setuptools' deprecation notices only when it failed
+        raise RuntimeError(f"pip wheel failed: {built.stderr.decode()[-2000:]}")
     (wheel,) = dist.glob("release-*.whl")
     env_dir = tmp / "wheelenv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)

@@ -189,3 +189,10 @@ def _uncached_json(repo: Path, name: str | None) -> tuple[str, list[str]]:
         check=True,
     )
     return proc.stdout, []
+
+
+def test_the_portable_probe_reads_what_the_posix_one_reads(repo: Path) -> None:
+    # Windows has no posix_spawn: the same two reads through subprocess
+    assert readcache._git_both_subprocess(str(repo)) == readcache._git_both(str(repo))
+    assert readcache._git_both_subprocess(str(repo.parent))[1] is None  # not a repository
+    assert readcache._git_both(str(repo.parent))[1] is None

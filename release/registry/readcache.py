@@ -40,7 +40,8 @@ except ImportError:
 
 KEEP = 8  # entries kept per repository (bounded disk: one entry per recent state)
 DIRNAME = "release-cache"
-_REFS_FORMAT = "--format=%(objectname) %(refname)"
+_LISTING = ("for-each-ref", "--format=%(objectname) %(refname)", "refs/tags", "refs/replace")
+_WHERE = ("rev-parse", "--show-toplevel", "--git-common-dir", "HEAD^{commit}")
 _GTO = ".gto"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # Modules outside this folder whose code shapes the output (tag grammar, object parsing).
@@ -146,20 +147,36 @@ def _collect(pid: int, fd: int) -> bytes | None:
 
 def _git_both(repo: str) -> tuple[bytes | None, bytes | None]:
     """The tag listing and ``rev-parse`` lines, read side by side (None: git failed)."""
-    where_args = ("rev-parse", "--show-toplevel", "--git-common-dir", "HEAD^{commit}")
-    if not hasattr(os, "posix_spawnp"):  # not POSIX (Windows): no cache
-        return None, None
+    if not hasattr(os, "posix_spawnp"):  # not POSIX (Windows): the slower, portable way
+        return _git_both_subprocess(repo)
     try:
-        listing = _spawn(repo, "for-each-ref", _REFS_FORMAT, "refs/tags", "refs/replace")
+        listing = _spawn(repo, *_LISTING)
     except OSError:
         return None, None  # no git on PATH: the computation says so properly
     try:
-        where = _spawn(repo, *where_args)
+        where = _spawn(repo, *_WHERE)
     except OSError:
         _collect(*listing)
         return None, None
     refs = _collect(*listing)  # the long one first; rev-parse's lines fit in its pipe
     return refs, _collect(*where)
+
+
+def _git_both_subprocess(repo: str) -> tuple[bytes | None, bytes | None]:
+    import subprocess
+
+    env = {**os.environ, **_GIT_ENV}
+    pipe, null = subprocess.PIPE, subprocess.DEVNULL
+    try:
+        procs = [
+            subprocess.Popen(["git", "-C", repo, *a], stdout=pipe, stderr=null, env=env)
+            for a in (_LISTING, _WHERE)
+        ]
+    except OSError:
+        return None, None
+    outs = [(p.communicate()[0], p.returncode) for p in procs]
+    listing, where = (out if code == 0 else None for out, code in outs)
+    return listing, where
 
 
 def probe(repo: str | os.PathLike[str], args: tuple[str, ...]) -> Probe | None:
