@@ -8,9 +8,10 @@ the CLI prints from the same entry. Everything else runs :func:`release.cli.main
 unchanged: any other command or option, ``--help``, a global option (``-v``, ``-q``,
 ``--debug``), the environment variables that change what the CLI does before the read
 (``RELEASE_VERBOSE``, ``RELEASE_QUIET``, ``RELEASE_DEBUG``, ``RELEASE_PARAMS``, an empty
-``RELEASE_REPO``), ``--json`` given only as ``RELEASE_JSON``, a miss, and an entry that
-is not plain ASCII. So every error message and exit code is click's and the CLI's; a
-reader leaving early (``| head``) ends a hit as it ends the CLI (exit 1, no message).
+``RELEASE_REPO``, click's ``_RELEASE_COMPLETE``), ``--json`` given only as
+``RELEASE_JSON``, a miss, and an entry that is not plain ASCII. So every error message
+and exit code is click's and the CLI's; a reader leaving early (``| head``) ends a hit
+as it ends the CLI (exit 1, no message).
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ import sys
 
 from release.registry import readcache
 
-# Set, these change what the CLI does before or around the read (logging, validation).
-_CLI_ONLY = ("RELEASE_VERBOSE", "RELEASE_QUIET", "RELEASE_DEBUG", "RELEASE_PARAMS")
+# Set, these change what the CLI does before or around the read (logging, validation,
+# click's shell completion).
+_CLI_ONLY = (
+    "RELEASE_VERBOSE",
+    "RELEASE_QUIET",
+    "RELEASE_DEBUG",
+    "RELEASE_PARAMS",
+    "_RELEASE_COMPLETE",
+)
 
 
 class ShowRead:

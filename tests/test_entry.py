@@ -186,6 +186,9 @@ def test_parse_takes_exactly_the_cached_reads(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("RELEASE_REPO")
     monkeypatch.setenv("RELEASE_PARAMS", "p.yaml")  # click validates it
     assert entry.parse(["show", "--json"]) is None
+    monkeypatch.delenv("RELEASE_PARAMS")
+    monkeypatch.setenv("_RELEASE_COMPLETE", "bash_complete")  # click's shell completion
+    assert entry.parse(["show", "--json"]) is None
 
 
 def test_an_unused_handed_probe_is_dropped(
