@@ -10,11 +10,23 @@ Builds repositories with ``git fast-import`` (annotated tags, distinct tagger ti
 and prints, per command, the median wall time of ``release`` (the installed console
 script, a fresh process each run, as a user or CI runs it) cold (``RELEASE_NO_CACHE=1``:
 every tag, commit and index file read) and cached (the read cache keyed by the refs, see
-``release/registry/readcache.py``), of ``gto`` (one run, with a timeout) and of the floor
+``release/registry/readcache.py``; a hit is answered by ``release/entry.py`` before click
+is imported), of ``gto`` (one run, with a timeout) and of the floor
 ``git for-each-ref refs/tags``, with the ratios, all in the same run.
 Goals: reads <= 3x the floor, check-ref <= 0.3 s, promote <= 0.5 s, --help <= 0.25 s.
 
+Which install it measures (printed with the results): by default this interpreter's
+console script, an editable install (``pip install -e``, as ``make`` and CI's
+setup-release action install it), whose ``.pth`` finder makes every Python start-up import
+pathlib first. ``--wheel`` builds a wheel of this checkout and installs it into a
+temporary virtualenv that borrows this one's dependencies through a ``.pth`` (so no
+editable finder runs), as a team installs the wheel. Either way release's own modules run
+from compiled bytecode (written under the temporary folder, ``PYTHONPYCACHEPREFIX``), as
+any install has: ``PYTHONDONTWRITEBYTECODE=1``, set on some machines, would recompile
+every module on every run; ``--no-bytecode`` measures that instead.
+
     .venv/bin/python bench/registry.py [--runs 5] [--gto-timeout 60] [--no-gto]
+                                       [--wheel] [--no-bytecode]
 """
 
 from __future__ import annotations
@@ -24,13 +36,17 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-RELEASE = str(BIN / "release")
+RELEASE = str(BIN / "release")  # --wheel: the wheel's console script (see main)
+PYTHON = sys.executable  # the interpreter of RELEASE
 GTO = str(BIN / "gto")
+ROOT = Path(__file__).resolve().parent.parent
+ENV: dict[str, str] = dict(os.environ)  # every timed process's environment (see main)
 STAGES = ("dev", "staging", "prod")
 T0 = 1_700_000_000
 
@@ -82,7 +98,7 @@ def timed(cmd: list[str], cwd: Path, timeout: float | None = None) -> float | No
     """Wall time of one run (None on timeout); raises if the command fails."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=timeout, env=ENV)
     except subprocess.TimeoutExpired:
         return None
     if proc.returncode != 0:
@@ -105,7 +121,7 @@ def interleaved(
     times: dict[str, list[float]] = {key: [] for key in cmds}
     for _ in range(runs):
         for key, (cmd, env) in cmds.items():
-            full_env = None if env is None else {**os.environ, **env}
+            full_env = {**ENV, **(env or {})}
             start = time.perf_counter()
             subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, env=full_env)
             times[key].append(time.perf_counter() - start)
@@ -141,7 +157,8 @@ def bench_repo(
     for case, cmd, cached in cases:
         cmds[f"{case} cold"] = ([RELEASE, *cmd], COLD)
         if cached:
-            subprocess.run([RELEASE, *cmd], cwd=repo, capture_output=True, check=True)  # store
+            # store the entry the cached runs hit
+            subprocess.run([RELEASE, *cmd], cwd=repo, capture_output=True, check=True, env=ENV)
             cmds[f"{case} cached"] = ([RELEASE, *cmd], None)
     medians = interleaved(cmds, repo, args.runs)
     floor = medians["floor"]
@@ -198,13 +215,71 @@ def _row(
     ]
 
 
+def install_wheel(tmp: Path) -> tuple[str, str]:
+    """A wheel of this checkout in a new virtualenv that borrows this one's dependencies
+    (a ``.pth`` line, written after the install so pip never sees the editable release):
+    its ``release`` script and its python."""
+    from release.workspace import copy_project
+
+    sources = copy_project(ROOT, tmp / "src", commit=False)  # what a clone holds
+    dist = tmp / "dist"
+    pip = [sys.executable, "-m", "pip"]
+    built = subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "-w", str(dist), str(sources)], capture_output=True
+    )
+    if built.returncode != 0:  # setuptools' deprecation notices only when it failed
+        raise RuntimeError(f"pip wheel failed: {built.stderr.decode()[-2000:]}")
+    (wheel,) = dist.glob("release-*.whl")
+    env_dir = tmp / "wheelenv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    python = env_dir / "bin" / "python"
+    target = ["--python", str(python), "install", "-q", "--no-deps", "--no-index"]
+    subprocess.run([*pip, *target, str(wheel)], check=True)
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    borrowed = Path(purelib.stdout.strip()) / "borrowed-dependencies.pth"
+    borrowed.write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return str(env_dir / "bin" / "release"), str(python)
+
+
+def setup(args: argparse.Namespace, tmp: Path) -> str:
+    """Point RELEASE, PYTHON and ENV at the install and bytecode measured; say which."""
+    global RELEASE, PYTHON
+    kind = "editable install (this virtualenv's console script)"
+    if args.wheel:
+        RELEASE, PYTHON = install_wheel(tmp)
+        kind = "wheel installed into a fresh virtualenv (dependencies borrowed by a .pth)"
+    if args.no_bytecode:
+        flag = os.environ.get("PYTHONDONTWRITEBYTECODE")
+        return f"{kind}; bytecode as this environment has it (PYTHONDONTWRITEBYTECODE={flag})"
+    ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    ENV["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    return f"{kind}; release's modules run from compiled bytecode"
+
+
+def startup_rows(repo: Path, runs: int) -> dict[str, float]:
+    """What every command pays before it reads: the interpreter, the entry, click."""
+    cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+        "python": ([PYTHON, "-c", "pass"], None),
+        "entry": ([PYTHON, "-c", "import release.entry"], None),
+        "cli": ([PYTHON, "-c", "import release.cli"], None),
+        "floor": (["git", "for-each-ref", "refs/tags"], None),
+    }
+    return interleaved(cmds, repo, runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--gto-timeout", type=float, default=60.0)
     parser.add_argument("--no-gto", action="store_true", help="skip gto (it is slow)")
+    parser.add_argument("--wheel", action="store_true", help="measure a wheel install")
+    parser.add_argument(
+        "--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE as set"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        measured = setup(args, Path(tmp))
         a, b = Path(tmp) / "a", Path(tmp) / "b"
         build(a, ["model"], 1000, 2000)
         build(b, [f"model{i}" for i in range(10)], 200, 200)
@@ -214,7 +289,7 @@ def main() -> None:
         rows += bench_repo("(b) 10x200+200", b, "model3", args, gto=False)
         rows += bench_repo("(c) 15,000 tags", c, "model", args, full=False)
         help_time = median([RELEASE, "--help"], a, args.runs)
-        startup = median([sys.executable, "-c", "import release.cli"], a, args.runs)
+        start = startup_rows(a, args.runs)
         from release.registry.state import FORMAT
 
         fields = median(["git", "for-each-ref", f"--format={FORMAT}", "refs/tags"], a, args.runs)
@@ -230,11 +305,18 @@ def main() -> None:
         "cached/floor",
     ]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    print(f"measured: {measured}\n")
     for row in [headers, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     print(f"\nrelease --help: {help_time:.3f} s median (goal <= 0.25 s)")
-    print(f"python start-up + import release.cli (click): {startup:.3f} s median, paid by every")
-    print("release command before it reads anything.")
+    floor = start["floor"]
+    print("start-up, paid before any read (repo a, medians, in rounds with the floor):")
+    for key, what in (
+        ("python", "python -c pass"),
+        ("entry", "python -c 'import release.entry' (what a cache hit imports)"),
+        ("cli", "python -c 'import release.cli' (click: every other command)"),
+    ):
+        print(f"  {what}: {start[key]:.3f} s, {start[key] / floor:.1f}x the floor {floor:.3f} s")
     print(f"git for-each-ref with the tag fields the state needs (repo a): {fields:.3f} s median")
     print("(the floor does not read tag objects; tagger, message and target need them).")
     print("floor = git for-each-ref refs/tags (one process); goals: reads <= 3x floor,")

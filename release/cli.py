@@ -255,7 +255,9 @@ def cli(ctx: click.Context, debug: bool, verbose: bool, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI, printing a ReleaseError as one line (JSON under
-    ``--json``). In-process callers (CliRunner) get the exception itself, as before."""
+    ``--json``). In-process callers (CliRunner) get the exception itself, as before.
+    The installed script is :func:`release.entry.main`: a cached ``show --json`` read,
+    answered before click is imported, else this."""
     args = list(sys.argv[1:] if argv is None else argv)
     STATE.json = False
     debug = "--debug" in args or _truthy(ENVVARS["--debug"])

@@ -101,32 +101,22 @@ def test_replaced_objects_are_not_cached(repo: Path) -> None:
     assert readcache.probe(repo, ("show",)) is None
 
 
-def _entry_refs(entry: Path) -> tuple[list[str], list[str], str]:
-    """An entry's args, its tags (``sha ref`` lines) and its text."""
+def _entry_refs(entry: Path) -> tuple[list[str], str, list[str], str]:
+    """An entry's args, its HEAD, its tags (``sha ref`` lines) and its text."""
     data = entry.read_bytes()
     head, _, rest = data.partition(b"\n")
     key_len, warn_len = (int(x) for x in head.split())
     key = rest[:key_len].split(b"\n", 5)
     args = key[2].decode().split("\0")
-    return args, key[5].decode().splitlines(), rest[key_len + warn_len :].decode()
+    return args, key[3].decode(), key[5].decode().splitlines(), rest[key_len + warn_len :].decode()
 
 
-def test_entries_match_their_state_while_another_process_writes(repo: Path) -> None:
-    """Readers race a writer adding, moving and deleting tags; afterwards each stored
-    entry is checked against an uncached read of a repository with exactly its tags."""
+def _race(repo: Path, script: str) -> list[tuple[list[str], str, list[str], str]]:
+    """Read (``show`` and ``show model``) while ``script`` writes; every entry stored."""
     writer = subprocess.Popen(
-        [
-            "sh",
-            "-c",
-            'for i in $(seq 1 15); do git tag -a "model#prod#$((i + 10))" -m "w$i";'
-            ' git tag -f -a model@v0.0.1 HEAD~1 -m "m$i"; git tag -d "model#prod#$((i + 9))";'
-            " done",
-        ],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ["sh", "-c", script], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    stored: dict[str, tuple[list[str], list[str], str]] = {}
+    stored: dict[str, tuple[list[str], str, list[str], str]] = {}
     while writer.poll() is None:
         for name in (None, "model"):
             show_json(repo, name, False)
@@ -134,11 +124,14 @@ def test_entries_match_their_state_while_another_process_writes(repo: Path) -> N
             if not entry.name.startswith(".tmp-"):
                 stored[entry.name] = _entry_refs(entry)  # before pruning removes it
     assert writer.wait() == 0
-    assert len(stored) >= 2
-    head = git(repo, "rev-parse", "HEAD").strip()
-    for i, (args, refs, text) in enumerate(stored.values()):
+    return list(stored.values())
+
+
+def _check_against_twins(repo: Path, stored: list[tuple[list[str], str, list[str], str]]) -> None:
+    """Each entry equals an uncached read of a repository with exactly its HEAD and tags."""
+    objects = (repo / ".git" / "objects").resolve()
+    for i, (args, head, refs, text) in enumerate(stored):
         twin = init_repo(repo.parent / f"twin{i}", commits=0)
-        objects = (repo / ".git" / "objects").resolve()
         (twin / ".git" / "objects" / "info" / "alternates").write_text(f"{objects}\n")
         lines = [f"create {line.split(' ')[1]} {line.split(' ')[0]}" for line in refs]
         git(twin, "update-ref", "refs/heads/main", head)
@@ -150,7 +143,36 @@ def test_entries_match_their_state_while_another_process_writes(repo: Path) -> N
         )
         name = args[1] or None
         want, _ = _uncached_json(twin, name)
-        assert text == want, f"entry for {args} differs from its state"
+        assert text == want, f"entry for {args} at {head} differs from its state"
+
+
+def test_entries_match_their_state_while_another_process_writes(repo: Path) -> None:
+    """Readers race a writer adding, moving and deleting tags; afterwards each stored
+    entry is checked against an uncached read of a repository with exactly its tags."""
+    stored = _race(
+        repo,
+        'for i in $(seq 1 15); do git tag -a "model#prod#$((i + 10))" -m "w$i";'
+        ' git tag -f -a model@v0.0.1 HEAD~1 -m "m$i"; git tag -d "model#prod#$((i + 9))";'
+        " done",
+    )
+    assert len(stored) >= 2
+    _check_against_twins(repo, stored)
+
+
+def test_entries_match_their_head_while_another_process_commits(repo: Path) -> None:
+    """HEAD moves while readers run: each commit declares other artifacts in
+    ``artifacts.yaml`` (and tags move too), so an entry whose declarations came from
+    another commit than its HEAD would differ from the read of its own HEAD."""
+    stored = _race(
+        repo,
+        "for i in $(seq 1 12); do"
+        ' printf "model:\\n  type: model\\n  description: d$i\\nextra$i:\\n  type: data\\n"'
+        " > artifacts.yaml; git add artifacts.yaml; git commit -q -m c$i;"
+        ' git tag -a "model#staging#$((i + 20))" -m "s$i"; done',
+    )
+    heads = {head for _, head, _, _ in stored}
+    assert len(heads) >= 2  # the readers saw HEAD move
+    _check_against_twins(repo, stored)
 
 
 def _uncached_json(repo: Path, name: str | None) -> tuple[str, list[str]]:
@@ -167,3 +189,10 @@ def _uncached_json(repo: Path, name: str | None) -> tuple[str, list[str]]:
         check=True,
     )
     return proc.stdout, []
+
+
+def test_the_portable_probe_reads_what_the_posix_one_reads(repo: Path) -> None:
+    # Windows has no posix_spawn: the same two reads through subprocess
+    assert readcache._git_both_subprocess(str(repo)) == readcache._git_both(str(repo))
+    assert readcache._git_both_subprocess(str(repo.parent))[1] is None  # not a repository
+    assert readcache._git_both(str(repo.parent))[1] is None

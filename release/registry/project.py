@@ -100,11 +100,15 @@ def read_declarations(root: str | os.PathLike[str], index: str = GTO_INDEX) -> D
     for spec in (index, DVC_YAML):
         if spec.startswith("-") or "\n" in spec:
             raise ConfigError(f"invalid index file name {spec!r}", "fix INDEX in .gto")
-    head, idx_obj, dvc_obj = git.read_objects(root, ["HEAD", f"HEAD:{index}", f"HEAD:{DVC_YAML}"])
-    idx = idx_obj[2] if idx_obj and idx_obj[1] == "blob" else None
-    dvc = dvc_obj[2] if dvc_obj and dvc_obj[1] == "blob" else None
+    # HEAD first, then the files by its object name: were they read as ``HEAD:path``,
+    # a commit landing in between would pair one HEAD with another's files (and the
+    # read cache would store that under the wrong key).
+    (head,) = git.read_objects(root, ["HEAD"])
     if head is None or head[1] != "commit":
         return decl  # no commits yet
+    idx_obj, dvc_obj = git.read_objects(root, [f"{head[0]}:{index}", f"{head[0]}:{DVC_YAML}"])
+    idx = idx_obj[2] if idx_obj and idx_obj[1] == "blob" else None
+    dvc = dvc_obj[2] if dvc_obj and dvc_obj[1] == "blob" else None
     decl.head = head[0]
     decl.head_raw = head[2]
     for line in head[2].decode("utf-8", "replace").splitlines():

@@ -2,6 +2,8 @@
 
 ``show --json`` goes through :mod:`release.registry.readcache`: a hit imports neither the
 registry's state code nor YAML, and reads no tag object (measured in ``bench/registry.py``).
+From the console script a hit is answered even earlier, before click is imported
+(:mod:`release.entry`); this command is what it falls back to, with the same output.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ def show_json(
     repo: str | os.PathLike[str], name: str | None, deprecated: bool
 ) -> tuple[str, list[str]]:
     """What ``show [NAME] --json`` prints, and its warnings: cached, or computed and stored."""
-    probe = readcache.probe(repo, ("show", name or "", "deprecated" if deprecated else ""))
+    probe = readcache.probe(repo, readcache.show_args(name, deprecated))
     if probe is not None:
         hit = readcache.load(probe)
         if hit is not None:
