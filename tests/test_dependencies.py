@@ -15,11 +15,15 @@ import sys
 import tomllib
 from pathlib import Path
 
+# The standard library of every Python we support: 3.12 renamed _sha256 (3.11) to _sha2.
+STDLIB = set(sys.stdlib_module_names) | {"_sha2", "_sha256"}
+
 ROOT = Path(__file__).resolve().parents[1]
 # Declared without an import, on purpose.
 TOOLS = {
     "gto": "its CLI reads and writes the same registry (README: Why these dependencies)",
     "gitpython": "a core dependency the project promises; gto's Python API runs on it",
+    "ruamel-yaml-clib": "libyaml for the YAML DVC reads in `dvc repro` (README: dependencies)",
 }
 # Files the package ships for users' repositories (workflow scripts), not its own modules.
 SHIPPED = ROOT / "release" / "scaffold" / "files"
@@ -65,7 +69,7 @@ def package_imports(package: Path = ROOT / "release") -> dict[str, set[str]]:
             names = [node.module]
         for name in names:
             top = name.split(".")[0]
-            if top != "release" and top not in sys.stdlib_module_names:
+            if top != "release" and top not in STDLIB:
                 found[how].add(top)
         for child in ast.iter_child_nodes(node):
             visit(child, how)
