@@ -263,3 +263,28 @@ def test_no_worker_outlives_a_killed_server(model: Path) -> None:
     assert _gone(worker.pid, 1.5), "the worker outlived its killed server"
     thread.join(10)
     assert result["status"] == 0
+
+
+def test_a_stuck_worker_gets_a_503_after_its_timeout_and_is_replaced(model: Path) -> None:
+    from release.serve.commands import build_server
+    from release.serve.offload import LargeWorker
+    from release.serve.protocol import ProtocolError
+
+    server = build_server(str(model), version_label="v1.0.0")
+    worker = LargeWorker(server.runner, server.requests.limits)
+    worker.reply_timeout_s = 1.0
+    body = json.dumps({"inputs": column_inputs(sample_rows(3))}).encode()
+    try:
+        assert worker.exchange(body).body is not None
+        stuck = worker.pid
+        assert stuck is not None
+        os.kill(stuck, signal.SIGSTOP)  # alive, silent
+        with pytest.raises(ProtocolError) as caught:
+            worker.exchange(body)
+        assert caught.value.status == 503
+        assert "did not answer within 1 s" in caught.value.message
+        assert _gone(stuck, 10), "the stuck worker is killed, not left behind"
+        assert worker.exchange(body).body is not None  # a new worker answers
+        assert worker.pid not in (None, stuck)
+    finally:
+        worker.close()

@@ -40,6 +40,9 @@ from release.serve.protocol import ProtocolError
 log = logging.getLogger("release.serve")
 
 START_TIMEOUT_S = 120.0  # importing the model's libraries on a loaded 2-core machine
+# A 16 MB request takes seconds (about 4 s per 10 MB, 11 s under heavy load); a worker
+# silent for this long is stuck (stopped, swapping, a bug) and is replaced.
+REPLY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 2.0
 _LIVE: weakref.WeakSet[LargeWorker] = weakref.WeakSet()
 
@@ -55,6 +58,7 @@ class LargeWorker:
         self._runner = runner
         self._limits = limits
         self._lock = threading.Lock()  # one start or exchange at a time: the pipe is a stream
+        self.reply_timeout_s = REPLY_TIMEOUT_S
         self._proc: subprocess.Popen[bytes] | None = None
         self._inbox: Connection | None = None  # the worker's answers
         self._outbox: Connection | None = None  # bodies to the worker
@@ -86,6 +90,15 @@ class LargeWorker:
             assert self._inbox is not None and self._outbox is not None
             try:
                 self._outbox.send_bytes(body)
+                if not self._inbox.poll(self.reply_timeout_s):
+                    self._reap()  # kills it: its answer, if any ever came, is unwanted
+                    log.error("the large-request worker did not answer; starting a new one")
+                    self.prestart()
+                    raise ProtocolError(
+                        503,
+                        f"the large-request worker did not answer within "
+                        f"{self.reply_timeout_s:g} s and was replaced; retry shortly",
+                    )
                 answer = self._inbox.recv_bytes()
             except (EOFError, OSError):
                 why = self._reap()
