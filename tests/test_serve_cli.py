@@ -179,7 +179,9 @@ def test_sigterm_drains_requests_in_flight(model_dir, tmp_path):
         server.proc.terminate()
         codes = [f.result() for f in futures]
     assert codes == [200, 200, 200, 200]
-    assert server.stop() == 0
+    # One SIGTERM, then wait: a second one (ServeProcess.stop) could land while Python
+    # finalizes, when it has already restored the default action (death by SIGTERM).
+    assert server.proc.wait(15) == 0
 
 
 @pytest.mark.slow
