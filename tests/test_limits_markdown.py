@@ -107,9 +107,9 @@ def test_a_monitor_report_with_hostile_values_renders_no_raw_html() -> None:
 
     from release.config import Settings
     from release.monitor.drift import run_drift
-    from release.monitor.profile import reference_from_frame
     from release.monitor.report import render_html
     from release.monitor.report import render_markdown as drift_markdown
+    from release.reference.profile import reference_from_frame
 
     rng = np.random.default_rng(0)
     evil = [value for value, _ in HOSTILE]

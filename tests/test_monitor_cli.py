@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from release.config import Settings
-from release.monitor.profile import build_profile, write_profile
+from release.reference.profile import build_profile, write_profile
 
 BIN = Path(sys.executable).parent
 RELEASE = str(BIN / "release")

@@ -12,7 +12,7 @@ from release.config import Settings, settings_from_dict
 from release.errors import ConfigError, DataError
 from release.monitor.drift import choose_method, run_drift
 from release.monitor.inputs import read_table
-from release.monitor.profile import (
+from release.reference.profile import (
     FORMAT,
     build_profile,
     read_profile,

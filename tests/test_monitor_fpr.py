@@ -13,9 +13,9 @@ import pytest
 from scipy.stats import chisquare
 
 from release.config import Settings
-from release.monitor import stats
 from release.monitor.drift import column_drift
-from release.monitor.profile import categorical_ref, numeric_ref
+from release.reference import quantiles as stats
+from release.reference.profile import categorical_ref, numeric_ref
 
 pytestmark = pytest.mark.slow  # ~15 s of simulations
 

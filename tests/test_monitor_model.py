@@ -12,7 +12,7 @@ import pytest
 
 from release.config import settings_from_dict
 from release.fsio import write_json
-from release.monitor.profile import build_profile, write_profile
+from release.reference.profile import build_profile, write_profile
 
 RELEASE = str(Path(sys.executable).with_name("release"))
 pytestmark = pytest.mark.slow  # trains a model and runs the CLI several times

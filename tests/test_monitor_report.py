@@ -10,7 +10,6 @@ import pandas as pd
 
 from release.config import Settings
 from release.monitor.drift import run_drift
-from release.monitor.profile import reference_from_frame
 from release.monitor.report import (
     fmt_number,
     md_cell,
@@ -20,6 +19,7 @@ from release.monitor.report import (
     summary_lines,
     write_reports,
 )
+from release.reference.profile import reference_from_frame
 
 
 def report(shift=0.0):

@@ -7,9 +7,9 @@ import pandas as pd
 
 from release.config import DriftSettings, EvaluateSettings, Settings
 from release.monitor.drift import run_drift
-from release.monitor.profile import reference_from_frame
 from release.monitor.quality import check_batch
 from release.monitor.schema import findings
+from release.reference.profile import reference_from_frame
 
 
 def frame(n: int, seed: int, regions=("north", "south", "east")) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Drift tests in release.monitor.stats: agreement with scipy, planted drifts, tiny shifts."""
+"""Drift tests in release.reference.quantiles: agreement with scipy, planted drifts, tiny shifts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 from scipy.spatial import distance
 
-from release.monitor import stats
+from release.reference import quantiles as stats
 
 
 def _sorted(x):

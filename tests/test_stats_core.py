@@ -9,7 +9,7 @@ from scipy.stats import binomtest, wasserstein_distance
 from sklearn import metrics as skm
 
 from release.model.metrics import compute_metrics
-from release.monitor import stats as monitor_stats
+from release.reference import quantiles as monitor_stats
 from release.stats import divergence, proportions, twosample
 from release.stats import metrics as m
 

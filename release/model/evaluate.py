@@ -22,7 +22,7 @@ def evaluate(settings: Settings, root: str | Path = ".") -> dict[str, Any]:
     from release.data.schema import resolve_columns
     from release.model.persist import load_model, read_metadata
     from release.model.predict import predict
-    from release.monitor.profile import build_profile, write_profile
+    from release.reference.profile import build_profile, write_profile
 
     root = Path(root)
     test = read_split(root / paths.TEST)

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from release.config import Settings
     from release.monitor.inputs import MonitoredModel, Outputs
-    from release.monitor.refs import Reference
     from release.monitor.result import DriftReport
+    from release.reference.refs import Reference
 
 _OUT = click.option(
     "--out",
@@ -230,7 +230,7 @@ def _outputs_on_reference_data(
     """Apply the model to reference data so prediction/concept drift have a baseline."""
     from release.monitor.concept import reference_metric
     from release.monitor.inputs import apply_model, read_table
-    from release.monitor.refs import attach_outputs
+    from release.reference.refs import attach_outputs
 
     if not Path(model_path).is_file():
         return [

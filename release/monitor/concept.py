@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from release.errors import ConfigError, DataError
-from release.monitor.refs import Reference
+from release.reference.refs import Reference
 from release.stats import bootstrap
 from release.stats import metrics as m
 
@@ -191,6 +191,6 @@ def _present(values: np.ndarray) -> np.ndarray:
 def _labels(values: np.ndarray) -> np.ndarray:
     import pandas as pd
 
-    from release.monitor.refs import category_strings
+    from release.reference.refs import category_strings
 
     return np.asarray(category_strings(pd.Series(values)).to_numpy(dtype=object), dtype=str)

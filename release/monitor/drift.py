@@ -1,6 +1,6 @@
 """Drift decisions: dataset drift, prediction drift and concept drift, as pure functions.
 
-Inputs are a :class:`~release.monitor.profile.Reference`, the current batch as a data frame
+Inputs are a :class:`~release.reference.profile.Reference`, the current batch as a data frame
 and (optionally) the model's outputs on it; the output is a
 :class:`~release.monitor.result.DriftReport`. Nothing
 here reads files or loads models: that happens at the edges (``sources``, ``commands``).
@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from release.errors import ConfigError, DataError
-from release.monitor import stats
 from release.monitor.concept import concept_drift
-from release.monitor.refs import (
+from release.monitor.result import ColumnDrift, DriftReport
+from release.monitor.schema import findings
+from release.reference import quantiles as stats
+from release.reference.refs import (
     FEW_VALUES,
     ColumnRef,
     NumericRef,
@@ -32,8 +34,6 @@ from release.monitor.refs import (
     numeric_counts,
     value_counts,
 )
-from release.monitor.result import ColumnDrift, DriftReport
-from release.monitor.schema import findings
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from release import dvcstore, paths
 from release.errors import DataError, ModelError, RegistryError, UsageError
-from release.monitor.profile import (
+from release.reference.profile import (
     Reference,
     check_profile,
     feature_columns,
@@ -128,7 +128,7 @@ def _reference_from_parquet(
     """A reference from Parquet data, one column at a time (peak memory: one column)."""
     import pyarrow.parquet as pq
 
-    from release.monitor.profile import column_ref
+    from release.reference.profile import column_ref
 
     try:
         pfile = pq.ParquetFile(path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from release.monitor.refs import CategoricalRef, NumericRef, Reference, is_numeric
+from release.reference.refs import CategoricalRef, NumericRef, Reference, is_numeric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +41,7 @@ class Finding:
 
 def unseen_share(ref: CategoricalRef, current: pd.Series) -> tuple[float, list[str]]:
     """Share of the batch's non-missing values that are unseen categories, and which."""
-    from release.monitor.refs import value_counts
+    from release.reference.refs import value_counts
 
     counts = value_counts(current)
     total = sum(counts.values())

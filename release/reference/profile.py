@@ -7,8 +7,8 @@ the reference it was measured on. Per numeric column: a seeded sample of up to
 rate, and value counts when the column has few distinct values. Per categorical column:
 value counts. Plus the model's prediction distribution and its metric on the test set.
 
-:class:`~release.monitor.refs.Reference` is the in-memory form drift tests read
-(:mod:`release.monitor.refs`); :func:`reference_from_profile` builds it from a profile.
+:class:`~release.reference.refs.Reference` is the in-memory form drift tests read
+(:mod:`release.reference.refs`); :func:`reference_from_profile` builds it from a profile.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 
 from release.errors import DataError
 from release.fsio import write_text
-from release.monitor.refs import (
+from release.reference.refs import (
     FEW_VALUES,
     QUANTILES,
     CategoricalRef,

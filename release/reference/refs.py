@@ -1,6 +1,6 @@
 """The reference's in-memory form: per-column summaries drift tests read.
 
-:class:`Reference` is built from a stored profile (:mod:`release.monitor.profile`) or, at
+:class:`Reference` is built from a stored profile (:mod:`release.reference.profile`) or, at
 full resolution, straight from a data frame (``--reference data.parquet``) with
 :func:`reference_from_frame`. The column builders here are shared by both.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from release.errors import DataError
-from release.monitor.stats import FloatArray, sorted_finite, sorted_quantiles
+from release.reference.quantiles import FloatArray, sorted_finite, sorted_quantiles
 
 if TYPE_CHECKING:
     import pandas as pd
