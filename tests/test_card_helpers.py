@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert(1)</script>"
@@ -349,3 +350,22 @@ def run_real_pipeline(root: Path, rows: int = 3000, bootstrap: int = 200) -> Pat
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     commit_all(root, "repro")
     return root
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("intended_use: a\nintended_use: b\n", "intended_use"),  # a key twice
+        ("a: &x [1]\nb: !!python/object:os.system x\n", "line 2"),  # a tag
+        ("intended_use: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_card_yaml_is_read_strictly(tmp_path: Path, text: str, fragment: str) -> None:
+    from release.card.content import load_content
+    from release.errors import UsageError
+
+    path = tmp_path / "card.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=fragment) as caught:
+        load_content(path)
+    assert "\n" not in caught.value.one_line()

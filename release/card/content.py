@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from release.cardspec import PLACEHOLDER_PREFIX
-from release.errors import UsageError
+from release.errors import ConfigError, UsageError
+from release.strict_yaml import load_yaml
 
 # field -> what a person should write there (shown in the placeholder)
 TEXT_FIELDS: dict[str, str] = {
@@ -49,12 +48,12 @@ def load_content(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     raw: Any = {}
     if path.is_file():
+        # Hand-edited: read as settings files are (no tags, no duplicate keys, bounded
+        # aliases, nesting and size), with the card's own error class.
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise UsageError(f"{path}{where} is not valid YAML", "fix the syntax") from None
+            raw = load_yaml(path) or {}
+        except ConfigError as exc:
+            raise UsageError(exc.what, exc.fix) from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path} must be a mapping of fields", "see the fields in card.yaml")
     unknown = sorted(set(map(str, raw)) - ALLOWED)
