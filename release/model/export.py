@@ -159,14 +159,14 @@ def _hist(estimator: Any) -> Trees | None:
             nodes = predictor.nodes
             if nodes["is_categorical"].any():
                 return None
-            leaf = nodes["is_leaf"].astype(bool)
             arrays.append(
-                (
-                    np.where(leaf, 0, nodes["feature_idx"]),
+                _tree(
+                    nodes["is_leaf"].astype(bool),
+                    nodes["feature_idx"],
                     nodes["num_threshold"],
                     nodes["missing_go_to_left"],
-                    np.where(leaf, np.arange(len(nodes)), nodes["left"]),
-                    np.where(leaf, np.arange(len(nodes)), nodes["right"]),
+                    nodes["left"],
+                    nodes["right"],
                     nodes["value"][:, None],
                     int(nodes["depth"].max()),
                 )
@@ -185,24 +185,47 @@ def _forest(estimator: Any) -> Trees | None:
     arrays = []
     for tree in estimator.estimators_:
         t = tree.tree_
-        leaf = t.children_left < 0
-        own = np.arange(t.node_count)
         value = t.value[:, 0, :]
         if isinstance(estimator, RandomForestClassifier):
             value = value[:, : estimator.n_classes_]
         arrays.append(
-            (
-                np.where(leaf, 0, t.feature),
-                np.where(leaf, 0.0, t.threshold),
+            _tree(
+                t.children_left < 0,
+                t.feature,
+                t.threshold,
                 t.missing_go_to_left,
-                np.where(leaf, own, t.children_left),
-                np.where(leaf, own, t.children_right),
+                t.children_left,
+                t.children_right,
                 value,
                 int(t.max_depth),
             )
         )
     link = "none" if isinstance(estimator, RandomForestClassifier) else "identity"
     return _stack(arrays, "mean", np.zeros(1), 1, float32=True, link=link)
+
+
+def _tree(
+    leaf: Any,
+    feature: Any,
+    threshold: Any,
+    missing_left: Any,
+    left: Any,
+    right: Any,
+    value: Any,
+    depth: int,
+) -> tuple[Any, ...]:
+    """One tree's node arrays with every leaf made a fixed point: its children are
+    itself, and it reads feature 0 against threshold 0, so walking on changes nothing."""
+    own = np.arange(len(leaf))
+    return (
+        np.where(leaf, 0, feature),
+        np.where(leaf, 0.0, threshold),
+        missing_left,
+        np.where(leaf, own, left),
+        np.where(leaf, own, right),
+        value,
+        depth,
+    )
 
 
 def _stack(

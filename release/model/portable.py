@@ -220,16 +220,6 @@ class PortableModel:
         return self.estimator.raw(transform(self.blocks, frame)).reshape(-1)
 
 
-def has_form(data: bytes) -> bool:
-    """Whether a skops archive carries the numpy form."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = set(archive.namelist())
-    except zipfile.BadZipFile:
-        return False
-    return HEADER in names and ARRAYS in names
-
-
 def read_form(data: bytes, label: str) -> PortableModel | None:
     """The numpy form in a skops archive's bytes, None when it has none.
 
@@ -237,14 +227,19 @@ def read_form(data: bytes, label: str) -> PortableModel | None:
     still validated (every index in range, every array its declared size) so a damaged
     member is one clear error, never an out-of-range read.
     """
-    if not has_form(data):
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
         return None
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+    with archive:
+        names = set(archive.namelist())
+        if HEADER not in names or ARRAYS not in names:
+            return None
         if archive.getinfo(HEADER).file_size > MAX_HEADER_BYTES:
             raise _bad(label, "its header is too large")
         header_bytes = archive.read(HEADER)
         blob = archive.read(ARRAYS)
-        schema = archive.read("schema.json") if "schema.json" in archive.namelist() else b""
+        schema = archive.read("schema.json") if "schema.json" in names else b""
     try:
         header = json.loads(header_bytes)
         _same_schema(header, schema, label)

@@ -107,8 +107,6 @@ def _plain_numbers(values: Any) -> Any | None:
     """
     import numpy as np
 
-    if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
-        return values
     if not isinstance(values, list) or not set(map(type, values)) <= _NUMBERS:
         return None
     try:

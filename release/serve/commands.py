@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,7 +24,8 @@ from release import paths
 from release.console import params_option, repo_option
 from release.errors import UsageError
 
-Form = Literal["auto", "pipeline"]  # the same choice as release.serve.loader.Form
+if TYPE_CHECKING:  # the loader imports the registry: not at start-up
+    from release.serve.loader import Form
 
 SWITCH_INTERVAL_S = 0.0005
 THREAD_VARIABLES = (
